@@ -1,0 +1,242 @@
+//! The command line: crit's commands (`decode`, `encode`, `show`, `info`, `x`)
+//! with crit's flags, plus crit-fs's own (`check`, `mount`, `umount`).
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::codec::{self, Options};
+use crate::error::{Error, Result};
+
+/// Version of CRIT whose output crit-fs reproduces.
+pub const CRIT_VERSION: &str = "4.2";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "crit-fs",
+    about = "CRiu Image Tool, and CRIU checkpoints as a filesystem",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Print the version and exit.
+    #[arg(long = "version", action = clap::ArgAction::SetTrue)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Convert a criu image from binary to JSON.
+    Decode {
+        /// Multiline with indents and some numerical fields in field-specific format.
+        #[arg(long)]
+        pretty: bool,
+        /// Criu image in binary format to be decoded (stdin by default).
+        #[arg(short = 'i', long = "in")]
+        input: Option<PathBuf>,
+        /// Where to put the criu image in JSON format (stdout by default).
+        #[arg(short = 'o', long = "out")]
+        output: Option<PathBuf>,
+    },
+    /// Convert a criu image from JSON to binary.
+    Encode {
+        /// Criu image in JSON format to be encoded (stdin by default).
+        #[arg(short = 'i', long = "in")]
+        input: Option<PathBuf>,
+        /// Where to put the criu image in binary format (stdout by default).
+        #[arg(short = 'o', long = "out")]
+        output: Option<PathBuf>,
+    },
+    /// Show information about an image: its magic and number of entries.
+    Info {
+        #[arg(value_name = "in")]
+        input: PathBuf,
+    },
+    /// Explore an image directory: ps, fds, mems, rss, sk.
+    X {
+        dir: PathBuf,
+        what: String,
+        /// The same information as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Convert a criu image from binary to human-readable JSON.
+    Show {
+        #[arg(value_name = "in")]
+        input: PathBuf,
+        /// Do not show entry payloads (if any).
+        #[arg(long)]
+        nopl: bool,
+    },
+    /// Validate a checkpoint directory: images present, ids consistent.
+    Check {
+        dir: PathBuf,
+        /// Findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mount a checkpoint directory as a filesystem of JSON views.
+    Mount(crate::mount::MountArgs),
+    /// Unmount a crit-fs mount.
+    Umount { mountpoint: PathBuf },
+}
+
+/// Runs the command line; the exit code follows crit (1 on any error).
+pub fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "crit-fs".into());
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if cli.version {
+        if invoked_as == "crit" {
+            println!("{CRIT_VERSION}");
+        } else {
+            println!(
+                "crit-fs {} (crit {CRIT_VERSION} compatible)",
+                env!("CARGO_PKG_VERSION")
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command else {
+        eprintln!("usage: {invoked_as} {{decode,encode,info,x,show,check,mount,umount}} ...");
+        eprintln!("{invoked_as}: error: too few arguments");
+        return ExitCode::from(1);
+    };
+    match run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{invoked_as}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &Error) -> bool {
+    matches!(&e.kind, crate::error::ErrorKind::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
+}
+
+fn read_input(input: &Option<PathBuf>) -> Result<(Vec<u8>, String)> {
+    match input {
+        Some(p) => {
+            let data = std::fs::read(p).map_err(|e| Error::from(e).in_file(p.display()))?;
+            Ok((data, p.display().to_string()))
+        }
+        None => {
+            let mut data = Vec::new();
+            io::stdin()
+                .lock()
+                .read_to_end(&mut data)
+                .map_err(|e| Error::from(e).in_file("<stdin>"))?;
+            Ok((data, "<stdin>".into()))
+        }
+    }
+}
+
+fn write_stdout(data: &[u8]) -> Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(data)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn write_output(output: &Option<PathBuf>, data: &[u8], newline_on_stdout: bool) -> Result<()> {
+    match output {
+        Some(p) => {
+            crate::atomic::replace_file(p, data).map_err(|e| Error::from(e).in_file(p.display()))
+        }
+        None if newline_on_stdout => {
+            let mut out = io::stdout().lock();
+            out.write_all(data)?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+            Ok(())
+        }
+        None => write_stdout(data),
+    }
+}
+
+fn decode(input: &Option<PathBuf>, output: &Option<PathBuf>, opts: Options) -> Result<()> {
+    let (data, name) = read_input(input)?;
+    let json = codec::decode_to_json(&data, opts).map_err(|e| e.in_file(&name))?;
+    write_output(output, &json, true)
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Decode {
+            pretty,
+            input,
+            output,
+        } => decode(
+            &input,
+            &output,
+            Options {
+                pretty,
+                no_payload: false,
+            },
+        ),
+        Command::Show { input, nopl } => decode(
+            &Some(input),
+            &None,
+            Options {
+                pretty: true,
+                no_payload: nopl,
+            },
+        ),
+        Command::Encode { input, output } => {
+            let (data, name) = read_input(&input)?;
+            let img = codec::encode_from_json(&data).map_err(|e| e.in_file(&name))?;
+            write_output(&output, &img, false)
+        }
+        Command::Info { input } => {
+            let (data, name) = read_input(&Some(input))?;
+            let json = codec::info_json(&data).map_err(|e| e.in_file(&name))?;
+            write_output(&None, &json, true)
+        }
+        Command::X { dir, what, json } => {
+            let mut out = io::stdout().lock();
+            crate::explore::run(&dir, &what, json, &mut out)?;
+            out.flush()?;
+            Ok(())
+        }
+        Command::Check { dir, json } => {
+            let mut out = io::stdout().lock();
+            let clean = crate::check::run(&dir, json, &mut out)?;
+            out.flush()?;
+            if clean {
+                Ok(())
+            } else {
+                Err(Error::other("the dump has errors"))
+            }
+        }
+        Command::Mount(args) => crate::mount::mount(args),
+        Command::Umount { mountpoint } => crate::mount::umount(&mountpoint),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

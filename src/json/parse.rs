@@ -1,0 +1,287 @@
+//! CRIT JSON → protobuf message. Accepts both the plain and the `--pretty`
+//! forms (numbers or strings in any base, flag strings, `major:minor`, IP
+//! addresses, dictionary names). Stricter than CRIT on purpose: an unknown key,
+//! a wrong type or an out-of-range number is an error naming its JSON path.
+
+use serde_json::Value as Json;
+
+use super::render::UNKNOWN_KEY;
+use super::text;
+use crate::message::{Message, UnknownField, Value, read_varint};
+use crate::schema::{FieldPlan, Kind, MsgId, Schema};
+
+/// A JSON value that does not fit the schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonError {
+    /// JSON path such as `entries[3].vmas[2].start`.
+    pub path: String,
+    pub what: String,
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.what)
+    }
+}
+
+fn fail<T>(path: &str, what: impl Into<String>) -> Result<T, JsonError> {
+    Err(JsonError {
+        path: path.to_string(),
+        what: what.into(),
+    })
+}
+
+/// Builds a message of type `msg_type` from a JSON object. `path` names the
+/// object in error messages; `skip` lists keys the caller handles (`extra`).
+pub fn message_from_json(
+    msg_type: MsgId,
+    json: &Json,
+    path: &str,
+    skip: &[&str],
+) -> Result<Message, JsonError> {
+    let schema = Schema::get();
+    let plan = schema.message(msg_type);
+    let Json::Object(map) = json else {
+        return fail(
+            path,
+            format!(
+                "expected an object for {}, found {}",
+                plan.name,
+                kind_of(json)
+            ),
+        );
+    };
+    let mut msg = Message::new(msg_type);
+    for (key, value) in map {
+        if skip.contains(&key.as_str()) {
+            continue;
+        }
+        let fpath = format!("{path}.{key}");
+        if key == UNKNOWN_KEY {
+            let Json::String(s) = value else {
+                return fail(&fpath, "expected a base64 string");
+            };
+            let raw = text::base64_decode(s).or_else(|e| fail(&fpath, e))?;
+            msg.unknown = split_unknown(&raw).ok_or_else(|| JsonError {
+                path: fpath.clone(),
+                what: "not a sequence of protobuf fields".into(),
+            })?;
+            continue;
+        }
+        let Some(idx) = plan.field_by_name(key) else {
+            return fail(&fpath, format!("unknown field {key:?} for {}", plan.name));
+        };
+        let field = &plan.fields[idx];
+        let values = if field.repeated {
+            let Json::Array(items) = value else {
+                return fail(&fpath, format!("expected a list, found {}", kind_of(value)));
+            };
+            if field.opts.ipadd && matches!(items.first(), Some(Json::String(_))) {
+                let Json::String(s) = &items[0] else {
+                    unreachable!()
+                };
+                match text::ip_words(s) {
+                    Some(words) => words.into_iter().map(|w| Value::U64(w.into())).collect(),
+                    None => {
+                        return fail(&format!("{fpath}[0]"), format!("invalid IP address {s:?}"));
+                    }
+                }
+            } else {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    out.push(value_from_json(
+                        schema,
+                        field,
+                        item,
+                        &format!("{fpath}[{i}]"),
+                    )?);
+                }
+                out
+            }
+        } else {
+            vec![value_from_json(schema, field, value, &fpath)?]
+        };
+        if field.repeated && values.is_empty() {
+            continue;
+        }
+        msg.set(idx, values);
+    }
+    for field in plan.fields.iter().filter(|f| f.required) {
+        let idx = plan.field_by_name(&field.name).expect("own field");
+        if !msg.fields.iter().any(|f| f.field == idx) {
+            return fail(
+                path,
+                format!(
+                    "required field {:?} of {} is missing",
+                    field.name, plan.name
+                ),
+            );
+        }
+    }
+    Ok(msg)
+}
+
+/// Splits raw wire bytes into fields (for the unknown-fields key).
+fn split_unknown(raw: &[u8]) -> Option<Vec<UnknownField>> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < raw.len() {
+        let start = pos;
+        let key = read_varint(raw, &mut pos)?;
+        let end = match key & 7 {
+            0 => {
+                read_varint(raw, &mut pos)?;
+                pos
+            }
+            1 => pos + 8,
+            5 => pos + 4,
+            2 => {
+                let len = read_varint(raw, &mut pos)?;
+                pos.checked_add(usize::try_from(len).ok()?)?
+            }
+            _ => return None,
+        };
+        if end > raw.len() || key >> 3 == 0 {
+            return None;
+        }
+        pos = end;
+        out.push(UnknownField {
+            number: (key >> 3) as u32,
+            raw: raw[start..end].to_vec(),
+        });
+    }
+    out.sort_by_key(|u| u.number);
+    Some(out)
+}
+
+fn kind_of(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "a list",
+        Json::Object(_) => "an object",
+    }
+}
+
+fn value_from_json(
+    schema: &Schema,
+    field: &FieldPlan,
+    v: &Json,
+    path: &str,
+) -> Result<Value, JsonError> {
+    match field.kind {
+        Kind::Message(sub) => Ok(Value::Msg(Box::new(message_from_json(sub, v, path, &[])?))),
+        Kind::Bytes => {
+            let Json::String(s) = v else {
+                return fail(path, format!("expected a string, found {}", kind_of(v)));
+            };
+            if field.opts.unix_name {
+                Ok(Value::Bytes(text::qp_decode(s)))
+            } else {
+                text::base64_decode(s)
+                    .map(Value::Bytes)
+                    .or_else(|e| fail(path, e))
+            }
+        }
+        Kind::String => match v {
+            Json::String(s) => Ok(Value::Str(s.clone())),
+            _ => fail(path, format!("expected a string, found {}", kind_of(v))),
+        },
+        Kind::Bool => match v {
+            Json::Bool(b) => Ok(Value::Bool(*b)),
+            Json::Number(n) if n.as_u64() == Some(0) || n.as_u64() == Some(1) => {
+                Ok(Value::Bool(n.as_u64() == Some(1)))
+            }
+            _ => fail(
+                path,
+                format!("expected true or false, found {}", kind_of(v)),
+            ),
+        },
+        Kind::Enum(e) => {
+            let plan = &schema.enums[e];
+            match v {
+                Json::String(s) => match plan.number_of(s) {
+                    Some(n) => Ok(Value::Enum(n)),
+                    None => fail(path, format!("{s:?} is not a value of enum {}", plan.name)),
+                },
+                Json::Number(n) => match n.as_i64().and_then(|x| i32::try_from(x).ok()) {
+                    Some(x) => Ok(Value::Enum(x)),
+                    None => fail(path, format!("enum number {n} out of range")),
+                },
+                _ => fail(path, format!("expected an enum name, found {}", kind_of(v))),
+            }
+        }
+        Kind::Float | Kind::Double => match v.as_f64() {
+            Some(f) => Ok(Value::F64(f)),
+            None => fail(path, format!("expected a number, found {}", kind_of(v))),
+        },
+        kind => {
+            let n = int_from_json(field, v, path)?;
+            let (lo, hi) = kind.int_range();
+            if n < lo || n > hi {
+                return fail(
+                    path,
+                    format!("{n} is out of range for {} ({lo}..={hi})", kind_name(kind)),
+                );
+            }
+            Ok(if kind.is_signed() {
+                Value::I64(n as i64)
+            } else {
+                Value::U64(n as u64)
+            })
+        }
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Int32 => "int32",
+        Kind::Int64 => "int64",
+        Kind::Uint32 => "uint32",
+        Kind::Uint64 => "uint64",
+        Kind::Sint32 => "sint32",
+        Kind::Sint64 => "sint64",
+        Kind::Fixed32 => "fixed32",
+        Kind::Fixed64 => "fixed64",
+        Kind::Sfixed32 => "sfixed32",
+        Kind::Sfixed64 => "sfixed64",
+        _ => "integer",
+    }
+}
+
+fn int_from_json(field: &FieldPlan, v: &Json, path: &str) -> Result<i128, JsonError> {
+    match v {
+        Json::Number(n) => {
+            if let Some(x) = n.as_u64() {
+                Ok(i128::from(x))
+            } else if let Some(x) = n.as_i64() {
+                Ok(i128::from(x))
+            } else {
+                fail(path, format!("{n} is not an integer in range"))
+            }
+        }
+        Json::String(s) => {
+            if field.opts.dev {
+                return match text::dev_value(s, field.opts.odev) {
+                    Some(x) => Ok(i128::from(x)),
+                    None => fail(path, format!("invalid device {s:?}, expected MAJOR:MINOR")),
+                };
+            }
+            if let Some(map) = field.opts.flags {
+                return text::flags_value(s, map).or_else(|e| fail(path, e));
+            }
+            if let Some(map) = field.opts.dict
+                && let Some(x) = text::dict_value(map, &field.name, s)
+            {
+                return Ok(i128::from(x));
+            }
+            match text::python_int(s) {
+                Some(x) => Ok(x),
+                None => fail(path, format!("invalid integer {s:?}")),
+            }
+        }
+        _ => fail(path, format!("expected an integer, found {}", kind_of(v))),
+    }
+}

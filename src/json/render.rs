@@ -1,0 +1,131 @@
+//! Protobuf message → CRIT JSON, with CRIT's `--pretty` rules.
+
+use super::text;
+use super::writer::JsonWriter;
+use crate::message::{Message, Value};
+use crate::schema::{FieldPlan, Kind, Schema};
+
+/// Key under which fields unknown to our schema are kept (base64 of their raw
+/// wire bytes), so that images from a newer CRIU survive decode → encode.
+pub const UNKNOWN_KEY: &str = "__unknown_fields__";
+
+/// Writes `msg` as a JSON object. `hex` is inherited from a `(criu).hex` parent.
+pub fn write_message(w: &mut JsonWriter, msg: &Message, pretty: bool, hex: bool) {
+    w.begin_object();
+    write_fields(w, msg, pretty, hex);
+    w.end_object();
+}
+
+/// Writes the fields of `msg` as keys of the object the caller has opened.
+pub fn write_fields(w: &mut JsonWriter, msg: &Message, pretty: bool, hex: bool) {
+    let schema = Schema::get();
+    let plan = schema.message(msg.msg_type);
+    for fv in &msg.fields {
+        let field = &plan.fields[fv.field];
+        w.key(&field.name);
+        let is_hex = hex || field.opts.hex;
+        if field.repeated {
+            w.begin_array();
+            if pretty
+                && field.opts.ipadd
+                && let Some(ip) = ip_of(&fv.values)
+            {
+                w.string(&ip);
+                w.end_array();
+                continue;
+            }
+            for v in &fv.values {
+                write_value(w, schema, field, v, pretty, is_hex);
+            }
+            w.end_array();
+        } else if let Some(v) = fv.values.last() {
+            write_value(w, schema, field, v, pretty, is_hex);
+        }
+    }
+    if !msg.unknown.is_empty() {
+        let raw: Vec<u8> = msg
+            .unknown
+            .iter()
+            .flat_map(|u| u.raw.iter().copied())
+            .collect();
+        w.key(UNKNOWN_KEY);
+        w.string(&text::base64_lines(&raw));
+    }
+}
+
+fn ip_of(values: &[Value]) -> Option<String> {
+    let words: Option<Vec<u32>> = values
+        .iter()
+        .map(|v| match v {
+            Value::U64(x) => u32::try_from(*x).ok(),
+            _ => None,
+        })
+        .collect();
+    text::ip_text(&words?)
+}
+
+fn write_value(
+    w: &mut JsonWriter,
+    schema: &Schema,
+    field: &FieldPlan,
+    v: &Value,
+    pretty: bool,
+    hex: bool,
+) {
+    match v {
+        Value::Msg(m) => write_message(w, m, pretty, hex),
+        Value::Bytes(b) if field.kind == Kind::String => w.string(&String::from_utf8_lossy(b)),
+        Value::Bytes(b) if field.opts.unix_name => w.string(&text::qp_encode(b)),
+        Value::Bytes(b) => w.string(&text::base64_lines(b)),
+        Value::Str(s) => w.string(s),
+        Value::Bool(b) => w.bool(*b),
+        Value::F64(f) => w.f64(*f),
+        Value::Enum(n) => {
+            let Kind::Enum(e) = field.kind else {
+                unreachable!("enum value of a non-enum field")
+            };
+            match schema.enums[e].name_of(*n) {
+                Some(name) => w.string(name),
+                // A number this schema does not name: kept as a number.
+                None => w.i64(i64::from(*n)),
+            }
+        }
+        Value::U64(x) => write_int(w, field, i128::from(*x), pretty, hex),
+        Value::I64(x) => write_int(w, field, i128::from(*x), pretty, hex),
+    }
+}
+
+fn write_int(w: &mut JsonWriter, field: &FieldPlan, v: i128, pretty: bool, hex: bool) {
+    if pretty {
+        if hex {
+            return w.string(&hex_text(v));
+        }
+        if field.opts.dev {
+            return w.string(&text::dev_text(v as u64, field.opts.odev));
+        }
+        if let Some(map) = field.opts.flags {
+            return w.string(&text::flags_text(v as u64, map));
+        }
+        if let Some(map) = field.opts.dict
+            && let Some(name) = i64::try_from(v)
+                .ok()
+                .and_then(|x| text::dict_name(map, &field.name, x))
+        {
+            return w.string(name);
+        }
+    }
+    if v < 0 {
+        w.i64(v as i64)
+    } else {
+        w.u64(v as u64)
+    }
+}
+
+/// Python's `"0x%x" % v`.
+fn hex_text(v: i128) -> String {
+    if v < 0 {
+        format!("-0x{:x}", -v)
+    } else {
+        format!("0x{v:x}")
+    }
+}

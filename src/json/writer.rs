@@ -1,0 +1,214 @@
+//! A JSON writer that produces exactly what Python's `json.dump` prints:
+//! `", "` / `": "` separators when compact, `indent=4` when pretty, and
+//! ASCII-only strings (`ensure_ascii`).
+
+use std::fmt::Write as _;
+
+/// Streaming writer into a byte buffer.
+pub struct JsonWriter<'a> {
+    out: &'a mut Vec<u8>,
+    pretty: bool,
+    /// One entry per open container: whether it has items yet.
+    stack: Vec<bool>,
+    /// A key was just written: the next value needs no separator.
+    after_key: bool,
+}
+
+impl<'a> JsonWriter<'a> {
+    pub fn new(out: &'a mut Vec<u8>, pretty: bool) -> Self {
+        JsonWriter {
+            out,
+            pretty,
+            stack: Vec::new(),
+            after_key: false,
+        }
+    }
+
+    fn newline(&mut self) {
+        self.out.push(b'\n');
+        for _ in 0..self.stack.len() {
+            self.out.extend_from_slice(b"    ");
+        }
+    }
+
+    /// Separator before the next item of the innermost container.
+    fn item(&mut self) {
+        if std::mem::take(&mut self.after_key) {
+            return;
+        }
+        if let Some(has) = self.stack.last_mut() {
+            let had = std::mem::replace(has, true);
+            if had {
+                self.out.push(b',');
+                if !self.pretty {
+                    self.out.push(b' ');
+                }
+            }
+            if self.pretty {
+                self.newline();
+            }
+        }
+    }
+
+    pub fn begin_object(&mut self) {
+        self.item();
+        self.out.push(b'{');
+        self.stack.push(false);
+    }
+
+    pub fn end_object(&mut self) {
+        self.close(b'}');
+    }
+
+    pub fn begin_array(&mut self) {
+        self.item();
+        self.out.push(b'[');
+        self.stack.push(false);
+    }
+
+    pub fn end_array(&mut self) {
+        self.close(b']');
+    }
+
+    fn close(&mut self, c: u8) {
+        let had = self.stack.pop().unwrap_or(false);
+        if had && self.pretty {
+            self.newline();
+        }
+        self.out.push(c);
+    }
+
+    /// An object key; exactly one value must follow.
+    pub fn key(&mut self, k: &str) {
+        self.item();
+        write_str(self.out, k);
+        self.out.extend_from_slice(b": ");
+        self.after_key = true;
+    }
+
+    pub fn string(&mut self, s: &str) {
+        self.item();
+        write_str(self.out, s);
+    }
+
+    pub fn u64(&mut self, v: u64) {
+        self.item();
+        let _ = write!(Buf(self.out), "{v}");
+    }
+
+    pub fn i64(&mut self, v: i64) {
+        self.item();
+        let _ = write!(Buf(self.out), "{v}");
+    }
+
+    pub fn f64(&mut self, v: f64) {
+        self.item();
+        let _ = write!(Buf(self.out), "{}", python_float_repr(v));
+    }
+
+    pub fn bool(&mut self, v: bool) {
+        self.item();
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+    }
+}
+
+struct Buf<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Buf<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Python's `repr(float)` for the values JSON can carry.
+fn python_float_repr(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
+    }
+    let s = format!("{v:?}");
+    // Rust prints 1e16 as "1e16"; Python as "1e+16".
+    match s.find('e') {
+        Some(i) if !s[i + 1..].starts_with('-') => format!("{}e+{}", &s[..i], &s[i + 1..]),
+        _ => s,
+    }
+}
+
+/// Writes a JSON string literal with Python's `ensure_ascii` escaping.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut plain_from = 0;
+    for (i, c) in s.char_indices() {
+        let esc: Option<&[u8]> = match c {
+            '"' => Some(b"\\\""),
+            '\\' => Some(b"\\\\"),
+            '\n' => Some(b"\\n"),
+            '\r' => Some(b"\\r"),
+            '\t' => Some(b"\\t"),
+            '\u{8}' => Some(b"\\b"),
+            '\u{c}' => Some(b"\\f"),
+            ' '..='~' => continue,
+            _ => None,
+        };
+        out.extend_from_slice(&bytes[plain_from..i]);
+        plain_from = i + c.len_utf8();
+        match esc {
+            Some(e) => out.extend_from_slice(e),
+            None => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    let _ = write!(Buf(out), "\\u{:04x}", u);
+                }
+            }
+        }
+    }
+    out.extend_from_slice(&bytes[plain_from..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(pretty: bool) -> String {
+        let mut out = Vec::new();
+        let mut w = JsonWriter::new(&mut out, pretty);
+        w.begin_object();
+        w.key("a");
+        w.u64(1);
+        w.key("l");
+        w.begin_array();
+        w.string("x\u{e9}\u{1F600}\"\u{7f}");
+        w.begin_object();
+        w.end_object();
+        w.end_array();
+        w.key("e");
+        w.begin_array();
+        w.end_array();
+        w.end_object();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn compact_matches_python() {
+        assert_eq!(
+            render(false),
+            r#"{"a": 1, "l": ["x\u00e9\ud83d\ude00\"\u007f", {}], "e": []}"#
+        );
+    }
+
+    #[test]
+    fn pretty_matches_python() {
+        let want = "{\n    \"a\": 1,\n    \"l\": [\n        \"x\\u00e9\\ud83d\\ude00\\\"\\u007f\",\n        {}\n    ],\n    \"e\": []\n}";
+        assert_eq!(render(true), want);
+    }
+}

@@ -1,0 +1,16 @@
+//! crit-fs: CRIU checkpoint images as JSON, on the command line and as a
+//! FUSE filesystem. See ARCHITECTURE.md for the map of the code.
+
+pub mod atomic;
+pub mod check;
+pub mod cli;
+pub mod codec;
+pub mod error;
+pub mod explore;
+pub mod image;
+pub mod json;
+pub mod message;
+pub mod mount;
+pub mod schema;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,544 @@
+//! A decoded protobuf message of the CRIU schema, with lossless protobuf wire
+//! decoding and encoding: fields keep their presence (proto2), and fields our
+//! schema does not know are kept as raw wire bytes in their place.
+
+use crate::schema::{FieldPlan, Kind, MsgId, Schema};
+
+/// Scalar or nested value of one field element.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// int32, int64, sint32, sint64, sfixed32, sfixed64
+    I64(i64),
+    /// uint32, uint64, fixed32, fixed64
+    U64(u64),
+    Bool(bool),
+    /// A string field; invalid UTF-8 is kept as bytes in [`Value::Bytes`].
+    Str(String),
+    Bytes(Vec<u8>),
+    /// An enum number (possibly one the schema does not name).
+    Enum(i32),
+    F64(f64),
+    Msg(Box<Message>),
+}
+
+/// One present field: a single value, or every element of a repeated field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldValue {
+    /// Index of the field in the message plan.
+    pub field: usize,
+    pub values: Vec<Value>,
+}
+
+/// A field the schema does not know, kept as its raw wire bytes (tag included).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnknownField {
+    pub number: u32,
+    pub raw: Vec<u8>,
+}
+
+/// A message: the present fields in field-number order plus unknown fields.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub msg_type: MsgId,
+    pub fields: Vec<FieldValue>,
+    pub unknown: Vec<UnknownField>,
+}
+
+/// Where and why wire decoding failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireError {
+    /// Byte offset inside the message buffer.
+    pub offset: usize,
+    /// Dotted field path inside the message.
+    pub path: String,
+    pub what: String,
+}
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{} (message byte {})", self.what, self.offset)
+        } else {
+            write!(
+                f,
+                "{} in field {} (message byte {})",
+                self.what, self.path, self.offset
+            )
+        }
+    }
+}
+
+const MAX_DEPTH: usize = 64;
+
+impl Message {
+    /// An empty message of the given type.
+    pub fn new(msg_type: MsgId) -> Message {
+        Message {
+            msg_type,
+            fields: Vec::new(),
+            unknown: Vec::new(),
+        }
+    }
+
+    /// The schema name of this message's type.
+    pub fn type_name(&self) -> &'static str {
+        &Schema::get().message(self.msg_type).name
+    }
+
+    /// The present values of a field by name (empty if absent or unknown).
+    pub fn get(&self, name: &str) -> &[Value] {
+        let plan = Schema::get().message(self.msg_type);
+        match plan.field_by_name(name) {
+            Some(idx) => self
+                .fields
+                .iter()
+                .find(|f| f.field == idx)
+                .map_or(&[], |f| &f.values[..]),
+            None => &[],
+        }
+    }
+
+    /// Whether a field is present.
+    pub fn has(&self, name: &str) -> bool {
+        !self.get(name).is_empty()
+    }
+
+    /// An integer field (last value), as u64; negative values are None.
+    pub fn u64(&self, name: &str) -> Option<u64> {
+        match self.get(name).last()? {
+            Value::U64(v) => Some(*v),
+            Value::I64(v) => u64::try_from(*v).ok(),
+            Value::Enum(v) => u64::try_from(*v).ok(),
+            Value::Bool(b) => Some(*b as u64),
+            _ => None,
+        }
+    }
+
+    /// An integer field (last value), as i64.
+    pub fn i64(&self, name: &str) -> Option<i64> {
+        match self.get(name).last()? {
+            Value::U64(v) => i64::try_from(*v).ok(),
+            Value::I64(v) => Some(*v),
+            Value::Enum(v) => Some(*v as i64),
+            Value::Bool(b) => Some(*b as i64),
+            _ => None,
+        }
+    }
+
+    /// A bool field.
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        match self.get(name).last()? {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// A string field.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        match self.get(name).last()? {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A bytes field (or a string field's raw bytes).
+    pub fn bytes(&self, name: &str) -> Option<&[u8]> {
+        match self.get(name).last()? {
+            Value::Bytes(b) => Some(b),
+            Value::Str(s) => Some(s.as_bytes()),
+            _ => None,
+        }
+    }
+
+    /// A nested message field.
+    pub fn msg(&self, name: &str) -> Option<&Message> {
+        match self.get(name).last()? {
+            Value::Msg(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Every element of a repeated message field.
+    pub fn msgs<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Message> + 'a {
+        self.get(name).iter().filter_map(|v| match v {
+            Value::Msg(m) => Some(&**m),
+            _ => None,
+        })
+    }
+
+    /// The symbolic name of an enum field (None if absent or not named by the schema).
+    pub fn enum_name(&self, name: &str) -> Option<&'static str> {
+        let schema = Schema::get();
+        let plan = schema.message(self.msg_type);
+        let field = &plan.fields[plan.field_by_name(name)?];
+        let Kind::Enum(e) = field.kind else {
+            return None;
+        };
+        match self.get(name).last()? {
+            Value::Enum(n) => schema.enums[e].name_of(*n),
+            _ => None,
+        }
+    }
+
+    /// Decodes a message of type `msg_type` from protobuf wire bytes.
+    pub fn decode(msg_type: MsgId, buf: &[u8]) -> Result<Message, WireError> {
+        let mut path = Vec::new();
+        decode_message(Schema::get(), msg_type, buf, 0, 0, &mut path)
+    }
+
+    /// Encodes the message to protobuf wire bytes: fields in number order,
+    /// unknown fields merged in at their number.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the encoding of the message to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let plan = Schema::get().message(self.msg_type);
+        let mut unknown = self.unknown.iter().peekable();
+        for fv in &self.fields {
+            let field = &plan.fields[fv.field];
+            while let Some(u) = unknown.next_if(|u| u.number < field.number) {
+                out.extend_from_slice(&u.raw);
+            }
+            encode_field(field, &fv.values, out);
+        }
+        for u in unknown {
+            out.extend_from_slice(&u.raw);
+        }
+    }
+
+    /// Sets (replacing) the values of a field by plan index, keeping fields in order.
+    pub fn set(&mut self, field: usize, values: Vec<Value>) {
+        match self.fields.binary_search_by_key(&field, |f| f.field) {
+            Ok(i) => self.fields[i].values = values,
+            Err(i) => self.fields.insert(i, FieldValue { field, values }),
+        }
+    }
+}
+
+fn err(offset: usize, path: &[String], what: impl Into<String>) -> WireError {
+    WireError {
+        offset,
+        path: path.join("."),
+        what: what.into(),
+    }
+}
+
+/// Reads a varint at `*pos`; None at a truncated or over-long varint.
+pub fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value: u64 = 0;
+    for i in 0..10 {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        if i == 9 && b > 1 {
+            return None;
+        }
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Appends a varint.
+pub fn write_varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn decode_message(
+    schema: &Schema,
+    msg_type: MsgId,
+    buf: &[u8],
+    base: usize,
+    depth: usize,
+    path: &mut Vec<String>,
+) -> Result<Message, WireError> {
+    if depth > MAX_DEPTH {
+        return Err(err(base, path, "messages nested too deeply"));
+    }
+    let plan = schema.message(msg_type);
+    let mut msg = Message::new(msg_type);
+    let mut pos = 0;
+    let mut sorted = true;
+    while pos < buf.len() {
+        let start = pos;
+        let key = read_varint(buf, &mut pos)
+            .ok_or_else(|| err(base + start, path, "truncated field key"))?;
+        let number = key >> 3;
+        let wire = (key & 7) as u8;
+        if number == 0 || number > u32::MAX as u64 >> 3 {
+            return Err(err(
+                base + start,
+                path,
+                format!("invalid field number {number}"),
+            ));
+        }
+        let number = number as u32;
+        // Extent of the field's value.
+        let value_start = pos;
+        let (payload, end) = match wire {
+            0 => {
+                read_varint(buf, &mut pos)
+                    .ok_or_else(|| err(base + value_start, path, "truncated varint"))?;
+                (&buf[value_start..pos], pos)
+            }
+            1 | 5 => {
+                let n = if wire == 1 { 8 } else { 4 };
+                if buf.len() - pos < n {
+                    return Err(err(base + value_start, path, "truncated fixed-width value"));
+                }
+                (&buf[pos..pos + n], pos + n)
+            }
+            2 => {
+                let len = read_varint(buf, &mut pos)
+                    .ok_or_else(|| err(base + value_start, path, "truncated length"))?;
+                if len > (buf.len() - pos) as u64 {
+                    return Err(err(
+                        base + value_start,
+                        path,
+                        format!(
+                            "length {len} runs past the end of the message ({} bytes left)",
+                            buf.len() - pos
+                        ),
+                    ));
+                }
+                let len = len as usize;
+                (&buf[pos..pos + len], pos + len)
+            }
+            _ => {
+                return Err(err(
+                    base + start,
+                    path,
+                    format!("unsupported wire type {wire}"),
+                ));
+            }
+        };
+        pos = end;
+        let Some(idx) = plan.field_by_number(number) else {
+            msg.unknown.push(UnknownField {
+                number,
+                raw: buf[start..end].to_vec(),
+            });
+            continue;
+        };
+        let field = &plan.fields[idx];
+        path.push(field.name.clone());
+        let mut values = Vec::new();
+        let packed_run =
+            wire == 2 && !matches!(field.kind, Kind::String | Kind::Bytes | Kind::Message(_));
+        if packed_run && field.repeated {
+            let mut p = 0;
+            while p < payload.len() {
+                let (v, np) = scalar(field.kind, fixed_wire(field.kind), payload, p)
+                    .ok_or_else(|| err(base + value_start + p, path, "truncated packed element"))?;
+                values.push(v);
+                p = np;
+            }
+        } else if wire_matches(field.kind, wire) {
+            let v = match field.kind {
+                Kind::Message(sub) => Value::Msg(Box::new(decode_message(
+                    schema,
+                    sub,
+                    payload,
+                    base + (end - payload.len()),
+                    depth + 1,
+                    path,
+                )?)),
+                Kind::String => match String::from_utf8(payload.to_vec()) {
+                    Ok(s) => Value::Str(s),
+                    Err(e) => Value::Bytes(e.into_bytes()),
+                },
+                Kind::Bytes => Value::Bytes(payload.to_vec()),
+                k => scalar(k, wire, payload, 0)
+                    .map(|(v, _)| v)
+                    .ok_or_else(|| err(base + value_start, path, "bad value"))?,
+            };
+            values.push(v);
+        } else {
+            // A wire type that does not fit the schema: keep it verbatim.
+            path.pop();
+            msg.unknown.push(UnknownField {
+                number,
+                raw: buf[start..end].to_vec(),
+            });
+            continue;
+        }
+        path.pop();
+        match msg.fields.last_mut() {
+            Some(last) if last.field == idx => merge(field, last, values),
+            _ => {
+                if let Some(existing) = msg.fields.iter_mut().find(|f| f.field == idx) {
+                    merge(field, existing, values);
+                } else {
+                    if msg.fields.last().is_some_and(|l| l.field > idx) {
+                        sorted = false;
+                    }
+                    msg.fields.push(FieldValue { field: idx, values });
+                }
+            }
+        }
+    }
+    if !sorted {
+        msg.fields.sort_by_key(|f| f.field);
+    }
+    Ok(msg)
+}
+
+/// A repeated field accumulates; a singular one keeps the last value (a
+/// message merges, as protobuf parsers do).
+fn merge(field: &FieldPlan, existing: &mut FieldValue, values: Vec<Value>) {
+    if field.repeated {
+        existing.values.extend(values);
+        return;
+    }
+    let Some(new) = values.into_iter().last() else {
+        return;
+    };
+    match (existing.values.last_mut(), new) {
+        (Some(Value::Msg(old)), Value::Msg(new)) => {
+            for fv in new.fields {
+                let plan = Schema::get().message(old.msg_type);
+                let f = &plan.fields[fv.field];
+                match old.fields.iter_mut().find(|o| o.field == fv.field) {
+                    Some(o) => merge(f, o, fv.values),
+                    None => old.set(fv.field, fv.values),
+                }
+            }
+            old.unknown.extend(new.unknown);
+        }
+        (_, new) => existing.values = vec![new],
+    }
+}
+
+fn fixed_wire(kind: Kind) -> u8 {
+    match kind {
+        Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => 1,
+        Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => 5,
+        _ => 0,
+    }
+}
+
+fn wire_matches(kind: Kind, wire: u8) -> bool {
+    match kind {
+        Kind::String | Kind::Bytes | Kind::Message(_) => wire == 2,
+        k => fixed_wire(k) == wire,
+    }
+}
+
+fn scalar(kind: Kind, wire: u8, buf: &[u8], pos: usize) -> Option<(Value, usize)> {
+    let mut p = pos;
+    match wire {
+        0 => {
+            let raw = read_varint(buf, &mut p)?;
+            let v = match kind {
+                Kind::Int32 => Value::I64(raw as i32 as i64),
+                Kind::Int64 => Value::I64(raw as i64),
+                Kind::Uint32 => Value::U64(raw as u32 as u64),
+                Kind::Uint64 => Value::U64(raw),
+                Kind::Sint32 => Value::I64(((raw as u32 >> 1) as i32 ^ -((raw & 1) as i32)) as i64),
+                Kind::Sint64 => Value::I64((raw >> 1) as i64 ^ -((raw & 1) as i64)),
+                Kind::Bool => Value::Bool(raw != 0),
+                Kind::Enum(_) => Value::Enum(raw as i32),
+                _ => return None,
+            };
+            Some((v, p))
+        }
+        1 => {
+            let b: [u8; 8] = buf.get(p..p + 8)?.try_into().ok()?;
+            let v = match kind {
+                Kind::Fixed64 => Value::U64(u64::from_le_bytes(b)),
+                Kind::Sfixed64 => Value::I64(i64::from_le_bytes(b)),
+                Kind::Double => Value::F64(f64::from_le_bytes(b)),
+                _ => return None,
+            };
+            Some((v, p + 8))
+        }
+        5 => {
+            let b: [u8; 4] = buf.get(p..p + 4)?.try_into().ok()?;
+            let v = match kind {
+                Kind::Fixed32 => Value::U64(u32::from_le_bytes(b) as u64),
+                Kind::Sfixed32 => Value::I64(i32::from_le_bytes(b) as i64),
+                Kind::Float => Value::F64(f32::from_le_bytes(b) as f64),
+                _ => return None,
+            };
+            Some((v, p + 4))
+        }
+        _ => None,
+    }
+}
+
+fn encode_scalar(kind: Kind, v: &Value, out: &mut Vec<u8>) {
+    match (kind, v) {
+        (Kind::Int32 | Kind::Int64, Value::I64(x)) => write_varint(*x as u64, out),
+        (Kind::Uint32 | Kind::Uint64, Value::U64(x)) => write_varint(*x, out),
+        (Kind::Sint32, Value::I64(x)) => write_varint(
+            (((*x as i32) << 1) ^ ((*x as i32) >> 31)) as u32 as u64,
+            out,
+        ),
+        (Kind::Sint64, Value::I64(x)) => write_varint(((x << 1) ^ (x >> 63)) as u64, out),
+        (Kind::Bool, Value::Bool(b)) => out.push(*b as u8),
+        (Kind::Enum(_), Value::Enum(e)) => write_varint(*e as i64 as u64, out),
+        (Kind::Fixed64, Value::U64(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (Kind::Sfixed64, Value::I64(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (Kind::Fixed32, Value::U64(x)) => out.extend_from_slice(&(*x as u32).to_le_bytes()),
+        (Kind::Sfixed32, Value::I64(x)) => out.extend_from_slice(&(*x as i32).to_le_bytes()),
+        (Kind::Double, Value::F64(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (Kind::Float, Value::F64(x)) => out.extend_from_slice(&(*x as f32).to_le_bytes()),
+        _ => unreachable!("value {v:?} does not fit field kind {kind:?}; the builders check this"),
+    }
+}
+
+fn encode_field(field: &FieldPlan, values: &[Value], out: &mut Vec<u8>) {
+    let key = |wire: u8, out: &mut Vec<u8>| {
+        write_varint((u64::from(field.number) << 3) | u64::from(wire), out)
+    };
+    match field.kind {
+        Kind::Message(_) | Kind::String | Kind::Bytes => {
+            for v in values {
+                key(2, out);
+                match v {
+                    Value::Msg(m) => {
+                        let body = m.encode();
+                        write_varint(body.len() as u64, out);
+                        out.extend_from_slice(&body);
+                    }
+                    Value::Str(s) => {
+                        write_varint(s.len() as u64, out);
+                        out.extend_from_slice(s.as_bytes());
+                    }
+                    Value::Bytes(b) => {
+                        write_varint(b.len() as u64, out);
+                        out.extend_from_slice(b);
+                    }
+                    _ => unreachable!("builders keep kinds consistent"),
+                }
+            }
+        }
+        kind if field.packed && field.repeated => {
+            if values.is_empty() {
+                return;
+            }
+            let mut body = Vec::new();
+            for v in values {
+                encode_scalar(kind, v, &mut body);
+            }
+            key(2, out);
+            write_varint(body.len() as u64, out);
+            out.extend_from_slice(&body);
+        }
+        kind => {
+            for v in values {
+                key(fixed_wire(kind), out);
+                encode_scalar(kind, v, out);
+            }
+        }
+    }
+}
