@@ -219,7 +219,7 @@ impl Message {
     }
 }
 
-fn err(offset: usize, path: &[String], what: impl Into<String>) -> WireError {
+fn err(offset: usize, path: &[&str], what: impl Into<String>) -> WireError {
     WireError {
         offset,
         path: path.join("."),
@@ -254,12 +254,12 @@ pub fn write_varint(mut v: u64, out: &mut Vec<u8>) {
 }
 
 fn decode_message(
-    schema: &Schema,
+    schema: &'static Schema,
     msg_type: MsgId,
     buf: &[u8],
     base: usize,
     depth: usize,
-    path: &mut Vec<String>,
+    path: &mut Vec<&'static str>,
 ) -> Result<Message, WireError> {
     if depth > MAX_DEPTH {
         return Err(err(base, path, "messages nested too deeply"));
@@ -330,7 +330,7 @@ fn decode_message(
             continue;
         };
         let field = &plan.fields[idx];
-        path.push(field.name.clone());
+        path.push(&field.name);
         let mut values = Vec::new();
         let packed_run =
             wire == 2 && !matches!(field.kind, Kind::String | Kind::Bytes | Kind::Message(_));

@@ -5,7 +5,7 @@ use serde_json::Value as Json;
 
 use super::parse::{JsonError, message_from_json};
 use super::render::write_fields;
-use super::text::{base64_decode, base64_lines};
+use super::text::base64_decode;
 use super::writer::JsonWriter;
 use crate::image::{Entry, Image, Layout, Magic, Payload, PayloadKind, shown_size};
 use crate::message::Message;
@@ -67,13 +67,13 @@ fn write_extra(w: &mut JsonWriter, magic: Magic, e: &Entry, opts: RenderOptions)
     }
     match &e.payload {
         Payload::None => unreachable!(),
-        Payload::Raw(d) => w.string(&base64_lines(d)),
+        Payload::Raw(d) => w.base64(d),
         Payload::Tcp { inq, outq } => {
             w.begin_object();
             w.key("inq");
-            w.string(&base64_lines(inq));
+            w.base64(inq);
             w.key("outq");
-            w.string(&base64_lines(outq));
+            w.base64(outq);
             w.end_object();
         }
         Payload::Sem(s) => {
@@ -90,7 +90,7 @@ fn write_extra(w: &mut JsonWriter, magic: Magic, e: &Entry, opts: RenderOptions)
                 w.begin_object();
                 write_fields(w, m, false, false);
                 w.end_object();
-                w.string(&base64_lines(d));
+                w.base64(d);
             }
             w.end_array();
         }

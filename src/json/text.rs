@@ -19,6 +19,22 @@ pub fn base64_lines(data: &[u8]) -> String {
     out
 }
 
+/// Appends [`base64_lines`] of `data` as the inside of a JSON string literal
+/// (each line break escaped as `\\n`), without building the text first.
+pub fn push_base64_lines_json(out: &mut Vec<u8>, data: &[u8]) {
+    // 57 input bytes are exactly one 76-character line.
+    out.reserve(data.len().div_ceil(57) * 78);
+    for chunk in data.chunks(57) {
+        let at = out.len();
+        out.resize(at + 76, 0);
+        let n = STANDARD
+            .encode_slice(chunk, &mut out[at..])
+            .expect("76 bytes hold the base64 of 57");
+        out.truncate(at + n);
+        out.extend_from_slice(b"\\n");
+    }
+}
+
 /// Decodes base64 text, ignoring line breaks and other ASCII white space.
 pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
     let clean: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
@@ -428,6 +444,15 @@ mod tests {
     #[test]
     fn base64_breaks_lines_like_python() {
         assert_eq!(base64_lines(b""), "");
+        for n in [0, 1, 2, 56, 57, 58, 113, 114, 115, 1000] {
+            let data: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+            let mut json = Vec::new();
+            crate::json::writer::write_str(&mut json, &base64_lines(&data));
+            let mut direct = b"\"".to_vec();
+            push_base64_lines_json(&mut direct, &data);
+            direct.push(b'"');
+            assert_eq!(direct, json, "{n} bytes");
+        }
         assert_eq!(base64_lines(b"ab"), "YWI=\n");
         let long = base64_lines(&[0u8; 60]);
         assert_eq!(long.lines().next().unwrap().len(), 76);
