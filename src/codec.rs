@@ -3,14 +3,13 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::Image;
-use crate::json::image::{RenderOptions, image_from_json, image_to_json};
+use crate::json::image::{RenderOptions, decode_image_to_json, image_from_json};
 
 pub use crate::json::image::RenderOptions as Options;
 
 /// Decodes image bytes to CRIT JSON (no final newline).
 pub fn decode_to_json(bytes: &[u8], opts: RenderOptions) -> Result<Vec<u8>> {
-    let img = Image::decode(bytes)?;
-    Ok(image_to_json(&img, opts))
+    Ok(decode_image_to_json(bytes, opts)?)
 }
 
 /// Parses CRIT JSON (plain or pretty) into an image.

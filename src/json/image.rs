@@ -7,7 +7,9 @@ use super::parse::{JsonError, message_from_json};
 use super::render::write_fields;
 use super::text::base64_decode;
 use super::writer::JsonWriter;
-use crate::image::{Entry, Image, Layout, Magic, Payload, PayloadKind, shown_size};
+use crate::image::{
+    Entry, Image, ImageError, Layout, Magic, Payload, PayloadKind, read_magic, shown_size,
+};
 use crate::message::Message;
 use crate::schema::Schema;
 
@@ -27,22 +29,46 @@ pub fn image_to_json(img: &Image, opts: RenderOptions) -> Vec<u8> {
     out
 }
 
+/// Decodes image bytes straight to CRIT JSON, entry by entry: each entry is
+/// rendered and dropped before the next is decoded.
+pub fn decode_image_to_json(buf: &[u8], opts: RenderOptions) -> Result<Vec<u8>, ImageError> {
+    let (magic, start) = read_magic(buf)?;
+    let mut out = Vec::with_capacity(buf.len().saturating_mul(4).min(1 << 30) + 256);
+    let mut w = JsonWriter::new(&mut out, opts.pretty);
+    write_head(&mut w, magic);
+    Image::decode_entries(buf, magic, start, |e| write_entry(&mut w, magic, &e, opts))?;
+    write_tail(&mut w);
+    Ok(out)
+}
+
+fn write_head(w: &mut JsonWriter, magic: Magic) {
+    w.begin_object();
+    w.key("magic");
+    w.string(magic.name);
+    w.key("entries");
+    w.begin_array();
+}
+
+fn write_entry(w: &mut JsonWriter, magic: Magic, e: &Entry, opts: RenderOptions) {
+    w.begin_object();
+    write_fields(w, &e.msg, opts.pretty, false);
+    write_extra(w, magic, e, opts);
+    w.end_object();
+}
+
+fn write_tail(w: &mut JsonWriter) {
+    w.end_array();
+    w.end_object();
+}
+
 /// Appends the JSON of an image to `out`.
 pub fn write_image(out: &mut Vec<u8>, img: &Image, opts: RenderOptions) {
     let mut w = JsonWriter::new(out, opts.pretty);
-    w.begin_object();
-    w.key("magic");
-    w.string(img.magic.name);
-    w.key("entries");
-    w.begin_array();
+    write_head(&mut w, img.magic);
     for e in &img.entries {
-        w.begin_object();
-        write_fields(&mut w, &e.msg, opts.pretty, false);
-        write_extra(&mut w, img.magic, e, opts);
-        w.end_object();
+        write_entry(&mut w, img.magic, e, opts);
     }
-    w.end_array();
-    w.end_object();
+    write_tail(&mut w);
 }
 
 fn write_extra(w: &mut JsonWriter, magic: Magic, e: &Entry, opts: RenderOptions) {
