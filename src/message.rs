@@ -506,9 +506,19 @@ fn encode_field(field: &FieldPlan, values: &[Value], out: &mut Vec<u8>) {
                 key(2, out);
                 match v {
                     Value::Msg(m) => {
-                        let body = m.encode();
-                        write_varint(body.len() as u64, out);
-                        out.extend_from_slice(&body);
+                        // Encode in place behind a one-byte length; widen it
+                        // afterwards in the rare case the body is 128 bytes or more.
+                        let at = out.len();
+                        out.push(0);
+                        m.encode_into(out);
+                        let len = out.len() - at - 1;
+                        if len < 0x80 {
+                            out[at] = len as u8;
+                        } else {
+                            let mut prefix = Vec::with_capacity(10);
+                            write_varint(len as u64, &mut prefix);
+                            out.splice(at..at + 1, prefix);
+                        }
                     }
                     Value::Str(s) => {
                         write_varint(s.len() as u64, out);
