@@ -80,6 +80,7 @@ fn message_at(
         );
     };
     let mut msg = Message::new(msg_type);
+    msg.fields = Vec::with_capacity(map.len());
     for (key, value) in map {
         if skip.contains(&key.as_str()) {
             continue;
