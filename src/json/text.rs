@@ -426,8 +426,9 @@ pub fn python_int(text: &str) -> Option<i128> {
         .strip_prefix('_')
         .filter(|_| radix != 10)
         .unwrap_or(digits);
+    // from_str_radix takes a sign of its own; Python takes one sign, before any prefix.
     if digits.is_empty()
-        || digits.starts_with('_')
+        || digits.starts_with(['_', '+', '-'])
         || digits.ends_with('_')
         || digits.contains("__")
     {
