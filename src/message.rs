@@ -392,6 +392,9 @@ fn decode_message(
     if !sorted {
         msg.fields.sort_by_key(|f| f.field);
     }
+    // encode_into merges unknown fields in by number, as the JSON form does:
+    // keep them in that order here too (stable, so repeats keep theirs).
+    msg.unknown.sort_by_key(|u| u.number);
     Ok(msg)
 }
 
