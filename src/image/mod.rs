@@ -248,17 +248,26 @@ impl Image {
     /// Encodes the image to its file bytes.
     pub fn encode(&self) -> Result<Vec<u8>, ImageError> {
         let mut out = Vec::with_capacity(4096);
-        if let Some(h) = self.magic.header() {
-            out.extend_from_slice(&h.to_le_bytes());
-        }
-        out.extend_from_slice(&self.magic.value.to_le_bytes());
+        encode_magic(self.magic, &mut out);
         for (i, e) in self.entries.iter().enumerate() {
-            write_framed(&e.msg, &mut out);
-            payload::write(&e.payload, &e.msg, &mut out)
-                .map_err(|what| img_err(Some(i), out.len(), what))?;
+            encode_entry(i, e, &mut out)?;
         }
         Ok(out)
     }
+}
+
+/// Appends an image's magic header (what [`read_magic`] reads).
+pub fn encode_magic(magic: Magic, out: &mut Vec<u8>) {
+    if let Some(h) = magic.header() {
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+    out.extend_from_slice(&magic.value.to_le_bytes());
+}
+
+/// Appends entry number `index` of an image: its framed message and payload.
+pub fn encode_entry(index: usize, e: &Entry, out: &mut Vec<u8>) -> Result<(), ImageError> {
+    write_framed(&e.msg, out);
+    payload::write(&e.payload, &e.msg, out).map_err(|what| img_err(Some(index), out.len(), what))
 }
 
 /// Appends a message with its 32-bit size in front.

@@ -8,7 +8,8 @@ use super::render::write_fields;
 use super::text::base64_decode;
 use super::writer::JsonWriter;
 use crate::image::{
-    Entry, Image, ImageError, Layout, Magic, Payload, PayloadKind, read_magic, shown_size,
+    Entry, Image, ImageError, Layout, Magic, Payload, PayloadKind, encode_entry, encode_magic,
+    read_magic, shown_size,
 };
 use crate::message::Message;
 use crate::schema::Schema;
@@ -159,52 +160,84 @@ fn fail<T>(path: &str, what: impl Into<String>) -> Result<T, JsonError> {
 /// Builds an image from CRIT JSON (either `decode` or `decode --pretty` form).
 pub fn image_from_json(json: &Json) -> Result<Image, JsonError> {
     let Json::Object(top) = json else {
-        return fail("(top)", "expected an object with \"magic\" and \"entries\"");
+        return fail("(top)", TOP_EXPECTED);
     };
     if let Some(k) = top.keys().find(|k| *k != "magic" && *k != "entries") {
-        return fail(
-            k,
-            format!("unknown key {k:?} (an image has only \"magic\" and \"entries\")"),
-        );
+        return fail(k, unknown_top_key(k));
     }
-    let magic = match top.get("magic") {
-        Some(Json::String(s)) => match Magic::by_name(s) {
-            Some(m) if m.layout != Layout::NotEntries => m,
-            _ => return fail("magic", format!("unknown image magic {s:?}")),
-        },
-        Some(_) => return fail("magic", "expected a string"),
-        None => return fail("magic", "missing"),
-    };
+    let magic = magic_from_json(top.get("magic"))?;
     let items = match top.get("entries") {
         Some(Json::Array(a)) => a,
         Some(_) => return fail("entries", "expected a list"),
         None => return fail("entries", "missing"),
     };
-    let schema = Schema::get();
-    let id = |name: &str| {
-        schema
-            .message_id(name)
-            .expect("magic table names schema messages")
-    };
-    let mut entries = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
+    let mut b = EntryBuilder::new(magic);
+    let entries = items
+        .iter()
+        .map(|item| b.entry(item))
+        .collect::<Result<Vec<_>, _>>()?;
+    b.finish()?;
+    Ok(Image { magic, entries })
+}
+
+const TOP_EXPECTED: &str = "expected an object with \"magic\" and \"entries\"";
+
+fn unknown_top_key(k: &str) -> String {
+    format!("unknown key {k:?} (an image has only \"magic\" and \"entries\")")
+}
+
+fn magic_from_json(v: Option<&Json>) -> Result<Magic, JsonError> {
+    match v {
+        Some(Json::String(s)) => match Magic::by_name(s) {
+            Some(m) if m.layout != Layout::NotEntries => Ok(m),
+            _ => fail("magic", format!("unknown image magic {s:?}")),
+        },
+        Some(_) => fail("magic", "expected a string"),
+        None => fail("magic", "missing"),
+    }
+}
+
+/// Turns an image's entries into [`Entry`]s one at a time, in order, checking
+/// what spans entries (a pagemap's head, a ghost file's chunks).
+pub struct EntryBuilder {
+    magic: Magic,
+    /// Index of the next entry.
+    index: usize,
+    /// Whether the first entry of a ghost file says "chunks".
+    ghost_chunks: Option<bool>,
+}
+
+impl EntryBuilder {
+    pub fn new(magic: Magic) -> EntryBuilder {
+        EntryBuilder {
+            magic,
+            index: 0,
+            ghost_chunks: None,
+        }
+    }
+
+    /// The next entry, from its JSON object.
+    pub fn entry(&mut self, item: &Json) -> Result<Entry, JsonError> {
+        let i = self.index;
+        self.index += 1;
+        let schema = Schema::get();
+        let id = |name: &str| {
+            schema
+                .message_id(name)
+                .expect("magic table names schema messages")
+        };
         let path = format!("entries[{i}]");
         let extra = item.as_object().and_then(|o| o.get("extra"));
-        let xpath = format!("{path}.extra");
-        let entry = match magic.layout {
+        let xpath = || format!("{path}.extra");
+        Ok(match self.magic.layout {
             Layout::Pagemap => {
-                let msg = message_from_json(
-                    id(if i == 0 {
-                        "pagemap_head"
-                    } else {
-                        "pagemap_entry"
-                    }),
-                    item,
-                    &path,
-                    &[],
-                )?;
+                let name = if i == 0 {
+                    "pagemap_head"
+                } else {
+                    "pagemap_entry"
+                };
                 Entry {
-                    msg,
+                    msg: message_from_json(id(name), item, &path, &[])?,
                     payload: Payload::None,
                 }
             }
@@ -216,29 +249,26 @@ pub fn image_from_json(json: &Json) -> Result<Image, JsonError> {
                     "ghost_file_entry"
                 };
                 let msg = message_from_json(id(name), item, &path, &["extra"])?;
-                let chunks = i == 0 && msg.bool("chunks") == Some(true);
-                if i > 0
-                    && entries
-                        .first()
-                        .is_some_and(|e: &Entry| e.msg.bool("chunks") != Some(true))
-                {
+                if i == 0 {
+                    self.ghost_chunks = Some(msg.bool("chunks") == Some(true));
+                } else if self.ghost_chunks != Some(true) {
                     return fail(
                         &path,
                         "a ghost file without \"chunks\" has exactly one entry",
                     );
                 }
-                let payload = if chunks {
+                let payload = if i == 0 && self.ghost_chunks == Some(true) {
                     if extra.is_some() {
                         return fail(
-                            &xpath,
+                            &xpath(),
                             "a chunked ghost file keeps its data in the chunk entries",
                         );
                     }
                     Payload::None
                 } else {
-                    let data = raw_extra(extra, &xpath)?;
+                    let data = raw_extra(extra, &xpath())?;
                     if chunked {
-                        expect_len(&xpath, data.len(), msg.u64("len").unwrap_or(0), "len")?;
+                        expect_len(&xpath(), data.len(), msg.u64("len").unwrap_or(0), "len")?;
                     }
                     Payload::Raw(data)
                 };
@@ -246,17 +276,228 @@ pub fn image_from_json(json: &Json) -> Result<Image, JsonError> {
             }
             Layout::Entries(name, kind) => {
                 let msg = message_from_json(id(name), item, &path, &["extra"])?;
-                let payload = payload_from_json(kind, &msg, extra, &xpath)?;
+                let payload = payload_from_json(kind, &msg, extra, &xpath())?;
                 Entry { msg, payload }
             }
-            Layout::NotEntries => unreachable!(),
-        };
-        entries.push(entry);
+            Layout::NotEntries => unreachable!("magic_from_json refuses these"),
+        })
     }
-    if magic.layout == Layout::Ghost && entries.is_empty() {
-        return fail("entries", "a ghost file image needs its ghost_file_entry");
+
+    /// Checks the image once all entries are in.
+    pub fn finish(&self) -> Result<(), JsonError> {
+        if self.magic.layout == Layout::Ghost && self.index == 0 {
+            return fail("entries", "a ghost file image needs its ghost_file_entry");
+        }
+        Ok(())
     }
-    Ok(Image { magic, entries })
+}
+
+/// Why [`encode_json_text`] failed.
+#[derive(Debug)]
+pub enum EncodeError {
+    /// Not JSON.
+    Syntax(serde_json::Error),
+    /// JSON that does not fit the image schema.
+    Schema(JsonError),
+    Image(ImageError),
+}
+
+/// Encodes CRIT JSON text to image bytes while it is parsed: each entry is
+/// encoded as soon as its object has been read and then dropped, so memory
+/// holds one entry's JSON tree, not the whole document's. Gives the bytes
+/// `image_from_json(text)?.encode()` gives, and the same errors.
+pub fn encode_json_text(text: &[u8]) -> Result<Vec<u8>, EncodeError> {
+    let mut st = StreamState {
+        magic: None,
+        builder: None,
+        pending: Vec::new(),
+        seen_entries: false,
+        // Base64 payloads shrink by a quarter; other JSON far more.
+        out: Vec::with_capacity(text.len() / 4 * 3 + 64),
+        failure: None,
+    };
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let parsed =
+        serde::de::DeserializeSeed::deserialize(TopSeed(&mut st), &mut de).and_then(|()| de.end());
+    if let Some(f) = st.failure.take() {
+        return Err(f);
+    }
+    parsed.map_err(EncodeError::Syntax)?;
+    if st.magic.is_none() {
+        return Err(EncodeError::Schema(JsonError {
+            path: "magic".into(),
+            what: "missing".into(),
+        }));
+    }
+    if !st.seen_entries {
+        return Err(EncodeError::Schema(JsonError {
+            path: "entries".into(),
+            what: "missing".into(),
+        }));
+    }
+    // Entries that came before "magic" were kept as JSON until now.
+    for item in std::mem::take(&mut st.pending) {
+        st.push(item)?;
+    }
+    let builder = st.builder.as_ref().expect("set with the magic");
+    builder.finish().map_err(EncodeError::Schema)?;
+    Ok(st.out)
+}
+
+struct StreamState {
+    magic: Option<Magic>,
+    builder: Option<EntryBuilder>,
+    /// Entries read before the magic was known.
+    pending: Vec<Json>,
+    seen_entries: bool,
+    /// The image: its magic as soon as it is known, then each entry.
+    out: Vec<u8>,
+    /// The real error behind a serde error raised by a visitor.
+    failure: Option<EncodeError>,
+}
+
+impl StreamState {
+    fn push(&mut self, item: Json) -> Result<(), EncodeError> {
+        let b = self
+            .builder
+            .as_mut()
+            .expect("called once the magic is known");
+        let index = b.index;
+        let entry = b.entry(&item).map_err(EncodeError::Schema)?;
+        drop(item); // before the entry's bytes are copied out: payloads are big
+        encode_entry(index, &entry, &mut self.out).map_err(EncodeError::Image)
+    }
+
+    /// Records `e` and returns the serde error that unwinds the parse.
+    fn fail<E: serde::de::Error>(&mut self, e: EncodeError) -> E {
+        self.failure = Some(e);
+        E::custom("invalid image JSON")
+    }
+
+    fn schema_fail<E: serde::de::Error>(&mut self, path: &str, what: impl Into<String>) -> E {
+        self.fail(EncodeError::Schema(JsonError {
+            path: path.into(),
+            what: what.into(),
+        }))
+    }
+}
+
+struct TopSeed<'a>(&'a mut StreamState);
+
+impl<'de> serde::de::DeserializeSeed<'de> for TopSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(TopVisitor(self.0))
+    }
+}
+
+/// Refuses every JSON type but the one the visitor is for, with the path and
+/// message `image_from_json` gives.
+macro_rules! refuse_others {
+    ($path:expr, $what:expr) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+            Err(self.0.schema_fail($path, $what))
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+            Err(self.0.schema_fail($path, $what))
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+            Err(self.0.schema_fail($path, $what))
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+            Err(self.0.schema_fail($path, $what))
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+            Err(self.0.schema_fail($path, $what))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+            Err(self.0.schema_fail($path, $what))
+        }
+    };
+}
+
+struct TopVisitor<'a>(&'a mut StreamState);
+
+impl<'de> serde::de::Visitor<'de> for TopVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an image object")
+    }
+
+    refuse_others!("(top)", TOP_EXPECTED);
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.0.schema_fail("(top)", TOP_EXPECTED))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let st = self.0;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match &*key {
+                "magic" => {
+                    let v: Json = map.next_value()?;
+                    if st.magic.is_some() {
+                        return Err(st.schema_fail("magic", "duplicate key"));
+                    }
+                    let magic =
+                        magic_from_json(Some(&v)).map_err(|e| st.fail(EncodeError::Schema(e)))?;
+                    st.magic = Some(magic);
+                    st.builder = Some(EntryBuilder::new(magic));
+                    // Entries seen so far are pending: the magic goes first.
+                    encode_magic(magic, &mut st.out);
+                }
+                "entries" => {
+                    if st.seen_entries {
+                        return Err(st.schema_fail("entries", "duplicate key"));
+                    }
+                    st.seen_entries = true;
+                    map.next_value_seed(EntriesSeed(st))?;
+                }
+                // (image_from_json checks keys before entries; here an entry
+                // before an unknown key may fail first.)
+                k => return Err(st.schema_fail(k, unknown_top_key(k))),
+            }
+        }
+        Ok(())
+    }
+}
+
+struct EntriesSeed<'a>(&'a mut StreamState);
+
+impl<'de> serde::de::DeserializeSeed<'de> for EntriesSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(EntriesVisitor(self.0))
+    }
+}
+
+struct EntriesVisitor<'a>(&'a mut StreamState);
+
+impl<'de> serde::de::Visitor<'de> for EntriesVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of entries")
+    }
+
+    refuse_others!("entries", "expected a list");
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.0.schema_fail("entries", "expected a list"))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let st = self.0;
+        while let Some(item) = seq.next_element::<Json>()? {
+            if st.builder.is_some() {
+                st.push(item).map_err(|e| st.fail(e))?;
+            } else {
+                st.pending.push(item);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn raw_extra(extra: Option<&Json>, path: &str) -> Result<Vec<u8>, JsonError> {
@@ -394,7 +635,42 @@ fn payload_from_json(
 
 #[cfg(test)]
 mod tests {
-    use super::human_size;
+    use super::*;
+
+    /// The streaming encoder against the tree one: same bytes, same errors.
+    #[test]
+    fn streaming_encode_matches_the_tree() {
+        let cases: &[&str] = &[
+            r#"{"magic": "PSTREE", "entries": [{"pid": 1, "ppid": 0, "pgid": 1, "sid": 1}]}"#,
+            r#"{"entries": [{"pid": 1, "ppid": 0, "pgid": 1, "sid": 1}], "magic": "PSTREE"}"#,
+            r#"{"magic": "PAGEMAP", "entries": [{"pages_id": 1}, {"vaddr": 4096, "nr_pages": 1}]}"#,
+            r#"{"magic": "PIPES_DATA", "entries": [{"pipe_id": 1, "bytes": 2, "extra": "YWI=\n"}]}"#,
+            r#"{"magic": "PIPES_DATA", "entries": [{"pipe_id": 1, "bytes": 3, "extra": "YWI=\n"}]}"#,
+            r#"{"magic": "GHOST_FILE", "entries": []}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": "x"}]}"#,
+            r#"{"magic": "PSTREE", "entries": 5}"#,
+            r#"{"magic": "PSTREE", "entries": {}}"#,
+            r#"{"magic": 5, "entries": []}"#,
+            r#"{"magic": "NOPE", "entries": []}"#,
+            r#"{"magic": "PSTREE"}"#,
+            r#"{"entries": []}"#,
+            r#"{"magic": "PSTREE", "entries": [], "more": 1}"#,
+            r#"[]"#,
+            r#""PSTREE""#,
+        ];
+        for text in cases {
+            let tree = serde_json::from_str::<Json>(text)
+                .map_err(|e| e.to_string())
+                .and_then(|j| image_from_json(&j).map_err(|e| e.to_string()))
+                .and_then(|img| img.encode().map_err(|e| e.to_string()));
+            let stream = encode_json_text(text.as_bytes()).map_err(|e| match e {
+                EncodeError::Syntax(e) => e.to_string(),
+                EncodeError::Schema(e) => e.to_string(),
+                EncodeError::Image(e) => e.to_string(),
+            });
+            assert_eq!(stream, tree, "{text}");
+        }
+    }
 
     #[test]
     fn human_sizes_like_crit() {
