@@ -221,11 +221,14 @@ fn budget(len: usize) -> usize {
 
 const HANG: Duration = Duration::from_secs(10);
 
+/// A library entry point under test: whether it succeeded.
+type Call = dyn Fn(&[u8]) -> bool;
+
 /// Runs every library entry point on `data`; panics describing the input on a
 /// panic, a hang or an allocation beyond the budget. Returns the peak ratio.
 fn check_image(what: &str, data: &[u8]) -> f64 {
     let mut worst = 0f64;
-    let calls: [(&str, &dyn Fn(&[u8]) -> bool); 4] = [
+    let calls: [(&str, &Call); 4] = [
         ("decode", &|d| {
             codec::decode_to_json(d, Options::default()).is_ok()
         }),

@@ -13,11 +13,24 @@ fuzz_target!(|data: &[u8]| {
     // The streaming encoder refuses duplicate top-level keys; otherwise it
     // must agree with building the whole image first.
     let tree = codec::image_from_json_text(data).expect("the tree path accepts it too");
-    assert_eq!(tree.encode().expect("encodes"), bytes, "streaming and tree encode differ");
+    assert_eq!(
+        tree.encode().expect("encodes"),
+        bytes,
+        "streaming and tree encode differ"
+    );
     for pretty in [false, true] {
-        let json = codec::decode_to_json(&bytes, Options { pretty, no_payload: false })
-            .expect("an encoded image decodes");
+        let json = codec::decode_to_json(
+            &bytes,
+            Options {
+                pretty,
+                no_payload: false,
+            },
+        )
+        .expect("an encoded image decodes");
         let back = codec::encode_from_json(&json).expect("decoded JSON encodes");
-        assert_eq!(back, bytes, "encode(decode(encode(json))) differs (pretty: {pretty})");
+        assert_eq!(
+            back, bytes,
+            "encode(decode(encode(json))) differs (pretty: {pretty})"
+        );
     }
 });
