@@ -12,43 +12,48 @@ use crate::json::text::qp_encode;
 use crate::message::Message;
 
 /// For each fd type: the field of file_entry that holds it, and the image
-/// that held it before files.img existed.
-const KINDS: &[(&str, &str, &str)] = &[
-    ("REG", "reg", "reg-files.img"),
-    ("PIPE", "pipe", "pipes.img"),
-    ("FIFO", "fifo", "fifo.img"),
-    ("INETSK", "isk", "inetsk.img"),
-    ("UNIXSK", "usk", "unixsk.img"),
-    ("EVENTFD", "efd", "eventfd.img"),
-    ("EVENTPOLL", "epfd", "eventpoll.img"),
-    ("INOTIFY", "ify", "inotify.img"),
-    ("SIGNALFD", "sgfd", "signalfd.img"),
-    ("PACKETSK", "psk", "packetsk.img"),
-    ("TTY", "tty", "tty.img"),
-    ("FANOTIFY", "ffy", "fanotify.img"),
-    ("NETLINKSK", "nlsk", "netlinksk.img"),
-    ("NS", "nsf", "ns-files.img"),
-    ("TUNF", "tunf", "tunfile.img"),
-    ("EXT", "ext", "ext-files.img"),
-    ("TIMERFD", "tfd", "timerfd.img"),
-    ("MEMFD", "memfd", "memfd.img"),
-    ("BPFMAP", "bpf", "bpfmap-file.img"),
-    ("PIDFD", "pidfd", "pidfd.img"),
+/// that held it before files.img existed (None for kinds that came later).
+const KINDS: &[(&str, &str, Option<&str>)] = &[
+    ("REG", "reg", Some("reg-files.img")),
+    ("PIPE", "pipe", Some("pipes.img")),
+    ("FIFO", "fifo", Some("fifo.img")),
+    ("INETSK", "isk", Some("inetsk.img")),
+    ("UNIXSK", "usk", Some("unixsk.img")),
+    ("EVENTFD", "efd", Some("eventfd.img")),
+    ("EVENTPOLL", "epfd", Some("eventpoll.img")),
+    ("INOTIFY", "ify", Some("inotify.img")),
+    ("SIGNALFD", "sgfd", Some("signalfd.img")),
+    ("PACKETSK", "psk", Some("packetsk.img")),
+    ("TTY", "tty", Some("tty.img")),
+    ("FANOTIFY", "ffy", Some("fanotify.img")),
+    ("NETLINKSK", "nlsk", Some("netlinksk.img")),
+    ("NS", "nsf", Some("ns-files.img")),
+    ("TUNF", "tunf", Some("tunfile.img")),
+    ("EXT", "ext", Some("ext-files.img")),
+    ("TIMERFD", "tfd", Some("timerfd.img")),
+    ("MEMFD", "memfd", None),
+    ("BPFMAP", "bpf", Some("bpfmap-file.img")),
+    ("PIDFD", "pidfd", None),
 ];
 
 /// The file_entry field and legacy image of an fd type.
-pub fn kind(fd_type: &str) -> Option<(&'static str, &'static str)> {
+pub fn kind(fd_type: &str) -> Option<(&'static str, Option<&'static str>)> {
     KINDS
         .iter()
         .find(|(t, _, _)| *t == fd_type)
         .map(|(_, f, i)| (*f, *i))
 }
 
+/// Index of files.img entries by (fd type, file id).
+type ByTypeAndId = HashMap<(&'static str, u64), usize>;
+
 /// Looks file ids up in a dump.
 pub struct Files<'d> {
     dump: &'d Dump,
-    /// files.img and its ids, when the dump has one.
-    table: Option<(Rc<Image>, HashMap<u64, usize>)>,
+    /// files.img and its entries by (type, id), when the dump has one. Ids
+    /// are unique per type only: a tun device is a REG and a TUNF file of
+    /// the same id.
+    table: Option<(Rc<Image>, ByTypeAndId)>,
     /// Legacy images indexed by id, loaded on first use.
     legacy: HashMap<&'static str, HashMap<u64, usize>>,
 }
@@ -57,7 +62,12 @@ impl<'d> Files<'d> {
     /// Opens the file tables of `dump` (files.img, if present).
     pub fn new(dump: &'d Dump) -> Result<Files<'d>> {
         let table = dump.try_image("files.img")?.map(|img| {
-            let ids = index_by_id(&img);
+            let mut ids = HashMap::new();
+            for (i, e) in img.entries.iter().enumerate() {
+                if let (Some(ty), Some(id)) = (e.msg.enum_name("type"), e.msg.u64("id")) {
+                    ids.entry((ty, id)).or_insert(i);
+                }
+            }
             (img, ids)
         });
         Ok(Files {
@@ -72,10 +82,26 @@ impl<'d> Files<'d> {
         self.table.is_some()
     }
 
-    /// The files.img entry of `id`, if the dump has files.img and the id.
-    pub fn file_entry(&self, id: u64) -> Option<&Message> {
+    /// The files.img entry of file `id` of type `fd_type`, if the dump has
+    /// files.img and that file.
+    pub fn file_entry(&self, fd_type: &str, id: u64) -> Option<&Message> {
         let (img, ids) = self.table.as_ref()?;
-        Some(&img.entries[*ids.get(&id)?].msg)
+        let ty = KINDS.iter().find(|k| k.0 == fd_type)?.0;
+        Some(&img.entries[*ids.get(&(ty, id))?].msg)
+    }
+
+    /// The types of the files.img entries with id `id`.
+    pub fn types_of(&self, id: u64) -> Vec<&'static str> {
+        let Some((_, ids)) = self.table.as_ref() else {
+            return Vec::new();
+        };
+        let mut types: Vec<&'static str> = ids
+            .keys()
+            .filter(|(_, i)| *i == id)
+            .map(|(t, _)| *t)
+            .collect();
+        types.sort_unstable();
+        types
     }
 
     /// The per-kind entry (reg_file_entry, pipe_entry, …) of file `id` of
@@ -86,14 +112,47 @@ impl<'d> Files<'d> {
             return Ok(None);
         };
         if self.table.is_some() {
-            return Ok(self.file_entry(id).and_then(|f| f.msg(field)).cloned());
+            return Ok(self
+                .file_entry(fd_type, id)
+                .and_then(|f| f.msg(field))
+                .cloned());
         }
+        let Some(legacy) = legacy else {
+            return Ok(None);
+        };
         let img = self.dump.image(legacy, needed_by)?;
         let ids = self
             .legacy
             .entry(legacy)
             .or_insert_with(|| index_by_id(&img));
         Ok(ids.get(&id).map(|&i| img.entries[i].msg.clone()))
+    }
+
+    /// Every file of type `fd_type` as (id, per-kind entry). Without
+    /// files.img the legacy image is read; a missing one holds no files.
+    pub fn all(&self, fd_type: &str) -> Result<Vec<(u64, Message)>> {
+        let Some((field, legacy)) = kind(fd_type) else {
+            return Ok(Vec::new());
+        };
+        if let Some((img, _)) = &self.table {
+            return Ok(img
+                .entries
+                .iter()
+                .filter(|e| e.msg.enum_name("type") == Some(fd_type))
+                .filter_map(|e| Some((e.msg.u64("id")?, e.msg.msg(field)?.clone())))
+                .collect());
+        }
+        let Some(legacy) = legacy else {
+            return Ok(Vec::new());
+        };
+        Ok(match self.dump.try_image(legacy)? {
+            Some(img) => img
+                .entries
+                .iter()
+                .map(|e| (e.msg.u64("id").unwrap_or(0), e.msg.clone()))
+                .collect(),
+            None => Vec::new(),
+        })
     }
 
     /// How CRIT names a file in `x fds` and `x mems`: a path for regular
