@@ -106,7 +106,7 @@ impl Checker<'_> {
                         &pages,
                         None,
                         format!(
-                            "holds {held}; {by} need {n} pages ({} bytes)",
+                            "holds {held}, but {n} pages ({} bytes) are marked present in {by}",
                             u128::from(*n) * u128::from(ps)
                         ),
                     );
