@@ -349,3 +349,16 @@ fn cli_exit_status_and_message() {
         "crit-fs: fs-18604.img: missing (needed by x fds for pid 18604)\n"
     );
 }
+
+#[test]
+fn ps_with_a_broken_tree_says_where() {
+    let tmp = copy_case("shell-tree");
+    edit(tmp.path(), "pstree.img", |img| {
+        set_int(&mut img.entries[2].msg, "ppid", 4242)
+    });
+    let e = explore::render(tmp.path(), "ps", false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "pstree.img: entry 2: parent 4242 of pid 18694 is not in the tree (needed by x ps)"
+    );
+}

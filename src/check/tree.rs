@@ -69,15 +69,15 @@ impl Checker<'_> {
             }
         }
         // Tasks whose parent chain never reaches a root are in a cycle.
-        let mut reached: HashSet<u64> = roots.iter().map(|t| t.pid).collect();
-        let mut grew = true;
-        while grew {
-            grew = false;
-            for t in &tasks {
-                if !reached.contains(&t.pid) && reached.contains(&t.ppid) {
-                    reached.insert(t.pid);
-                    grew = true;
-                }
+        let mut kids: HashMap<u64, Vec<u64>> = HashMap::new();
+        for t in &tasks {
+            kids.entry(t.ppid).or_default().push(t.pid);
+        }
+        let mut reached: HashSet<u64> = HashSet::new();
+        let mut todo: Vec<u64> = roots.iter().map(|t| t.pid).collect();
+        while let Some(pid) = todo.pop() {
+            if reached.insert(pid) {
+                todo.extend(kids.get(&pid).into_iter().flatten().copied());
             }
         }
         for t in &tasks {

@@ -72,12 +72,14 @@ fn tree(dump: &Dump) -> Result<(Vec<Proc>, Vec<usize>)> {
         }
         match by_pid.get(&ppid) {
             Some(&parent) if parent != i => procs[parent].kids.push(i),
-            _ => {
-                return Err(Error::other(format!(
-                    "entry {}: parent {ppid} of pid {} is not in the tree (needed by x ps)",
-                    procs[i].task.index, procs[i].task.pid
-                ))
-                .in_file("pstree.img"));
+            found => {
+                let (index, pid) = (procs[i].task.index, procs[i].task.pid);
+                let what = if found.is_some() {
+                    format!("entry {index}: pid {pid} is its own parent")
+                } else {
+                    format!("entry {index}: parent {ppid} of pid {pid} is not in the tree")
+                };
+                return Err(Error::other(format!("{what} (needed by x ps)")).in_file("pstree.img"));
             }
         }
     }
