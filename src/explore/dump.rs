@@ -100,6 +100,19 @@ impl Dump {
         }
     }
 
+    /// The fdinfo image of task `pid`: fdinfo-FILES_ID.img, named by its ids image.
+    pub fn fdinfo(&self, pid: u64, needed_by: &str) -> Result<Rc<Image>> {
+        let name = format!("ids-{pid}.img");
+        let files_id = self
+            .head(&name, needed_by)?
+            .u64("files_id")
+            .ok_or_else(|| {
+                Error::other(format!("entry 0 has no files_id (needed by {needed_by})"))
+                    .in_file(&name)
+            })?;
+        self.image(&format!("fdinfo-{files_id}.img"), needed_by)
+    }
+
     /// Size in bytes of a file of the dump, None if absent.
     pub fn file_len(&self, name: &str) -> Option<u64> {
         std::fs::metadata(self.path(name)).ok().map(|m| m.len())

@@ -6,7 +6,7 @@ use serde_json::{Value as Json, json};
 
 use super::dump::Dump;
 use super::files::Files;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Tasks and their files as CRIT prints them.
 pub fn render(dump: &Dump, json: bool) -> Result<String> {
@@ -16,12 +16,7 @@ pub fn render(dump: &Dump, json: bool) -> Result<String> {
     for task in dump.live_tasks("x fds")? {
         let pid = task.pid;
         let why = format!("x fds for pid {pid}");
-        let ids = dump.head(&format!("ids-{pid}.img"), &why)?;
-        let files_id = ids.u64("files_id").ok_or_else(|| {
-            Error::other(format!("entry 0 has no files_id (needed by {why})"))
-                .in_file(format!("ids-{pid}.img"))
-        })?;
-        let fdinfo = dump.image(&format!("fdinfo-{files_id}.img"), &why)?;
+        let fdinfo = dump.fdinfo(pid, &why)?;
         let _ = writeln!(out, "{pid}");
         let mut fds = Vec::new();
         for e in &fdinfo.entries {

@@ -24,12 +24,7 @@ pub fn render(dump: &Dump, json: bool) -> Result<String> {
     for task in dump.live_tasks("x sk")? {
         let pid = task.pid;
         let why = format!("x sk for pid {pid}");
-        let ids = dump.head(&format!("ids-{pid}.img"), &why)?;
-        let files_id = ids.u64("files_id").ok_or_else(|| {
-            Error::other(format!("entry 0 has no files_id (needed by {why})"))
-                .in_file(format!("ids-{pid}.img"))
-        })?;
-        let fdinfo = dump.image(&format!("fdinfo-{files_id}.img"), &why)?;
+        let fdinfo = dump.fdinfo(pid, &why)?;
         let _ = writeln!(out, "{pid}");
         let mut socks = Vec::new();
         for e in &fdinfo.entries {
