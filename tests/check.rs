@@ -487,3 +487,45 @@ fn unreadable_directory_is_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn damaged_images_never_panic() {
+    // Every image of two dumps, cut at several places and with bytes
+    // flipped: check and every explorer answer (findings or an error).
+    for case in ["sleep", "unix-files"] {
+        let tmp = copy_case(case);
+        let names: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".img"))
+            .collect();
+        for name in names {
+            let path = tmp.path().join(&name);
+            let good = std::fs::read(&path).unwrap();
+            let len = good.len();
+            let mut variants: Vec<Vec<u8>> = [0, 4, 8, 9, len / 2, len.saturating_sub(1)]
+                .iter()
+                .map(|&cut| good[..cut.min(len)].to_vec())
+                .collect();
+            for at in [8, 12, 16, len / 3, len / 2] {
+                if at < len {
+                    let mut v = good.clone();
+                    v[at] ^= 0xff;
+                    variants.push(v);
+                }
+            }
+            for v in variants {
+                std::fs::write(&path, &v).unwrap();
+                let report = check::check(tmp.path()).unwrap();
+                if v != good {
+                    let _ = report.text();
+                }
+                for what in crit_fs::explore::EXPLORERS {
+                    let _ = crit_fs::explore::render(tmp.path(), what, false);
+                    let _ = crit_fs::explore::render(tmp.path(), what, true);
+                }
+            }
+            std::fs::write(&path, &good).unwrap();
+        }
+    }
+}
