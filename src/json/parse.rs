@@ -243,7 +243,7 @@ fn int_from_json(field: &FieldPlan, v: &Json, path: &str) -> Result<i128, JsonEr
             } else if let Some(x) = n.as_i64() {
                 Ok(i128::from(x))
             } else {
-                fail(path, format!("{n} is not an integer in range"))
+                fail(path, format!("expected an integer, found {n}"))
             }
         }
         Json::String(s) => {
