@@ -374,13 +374,18 @@ fn decode_message(
             };
             values.push(v);
         } else {
-            // A wire type that does not fit the schema: keep it verbatim.
-            path.pop();
-            msg.unknown.push(UnknownField {
-                number,
-                raw: buf[start..end].to_vec(),
-            });
-            continue;
+            // A known field with a wire type that does not fit it. Kept as an
+            // unknown field it would be re-encoded at another place (and a
+            // required field would then be missing); protobuf-c, which CRIU
+            // uses, refuses such a message too.
+            return Err(err(
+                base + start,
+                path,
+                format!(
+                    "wire type {wire} does not fit the field's type {}",
+                    kind_name(field.kind)
+                ),
+            ));
         }
         path.pop();
         match msg.fields.last_mut() {

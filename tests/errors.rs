@@ -172,6 +172,14 @@ fn corrupt_protobuf_is_located() {
         "entry 0 at byte 15: pipe_data_entry message: length 5 runs past the end of \
          the message (1 bytes left) (message byte 3)"
     );
+    // pipe_data_entry.bytes (uint32, field 2) sent as a fixed64.
+    let mut msg = vec![0x08, 0x01, 0x11];
+    msg.extend(5u64.to_le_bytes());
+    assert_eq!(
+        decode_err(&pipes_data(&msg, b"")),
+        "entry 0 at byte 14: pipe_data_entry message: wire type 1 does not fit the \
+         field's type uint32 in field bytes (message byte 2)"
+    );
     // A string field holding bytes that are not UTF-8: refused, not replaced.
     // FILES entry { type: REG, id: 1, reg: { id: 1, flags: 0, pos: 0,
     // fown: { all 0 }, name: "a\xffb" } }.
