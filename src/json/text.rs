@@ -92,6 +92,27 @@ pub fn qp_encode(data: &[u8]) -> String {
     String::from_utf8(out).expect("quoted-printable output is ASCII")
 }
 
+/// The quoted-printable form of a unix socket name: CRIT's `quopri.encodestring`
+/// whenever that decodes back to the same bytes. Python's encoder drops the
+/// `\r` of a `\r\n` when the data's first line break is a bare `\n`; for those
+/// rare names (CRIT loses a byte there) every byte outside printable ASCII
+/// is written as `=XX` instead, which both decoders read back exactly.
+pub fn qp_encode_lossless(data: &[u8]) -> String {
+    let text = qp_encode(data);
+    if qp_decode(&text) == data {
+        return text;
+    }
+    let mut out = String::with_capacity(data.len() * 3);
+    for &b in data {
+        if (33..=126).contains(&b) && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("={b:02X}"));
+        }
+    }
+    out
+}
+
 /// Python's `quopri.decodestring` (binascii.a2b_qp).
 pub fn qp_decode(text: &str) -> Vec<u8> {
     let d = text.as_bytes();
@@ -441,6 +462,11 @@ mod tests {
         for data in [&b"\0abc=\xff\n x"[..], b"", b".", b"line \nnext\t\n"] {
             assert_eq!(qp_decode(&qp_encode(data)), data);
         }
+        // Python's encoder loses the \r here; the lossless form does not.
+        assert_eq!(qp_encode(b"a\n\r\nb"), "a\n\nb");
+        assert_eq!(qp_encode_lossless(b"a\n\r\nb"), "a=0A=0D=0Ab");
+        assert_eq!(qp_decode(&qp_encode_lossless(b"a\n\r\nb")), b"a\n\r\nb");
+        assert_eq!(qp_encode_lossless(b"\0/tmp/sock"), "=00/tmp/sock");
     }
 
     #[test]
