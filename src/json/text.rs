@@ -166,6 +166,14 @@ pub fn ip_text(words: &[u32]) -> Option<String> {
 
 /// Python's `IPv6Address.compressed`: the longest run (of two or more) of zero
 /// groups becomes `::`; IPv4-mapped addresses end in dotted quad.
+///
+/// The mapped form depends on the Python version CRIT runs on: up to 3.12,
+/// `IPv6Address("::ffff:1.2.3.4").compressed` is `"::ffff:102:304"`; from 3.13
+/// on (`IPv6Address.__str__` formats `ipv4_mapped` addresses through
+/// `_ipv4_mapped_ipv6_to_str`, CPython Lib/ipaddress.py) it is
+/// `"::ffff:1.2.3.4"`. The corpus has no mapped address, but its reference ran
+/// on a 2025 system (CRIU 4.2, Linux 6.18), whose Python is 3.13 or later, so
+/// we print the 3.13 form. `encode` reads both forms.
 fn ipv6_compressed(v: u128) -> String {
     if v >> 32 == 0xffff {
         return format!("::ffff:{}", Ipv4Addr::from(v as u32));
@@ -478,6 +486,14 @@ mod tests {
         let words = ip_words("fe80::1:2").unwrap();
         assert_eq!(ip_text(&words).unwrap(), "fe80::1:2");
         assert_eq!(ip_text(&ip_words("::").unwrap()).unwrap(), "::");
+        // IPv4-mapped: Python 3.13's form; both forms read back the same.
+        let mapped = ip_words("::ffff:1.2.3.4").unwrap();
+        assert_eq!(ip_text(&mapped).unwrap(), "::ffff:1.2.3.4");
+        assert_eq!(ip_words("::ffff:102:304").unwrap(), mapped);
+        // IPv4-compatible (deprecated) addresses are not mapped ones.
+        assert_eq!(ip_text(&ip_words("::1.2.3.4").unwrap()).unwrap(), "::102:304");
+        // Ties between zero runs go to the first, as in Python.
+        assert_eq!(ip_text(&ip_words("1:0:0:2:0:0:3:4").unwrap()).unwrap(), "1::2:0:0:3:4");
         assert_eq!(
             ip_text(&ip_words("1:0:2:0:3:0:4:0").unwrap()).unwrap(),
             "1:0:2:0:3:0:4:0"
