@@ -337,9 +337,8 @@ fn decode_message(
         if packed_run && field.repeated {
             let mut p = 0;
             while p < payload.len() {
-                let (v, np) = scalar(field.kind, fixed_wire(field.kind), payload, p).map_err(
-                    |what| err(base + (end - payload.len()) + p, path, what),
-                )?;
+                let (v, np) = scalar(field.kind, fixed_wire(field.kind), payload, p)
+                    .map_err(|what| err(base + (end - payload.len()) + p, path, what))?;
                 values.push(v);
                 p = np;
             }
@@ -368,9 +367,11 @@ fn decode_message(
                     }
                 },
                 Kind::Bytes => Value::Bytes(payload.to_vec()),
-                k => scalar(k, wire, payload, 0)
-                    .map_err(|what| err(base + value_start, path, what))?
-                    .0,
+                k => {
+                    scalar(k, wire, payload, 0)
+                        .map_err(|what| err(base + value_start, path, what))?
+                        .0
+                }
             };
             values.push(v);
         } else {
@@ -459,8 +460,12 @@ fn scalar(kind: Kind, wire: u8, buf: &[u8], pos: usize) -> Result<(Value, usize)
     match wire {
         0 => {
             let raw = read_varint(buf, &mut p).ok_or_else(truncated)?;
-            let out_of_range =
-                || format!("value {raw} does not fit the field's type {}", kind_name(kind));
+            let out_of_range = || {
+                format!(
+                    "value {raw} does not fit the field's type {}",
+                    kind_name(kind)
+                )
+            };
             let v = match kind {
                 // Negative 32-bit values are sign-extended to 64 bits on the wire.
                 Kind::Int32 | Kind::Enum(_) => {

@@ -140,8 +140,10 @@ fn numbers_may_be_written_in_any_base_and_form() {
     let start = mm["entries"][0]["vmas"][0]["start"].as_u64().unwrap();
     mm["entries"][0]["vmas"][0]["start"] = json!(format!("{start:#x}"));
     mm["entries"][0]["vmas"][0]["prot"] = json!("PROT_READ");
-    mm["entries"][0]["mm_start_code"] =
-        json!(format!("0o{:o}", mm["entries"][0]["mm_start_code"].as_u64().unwrap()));
+    mm["entries"][0]["mm_start_code"] = json!(format!(
+        "0o{:o}",
+        mm["entries"][0]["mm_start_code"].as_u64().unwrap()
+    ));
     let got = codec::encode_from_json(&serde_json::to_vec(&mm).unwrap()).unwrap();
     assert_eq!(got, want);
 }

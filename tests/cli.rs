@@ -237,7 +237,12 @@ fn a_closed_pipe_is_a_quiet_success() {
         assert_eq!(first[0], b'{');
         drop(stdout); // like `| head -c 10`
         let mut err = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(0), "{args:?}: {err}");
         assert_eq!(err, "", "{args:?}");

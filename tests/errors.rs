@@ -124,7 +124,9 @@ fn huge_size_fields_fail_without_allocating() {
     let left = core.len() - 12;
     assert_eq!(
         decode_err(&core),
-        format!("entry 0 at byte 12: entry message needs 2147483647 bytes but only {left} are left")
+        format!(
+            "entry 0 at byte 12: entry message needs 2147483647 bytes but only {left} are left"
+        )
     );
     core[8..12].copy_from_slice(&0xffff_ffffu32.to_le_bytes());
     assert_eq!(
@@ -302,7 +304,10 @@ fn json_that_does_not_fit_the_schema() {
             mm_with(|m| m["extra"] = json!(1)),
             "extra: unknown key \"extra\" (an image has only \"magic\" and \"entries\")",
         ),
-        (json!([]), "(top): expected an object with \"magic\" and \"entries\""),
+        (
+            json!([]),
+            "(top): expected an object with \"magic\" and \"entries\"",
+        ),
         (json!({"magic": "MM"}), "entries: missing"),
     ];
     for (input, want) in cases {

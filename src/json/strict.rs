@@ -119,7 +119,10 @@ mod tests {
             "duplicate key \"c\" in entries[1].b at line 1 column 41"
         );
         let e = parse(br#"{"magic": 1, "magic": 2}"#).unwrap_err();
-        assert!(e.to_string().starts_with("duplicate key \"magic\" in the top-level object"));
+        assert!(
+            e.to_string()
+                .starts_with("duplicate key \"magic\" in the top-level object")
+        );
     }
 
     #[test]

@@ -491,9 +491,15 @@ mod tests {
         assert_eq!(ip_text(&mapped).unwrap(), "::ffff:1.2.3.4");
         assert_eq!(ip_words("::ffff:102:304").unwrap(), mapped);
         // IPv4-compatible (deprecated) addresses are not mapped ones.
-        assert_eq!(ip_text(&ip_words("::1.2.3.4").unwrap()).unwrap(), "::102:304");
+        assert_eq!(
+            ip_text(&ip_words("::1.2.3.4").unwrap()).unwrap(),
+            "::102:304"
+        );
         // Ties between zero runs go to the first, as in Python.
-        assert_eq!(ip_text(&ip_words("1:0:0:2:0:0:3:4").unwrap()).unwrap(), "1::2:0:0:3:4");
+        assert_eq!(
+            ip_text(&ip_words("1:0:0:2:0:0:3:4").unwrap()).unwrap(),
+            "1::2:0:0:3:4"
+        );
         assert_eq!(
             ip_text(&ip_words("1:0:2:0:3:0:4:0").unwrap()).unwrap(),
             "1:0:2:0:3:0:4:0"
