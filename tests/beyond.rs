@@ -1,28 +1,11 @@
 //! Where crit-fs does better than the reference CRIT: fields and enum numbers
 //! unknown to our schema survive decode → encode, and empty lists encode.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::{read as image, varint};
 use crit_fs::codec::{self, Options};
 use serde_json::{Value as Json, json};
-
-fn corpus(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/corpus")
-        .join(rel)
-}
-
-fn image(rel: &str) -> Vec<u8> {
-    std::fs::read(corpus(rel)).unwrap()
-}
-
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
 
 /// An image of one entry with the given message bytes, header from `like`.
 fn one_entry(like: &str, msg: &[u8]) -> Vec<u8> {

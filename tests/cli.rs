@@ -2,20 +2,14 @@
 //! `--version`, the `crit` name, closed pipes, and error exits.
 
 use std::io::{Read, Write};
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::{corpus, read};
 use std::process::{Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_crit-fs");
-
-fn corpus(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/corpus")
-        .join(rel)
-}
-
-fn read(rel: &str) -> Vec<u8> {
-    std::fs::read(corpus(rel)).unwrap()
-}
 
 /// A fresh empty directory for one test.
 fn scratch(name: &str) -> PathBuf {
@@ -207,12 +201,7 @@ fn a_closed_pipe_is_a_quiet_success() {
     let mut img = read("shell-tree/pipes-data.img")[..8].to_vec();
     let size = 4u64 << 20;
     let mut msg = vec![0x08, 0x01, 0x10];
-    let mut v = size;
-    while v >= 0x80 {
-        msg.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    msg.push(v as u8);
+    common::varint(size, &mut msg);
     msg.extend([0x18, 0x01]);
     img.extend((msg.len() as u32).to_le_bytes());
     img.extend(&msg);

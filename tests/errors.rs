@@ -1,20 +1,11 @@
 //! Bad input: truncated and corrupt images, huge size fields, invalid or
 //! ill-typed JSON. Each error's exact message is asserted; nothing panics.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::{corpus, read as image};
 use crit_fs::codec::{self, Options};
 use serde_json::{Value as Json, json};
-
-fn corpus(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/corpus")
-        .join(rel)
-}
-
-fn image(rel: &str) -> Vec<u8> {
-    std::fs::read(corpus(rel)).unwrap()
-}
 
 fn expected_json(case: &str, name: &str) -> Json {
     let path = corpus(&format!("{case}/expected/{name}.json"));
@@ -39,13 +30,9 @@ fn encode_json_err(v: &Json) -> String {
     encode_err(&serde_json::to_vec(v).unwrap())
 }
 
-fn varint(mut v: u64) -> Vec<u8> {
+fn varint(v: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+    common::varint(v, &mut out);
     out
 }
 
