@@ -130,3 +130,39 @@ fn numbers_may_be_written_in_any_base_and_form() {
     let got = codec::encode_from_json(&serde_json::to_vec(&mm).unwrap()).unwrap();
     assert_eq!(got, want);
 }
+
+#[test]
+fn legacy_shared_memory_payload_is_padded_to_four() {
+    // Older CRIU wrote the segment after its entry (no in_pagemaps); stock CRIT
+    // cannot encode it.
+    let mut shm: Json = serde_json::from_slice(&image("ipc-ns/expected/ipcns-shm-9.json")).unwrap();
+    let entry = &mut shm["entries"][0];
+    entry["size"] = json!(5);
+    entry.as_object_mut().unwrap().remove("in_pagemaps");
+    entry["extra"] = json!("aGVsbG8=\n");
+    shm["entries"].as_array_mut().unwrap().truncate(1);
+    let img = codec::encode_from_json(&serde_json::to_vec(&shm).unwrap()).unwrap();
+    assert_eq!(&img[img.len() - 8..], b"hello\0\0\0");
+    assert_round_trip(&img);
+    let nopl = codec::decode_to_json(
+        &img,
+        Options {
+            pretty: true,
+            no_payload: true,
+        },
+    )
+    .unwrap();
+    assert!(
+        String::from_utf8(nopl)
+            .unwrap()
+            .contains("\"extra\": \"... <5B>\"")
+    );
+    // A payload that does not match size is refused.
+    shm["entries"][0]["extra"] = json!("aGVsbA==\n");
+    assert_eq!(
+        codec::encode_from_json(&serde_json::to_vec(&shm).unwrap())
+            .unwrap_err()
+            .to_string(),
+        "entries[0].extra: payload has 4 bytes but size says 5"
+    );
+}
