@@ -450,7 +450,7 @@ fn json_report() {
     assert_eq!(v["findings"][0]["image"], "fs-18604.img");
     assert_eq!(v["findings"][0]["entry"], serde_json::Value::Null);
     assert_eq!(v["findings"][0]["what"], "missing (needed by pid 18604)");
-    let (text, clean) = check::render(&corpus().join("sleep"), true).unwrap();
+    let (text, clean) = check::render(&corpus("sleep"), true).unwrap();
     assert!(clean);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["clean"], true);
@@ -461,7 +461,7 @@ fn json_report() {
 fn cli_exit_status() {
     let bin = env!("CARGO_BIN_EXE_crit-fs");
     let ok = std::process::Command::new(bin)
-        .args(["check", corpus().join("tcp").to_str().unwrap()])
+        .args(["check", corpus("tcp").to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(ok.status.code(), Some(0));

@@ -29,7 +29,7 @@ fn corpus_matches_crit() {
 
 #[test]
 fn sk_shows_inet_sockets_with_tcp_queues() {
-    let got = explore::render(&corpus().join("tcp"), "sk", false).unwrap();
+    let got = explore::render(&corpus("tcp"), "sk", false).unwrap();
     assert_eq!(
         got,
         "18907\n\
@@ -42,7 +42,7 @@ fn sk_shows_inet_sockets_with_tcp_queues() {
 
 #[test]
 fn sk_shows_unix_sockets_with_peers_names_and_queues() {
-    let got = explore::render(&corpus().join("unix-files"), "sk", false).unwrap();
+    let got = explore::render(&corpus("unix-files"), "sk", false).unwrap();
     assert_eq!(
         got,
         "19065\n\
@@ -58,14 +58,14 @@ fn sk_shows_unix_sockets_with_peers_names_and_queues() {
 
 #[test]
 fn sk_shows_packet_and_netlink_sockets() {
-    let packet = explore::render(&corpus().join("zdtm-packet_sock"), "sk", false).unwrap();
+    let packet = explore::render(&corpus("zdtm-packet_sock"), "sk", false).unwrap();
     assert_eq!(
         packet,
         "71\n\
          \t      4: PACKET RAW proto=0x0000 ifindex=0\n\
          \t      5: PACKET DGRAM proto=0x0800 ifindex=1\n"
     );
-    let netlink = explore::render(&corpus().join("zdtm-sk-netlink"), "sk", false).unwrap();
+    let netlink = explore::render(&corpus("zdtm-sk-netlink"), "sk", false).unwrap();
     assert!(
         netlink.contains("\t      6: NETLINK proto=15 portid=2503155372 -> 71:32\n"),
         "{netlink}"
@@ -74,7 +74,7 @@ fn sk_shows_packet_and_netlink_sockets() {
 
 #[test]
 fn sk_lists_every_task_even_without_sockets() {
-    let got = explore::render(&corpus().join("sleep"), "sk", false).unwrap();
+    let got = explore::render(&corpus("sleep"), "sk", false).unwrap();
     assert_eq!(got, "18604\n");
 }
 
@@ -86,7 +86,7 @@ fn json(dir: &std::path::Path, what: &str) -> Json {
 
 #[test]
 fn ps_json_is_the_tree() {
-    let v = json(&corpus().join("shell-tree"), "ps");
+    let v = json(&corpus("shell-tree"), "ps");
     let roots = v.as_array().unwrap();
     assert_eq!(roots.len(), 1);
     let bash = &roots[0];
@@ -106,7 +106,7 @@ fn ps_json_is_the_tree() {
 
 #[test]
 fn fds_mems_rss_sk_json_carry_the_text_facts() {
-    let dir = corpus().join("unix-files");
+    let dir = corpus("unix-files");
     let fds = json(&dir, "fds");
     assert_eq!(fds[0]["pid"], 19065);
     assert_eq!(fds[0]["fds"].as_array().unwrap().len(), 23);
@@ -138,7 +138,7 @@ fn fds_mems_rss_sk_json_carry_the_text_facts() {
         "/srv/crit-corpus/unix-files/listen.sock=00"
     );
 
-    let tcp = json(&corpus().join("tcp"), "sk");
+    let tcp = json(&corpus("tcp"), "sk");
     assert_eq!(tcp[0]["sockets"][1]["local"], "127.0.0.1:40656");
     assert_eq!(tcp[0]["sockets"][1]["inq"], 49);
 }
@@ -193,7 +193,7 @@ fn undecodable_image_names_it_and_its_user() {
 
 #[test]
 fn unknown_explorer_is_an_error() {
-    let e = explore::render(&corpus().join("sleep"), "nope", false).unwrap_err();
+    let e = explore::render(&corpus("sleep"), "nope", false).unwrap_err();
     assert_eq!(
         e.to_string(),
         "unknown explorer \"nope\" (known: ps, fds, mems, rss, sk)"
@@ -230,14 +230,13 @@ fn legacy_per_kind_images_resolve_files() {
         let tmp = copy_case(case);
         to_legacy(tmp.path());
         for what in ["fds", "mems", "rss"] {
-            let want =
-                std::fs::read_to_string(corpus().join(case).join(format!("expected/x-{what}.txt")))
-                    .unwrap();
+            let want = std::fs::read_to_string(corpus(case).join(format!("expected/x-{what}.txt")))
+                .unwrap();
             let got = explore::render(tmp.path(), what, false).unwrap();
             assert_eq!(got, want, "{case} {what}");
         }
         let sk = explore::render(tmp.path(), "sk", false).unwrap();
-        let want = explore::render(&corpus().join(case), "sk", false).unwrap();
+        let want = explore::render(&corpus(case), "sk", false).unwrap();
         assert_eq!(sk, want, "{case} sk");
     }
 }
@@ -270,14 +269,14 @@ fn pre_4_2_pagemaps_use_compat_nr_pages() {
             }
         });
     }
-    let want = std::fs::read_to_string(corpus().join("shell-tree/expected/x-rss.txt")).unwrap();
+    let want = std::fs::read_to_string(corpus("shell-tree/expected/x-rss.txt")).unwrap();
     assert_eq!(explore::render(tmp.path(), "rss", false).unwrap(), want);
     assert_eq!(Dump::new(tmp.path()).page_size(), 4096);
 }
 
 #[test]
 fn page_size_comes_from_what_the_pages_images_hold() {
-    assert_eq!(Dump::new(&corpus().join("sleep")).page_size(), 4096);
+    assert_eq!(Dump::new(&corpus("sleep")).page_size(), 4096);
     // The same pagemap over a pages image of 16 KiB pages.
     let tmp = copy_case("sleep");
     let pages = tmp.path().join("pages-1.img");
@@ -329,13 +328,13 @@ fn zombies_are_shown_by_ps_and_skipped_by_the_others() {
 fn cli_exit_status_and_message() {
     let bin = env!("CARGO_BIN_EXE_crit-fs");
     let ok = std::process::Command::new(bin)
-        .args(["x", corpus().join("sleep").to_str().unwrap(), "ps"])
+        .args(["x", corpus("sleep").to_str().unwrap(), "ps"])
         .output()
         .unwrap();
     assert!(ok.status.success());
     assert_eq!(
         String::from_utf8_lossy(&ok.stdout),
-        std::fs::read_to_string(corpus().join("sleep/expected/x-ps.txt")).unwrap()
+        std::fs::read_to_string(corpus("sleep/expected/x-ps.txt")).unwrap()
     );
     let tmp = copy_case("sleep");
     std::fs::remove_file(tmp.path().join("fs-18604.img")).unwrap();

@@ -1,5 +1,5 @@
-//! Helpers shared by the integration tests: corpus cases, copies of dumps
-//! in temporary directories, and edits of their images.
+//! Helpers shared by the integration tests: corpus files and cases, copies
+//! of dumps in temporary directories, and edits of their images.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -8,14 +8,30 @@ use crit_fs::image::{Entry, Image, Magic, Payload};
 use crit_fs::message::{Message, Value};
 use crit_fs::schema::{Kind, Schema};
 
-/// The corpus directory.
-pub fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus")
+/// A path inside tests/data/corpus.
+pub fn corpus(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/corpus")
+        .join(rel)
+}
+
+/// The bytes of a corpus file.
+pub fn read(rel: &str) -> Vec<u8> {
+    std::fs::read(corpus(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Appends a protobuf varint.
+pub fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 /// Every case directory of the corpus, sorted.
 pub fn cases() -> Vec<PathBuf> {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(corpus())
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(corpus(""))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("pstree.img").exists())
@@ -28,7 +44,7 @@ pub fn cases() -> Vec<PathBuf> {
 /// A copy of corpus case `name` (its images, not expected/) in a tempdir.
 pub fn copy_case(name: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(corpus().join(name)).unwrap() {
+    for e in std::fs::read_dir(corpus(name)).unwrap() {
         let e = e.unwrap();
         if e.file_type().unwrap().is_file() {
             std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
