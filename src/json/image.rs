@@ -159,18 +159,7 @@ fn fail<T>(path: &str, what: impl Into<String>) -> Result<T, JsonError> {
 
 /// Builds an image from CRIT JSON (either `decode` or `decode --pretty` form).
 pub fn image_from_json(json: &Json) -> Result<Image, JsonError> {
-    let Json::Object(top) = json else {
-        return fail("(top)", TOP_EXPECTED);
-    };
-    if let Some(k) = top.keys().find(|k| *k != "magic" && *k != "entries") {
-        return fail(k, unknown_top_key(k));
-    }
-    let magic = magic_from_json(top.get("magic"))?;
-    let items = match top.get("entries") {
-        Some(Json::Array(a)) => a,
-        Some(_) => return fail("entries", "expected a list"),
-        None => return fail("entries", "missing"),
-    };
+    let (magic, items) = top_from_json(json)?;
     let mut b = EntryBuilder::new(magic);
     let entries = items
         .iter()
@@ -180,10 +169,23 @@ pub fn image_from_json(json: &Json) -> Result<Image, JsonError> {
     Ok(Image { magic, entries })
 }
 
-const TOP_EXPECTED: &str = "expected an object with \"magic\" and \"entries\"";
-
-fn unknown_top_key(k: &str) -> String {
-    format!("unknown key {k:?} (an image has only \"magic\" and \"entries\")")
+/// The checks of an image's top level: its magic and its list of entries.
+fn top_from_json(json: &Json) -> Result<(Magic, &[Json]), JsonError> {
+    let Json::Object(top) = json else {
+        return fail("(top)", "expected an object with \"magic\" and \"entries\"");
+    };
+    if let Some(k) = top.keys().find(|k| *k != "magic" && *k != "entries") {
+        return fail(
+            k,
+            format!("unknown key {k:?} (an image has only \"magic\" and \"entries\")"),
+        );
+    }
+    let magic = magic_from_json(top.get("magic"))?;
+    match top.get("entries") {
+        Some(Json::Array(a)) => Ok((magic, a)),
+        Some(_) => fail("entries", "expected a list"),
+        None => fail("entries", "missing"),
+    }
 }
 
 fn magic_from_json(v: Option<&Json>) -> Result<Magic, JsonError> {
@@ -304,199 +306,80 @@ pub enum EncodeError {
 
 /// Encodes CRIT JSON text to image bytes while it is parsed: each entry is
 /// encoded as soon as its object has been read and then dropped, so memory
-/// holds one entry's JSON tree, not the whole document's. Gives the bytes
-/// `image_from_json(text)?.encode()` gives, and the same errors.
+/// holds one entry's JSON tree, not the whole document's. Gives exactly the
+/// bytes and errors of `strict::parse`, then `image_from_json`, then
+/// `Image::encode`: an entry's error is kept until the whole text has been
+/// read and the top level checked.
 pub fn encode_json_text(text: &[u8]) -> Result<Vec<u8>, EncodeError> {
-    let mut st = StreamState {
-        magic: None,
+    let mut st = Stream {
         builder: None,
         pending: Vec::new(),
-        seen_entries: false,
         // Base64 payloads shrink by a quarter; other JSON far more.
         out: Vec::with_capacity(text.len() / 4 * 3 + 64),
         failure: None,
     };
-    let mut de = serde_json::Deserializer::from_slice(text);
-    let parsed =
-        serde::de::DeserializeSeed::deserialize(TopSeed(&mut st), &mut de).and_then(|()| de.end());
-    if let Some(f) = st.failure.take() {
-        return Err(f);
+    let top = super::strict::parse_streaming_entries(text, &mut |top, _, item| st.entry(top, item))
+        .map_err(EncodeError::Syntax)?;
+    // The checks of image_from_json, in its order ("entries" is empty here).
+    let (magic, _) = top_from_json(&top).map_err(EncodeError::Schema)?;
+    if let Some(e) = st.failure {
+        return Err(e);
     }
-    parsed.map_err(EncodeError::Syntax)?;
-    if st.magic.is_none() {
-        return Err(EncodeError::Schema(JsonError {
-            path: "magic".into(),
-            what: "missing".into(),
-        }));
+    if st.builder.is_none() {
+        // "magic" came after "entries": encode what was kept.
+        st.start(magic);
+        for item in std::mem::take(&mut st.pending) {
+            st.push(item)?;
+        }
     }
-    if !st.seen_entries {
-        return Err(EncodeError::Schema(JsonError {
-            path: "entries".into(),
-            what: "missing".into(),
-        }));
-    }
-    // Entries that came before "magic" were kept as JSON until now.
-    for item in std::mem::take(&mut st.pending) {
-        st.push(item)?;
-    }
-    let builder = st.builder.as_ref().expect("set with the magic");
+    let builder = st.builder.as_ref().expect("started above");
     builder.finish().map_err(EncodeError::Schema)?;
     Ok(st.out)
 }
 
-struct StreamState {
-    magic: Option<Magic>,
+/// The state of [`encode_json_text`].
+struct Stream {
+    /// Set once a valid magic has been read before the entries.
     builder: Option<EntryBuilder>,
-    /// Entries read before the magic was known.
+    /// Entries read before any magic.
     pending: Vec<Json>,
-    seen_entries: bool,
-    /// The image: its magic as soon as it is known, then each entry.
+    /// The image: its magic, then each entry.
     out: Vec<u8>,
-    /// The real error behind a serde error raised by a visitor.
+    /// The first entry that failed; later entries are only read.
     failure: Option<EncodeError>,
 }
 
-impl StreamState {
+impl Stream {
+    fn start(&mut self, magic: Magic) {
+        encode_magic(magic, &mut self.out);
+        self.builder = Some(EntryBuilder::new(magic));
+    }
+
+    /// One element of "entries"; `top` holds the top-level keys read before it.
+    fn entry(&mut self, top: &serde_json::Map<String, Json>, item: Json) {
+        if self.failure.is_some() {
+            return;
+        }
+        if self.builder.is_none() {
+            match magic_from_json(top.get("magic")) {
+                Ok(magic) => self.start(magic),
+                // No magic yet: keep the entry. A bad one: the top-level
+                // check reports it, entries are not looked at.
+                Err(_) if top.contains_key("magic") => return,
+                Err(_) => return self.pending.push(item),
+            }
+        }
+        if let Err(e) = self.push(item) {
+            self.failure = Some(e);
+        }
+    }
+
     fn push(&mut self, item: Json) -> Result<(), EncodeError> {
-        let b = self
-            .builder
-            .as_mut()
-            .expect("called once the magic is known");
+        let b = self.builder.as_mut().expect("started");
         let index = b.index;
         let entry = b.entry(&item).map_err(EncodeError::Schema)?;
         drop(item); // before the entry's bytes are copied out: payloads are big
         encode_entry(index, &entry, &mut self.out).map_err(EncodeError::Image)
-    }
-
-    /// Records `e` and returns the serde error that unwinds the parse.
-    fn fail<E: serde::de::Error>(&mut self, e: EncodeError) -> E {
-        self.failure = Some(e);
-        E::custom("invalid image JSON")
-    }
-
-    fn schema_fail<E: serde::de::Error>(&mut self, path: &str, what: impl Into<String>) -> E {
-        self.fail(EncodeError::Schema(JsonError {
-            path: path.into(),
-            what: what.into(),
-        }))
-    }
-}
-
-struct TopSeed<'a>(&'a mut StreamState);
-
-impl<'de> serde::de::DeserializeSeed<'de> for TopSeed<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(TopVisitor(self.0))
-    }
-}
-
-/// Refuses every JSON type but the one the visitor is for, with the path and
-/// message `image_from_json` gives.
-macro_rules! refuse_others {
-    ($path:expr, $what:expr) => {
-        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
-            Err(self.0.schema_fail($path, $what))
-        }
-        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
-            Err(self.0.schema_fail($path, $what))
-        }
-        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
-            Err(self.0.schema_fail($path, $what))
-        }
-        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
-            Err(self.0.schema_fail($path, $what))
-        }
-        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
-            Err(self.0.schema_fail($path, $what))
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-            Err(self.0.schema_fail($path, $what))
-        }
-    };
-}
-
-struct TopVisitor<'a>(&'a mut StreamState);
-
-impl<'de> serde::de::Visitor<'de> for TopVisitor<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an image object")
-    }
-
-    refuse_others!("(top)", TOP_EXPECTED);
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(self.0.schema_fail("(top)", TOP_EXPECTED))
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let st = self.0;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match &*key {
-                "magic" => {
-                    let v: Json = map.next_value()?;
-                    if st.magic.is_some() {
-                        return Err(st.schema_fail("magic", "duplicate key"));
-                    }
-                    let magic =
-                        magic_from_json(Some(&v)).map_err(|e| st.fail(EncodeError::Schema(e)))?;
-                    st.magic = Some(magic);
-                    st.builder = Some(EntryBuilder::new(magic));
-                    // Entries seen so far are pending: the magic goes first.
-                    encode_magic(magic, &mut st.out);
-                }
-                "entries" => {
-                    if st.seen_entries {
-                        return Err(st.schema_fail("entries", "duplicate key"));
-                    }
-                    st.seen_entries = true;
-                    map.next_value_seed(EntriesSeed(st))?;
-                }
-                // (image_from_json checks keys before entries; here an entry
-                // before an unknown key may fail first.)
-                k => return Err(st.schema_fail(k, unknown_top_key(k))),
-            }
-        }
-        Ok(())
-    }
-}
-
-struct EntriesSeed<'a>(&'a mut StreamState);
-
-impl<'de> serde::de::DeserializeSeed<'de> for EntriesSeed<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(EntriesVisitor(self.0))
-    }
-}
-
-struct EntriesVisitor<'a>(&'a mut StreamState);
-
-impl<'de> serde::de::Visitor<'de> for EntriesVisitor<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of entries")
-    }
-
-    refuse_others!("entries", "expected a list");
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(self.0.schema_fail("entries", "expected a list"))
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let st = self.0;
-        while let Some(item) = seq.next_element::<Json>()? {
-            if st.builder.is_some() {
-                st.push(item).map_err(|e| st.fail(e))?;
-            } else {
-                st.pending.push(item);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -657,9 +540,23 @@ mod tests {
             r#"{"magic": "PSTREE", "entries": [], "more": 1}"#,
             r#"[]"#,
             r#""PSTREE""#,
+            r#"{"magic": "PSTREE", "entries": [], "magic": "PSTREE"}"#,
+            r#"{"magic": "PSTREE", "entries": [], "entries": []}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": 1, "pid": 1}]}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": 1, "ppid": 0, "pgid": 1, "sid": 1, "threads": [{}]}]}"#,
+            r#"{"entries": [{"id": 1, "chunks": true}, {"len": 1, "off": 0, "extra": "YQ=="}], "magic": "GHOST_FILE"}"#,
+            r#"{"magic": "GHOST_FILE", "entries": [{"id": 1, "chunks": true}, {"len": 1, "off": 0, "extra": "YQ=="}]}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": "x"}], "zzz": 1}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": "x"}], "aaa": 1}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": "x"}, {"a": 1, "a": 2}]}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": "x"}] x"#,
+            r#"{"entries": [{"pid": "x"}], "magic": "NOPE"}"#,
+            r#"{"magic": "NOPE", "entries": [{"pid": "x"}]}"#,
+            "[1",
+            "[{\"a\": 1, \"a\": 1}]",
         ];
         for text in cases {
-            let tree = serde_json::from_str::<Json>(text)
+            let tree = crate::json::strict::parse(text.as_bytes())
                 .map_err(|e| e.to_string())
                 .and_then(|j| image_from_json(&j).map_err(|e| e.to_string()))
                 .and_then(|img| img.encode().map_err(|e| e.to_string()));
