@@ -33,6 +33,15 @@ fn next_id() -> u64 {
 /// Atomically replaces (or creates) `target` with `data`, keeping an existing
 /// file's permission bits.
 pub fn replace_file(target: &Path, data: &[u8]) -> io::Result<()> {
+    replace_file_with(target, |f| f.write_all(data))
+}
+
+/// [`replace_file`] with the new content written by `write` into the
+/// temporary file; if `write` fails, `target` is left as it was.
+pub fn replace_file_with<E: From<io::Error>>(
+    target: &Path,
+    write: impl FnOnce(&mut File) -> Result<(), E>,
+) -> Result<(), E> {
     let mode = fs::metadata(target)
         .map(|m| m.permissions().mode() & 0o7777)
         .unwrap_or(0o644);
@@ -43,7 +52,7 @@ pub fn replace_file(target: &Path, data: &[u8]) -> io::Result<()> {
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
-        f.write_all(data)?;
+        write(&mut f)?;
         f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.sync_all()?;
         fs::rename(&tmp, target)?;

@@ -171,10 +171,28 @@ fn write_output(output: &Option<PathBuf>, data: &[u8], newline_on_stdout: bool) 
     }
 }
 
+/// Streams the JSON out as it is rendered. An image error names the input;
+/// with `-o` the output file is replaced only once the whole text is written.
 fn decode(input: &Option<PathBuf>, output: &Option<PathBuf>, opts: Options) -> Result<()> {
     let (data, name) = read_input(input)?;
-    let json = codec::decode_to_json(&data, opts).map_err(|e| e.in_file(&name))?;
-    write_output(output, &json, true)
+    let render = |sink: &mut dyn Write| -> Result<()> {
+        codec::decode_to_writer(&data, opts, sink).map_err(|e| match e.kind {
+            crate::error::ErrorKind::Image(_) => e.in_file(&name),
+            _ => e,
+        })
+    };
+    match output {
+        Some(p) => {
+            crate::atomic::replace_file_with(p, |f| render(f)).map_err(|e| e.in_file(p.display()))
+        }
+        None => {
+            let mut out = io::stdout().lock();
+            render(&mut out)?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+            Ok(())
+        }
+    }
 }
 
 fn run(command: Command) -> Result<()> {

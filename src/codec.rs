@@ -4,7 +4,8 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::Image;
 use crate::json::image::{
-    EncodeError, RenderOptions, decode_image_to_json, encode_json_text, image_from_json,
+    DecodeWriteError, EncodeError, RenderOptions, decode_image_to_json, decode_image_to_writer,
+    encode_json_text, image_from_json,
 };
 
 pub use crate::json::image::RenderOptions as Options;
@@ -12,6 +13,19 @@ pub use crate::json::image::RenderOptions as Options;
 /// Decodes image bytes to CRIT JSON (no final newline).
 pub fn decode_to_json(bytes: &[u8], opts: RenderOptions) -> Result<Vec<u8>> {
     Ok(decode_image_to_json(bytes, opts)?)
+}
+
+/// Decodes image bytes to CRIT JSON written into `sink` piece by piece (no
+/// final newline). On an error, `sink` may have received part of the text.
+pub fn decode_to_writer(
+    bytes: &[u8],
+    opts: RenderOptions,
+    sink: &mut dyn std::io::Write,
+) -> Result<()> {
+    decode_image_to_writer(bytes, opts, sink).map_err(|e| match e {
+        DecodeWriteError::Image(e) => e.into(),
+        DecodeWriteError::Io(e) => e.into(),
+    })
 }
 
 /// Parses CRIT JSON (plain or pretty) into an image.

@@ -140,6 +140,14 @@ fn every_corpus_image_matches_the_reference() {
                 Err(e) => failures.push(format!("{label}: {suffix}: {e}")),
             }
         }
+        // Streaming into a sink gives the same bytes as rendering into a Vec.
+        for opts in [plain, pretty, nopl] {
+            let mut streamed = Vec::new();
+            let done = codec::decode_to_writer(&bytes, opts, &mut streamed);
+            if done.is_err() || codec::decode_to_json(&bytes, opts).ok() != Some(streamed) {
+                failures.push(format!("{label}: streamed decode differs ({opts:?})"));
+            }
+        }
         for suffix in ["json", "pretty.json"] {
             let text = fs::read(expected.join(format!("{name}.{suffix}"))).unwrap();
             match codec::encode_from_json(&text) {

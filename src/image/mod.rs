@@ -5,7 +5,7 @@ pub mod magic;
 mod payload;
 
 pub use magic::{Layout, Magic, PayloadKind};
-pub use payload::{Payload, shown_size};
+pub use payload::{Payload, PayloadRef, shown_size};
 
 use crate::message::Message;
 use crate::schema::{MsgId, Schema};
@@ -22,6 +22,13 @@ pub struct Image {
 pub struct Entry {
     pub msg: Message,
     pub payload: Payload,
+}
+
+/// One entry as read from image bytes, its payload borrowed from them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntryRef<'a> {
+    pub msg: Message,
+    pub payload: PayloadRef<'a>,
 }
 
 /// Why an image could not be read or written, and where.
@@ -166,6 +173,22 @@ impl Image {
         start: usize,
         mut f: impl FnMut(Entry),
     ) -> Result<(), ImageError> {
+        Image::decode_entries_ref(buf, magic, start, |e| {
+            f(Entry {
+                msg: e.msg,
+                payload: e.payload.into_owned(),
+            })
+        })
+    }
+
+    /// [`Image::decode_entries`] without copying payloads: each entry's
+    /// payload is a slice of `buf`.
+    pub fn decode_entries_ref<'a>(
+        buf: &'a [u8],
+        magic: Magic,
+        start: usize,
+        mut f: impl FnMut(EntryRef<'a>),
+    ) -> Result<(), ImageError> {
         let mut r = Reader {
             buf,
             pos: start,
@@ -177,16 +200,16 @@ impl Image {
                 while !r.at_end() {
                     let msg = r.message(id)?;
                     let payload = payload::read(&mut r, kind, &msg)?;
-                    f(Entry { msg, payload });
+                    f(EntryRef { msg, payload });
                     r.entry += 1;
                 }
             }
             Layout::Pagemap => {
                 let mut id = msg_id("pagemap_head");
                 while !r.at_end() {
-                    f(Entry {
+                    f(EntryRef {
                         msg: r.message(id)?,
-                        payload: Payload::None,
+                        payload: PayloadRef::None,
                     });
                     id = msg_id("pagemap_entry");
                     r.entry += 1;
@@ -198,28 +221,26 @@ impl Image {
                 }
                 let head = r.message(msg_id("ghost_file_entry"))?;
                 if head.bool("chunks") == Some(true) {
-                    f(Entry {
+                    f(EntryRef {
                         msg: head,
-                        payload: Payload::None,
+                        payload: PayloadRef::None,
                     });
                     let chunk = msg_id("ghost_chunk_entry");
                     while !r.at_end() {
                         r.entry += 1;
                         let msg = r.message(chunk)?;
                         let len = msg.u64("len").unwrap_or(0);
-                        let data = r.take(len, "ghost chunk data")?.to_vec();
-                        f(Entry {
+                        let data = r.take(len, "ghost chunk data")?;
+                        f(EntryRef {
                             msg,
-                            payload: Payload::Raw(data),
+                            payload: PayloadRef::Raw(data),
                         });
                     }
                 } else {
-                    let data = r
-                        .take((buf.len() - r.pos) as u64, "ghost file data")?
-                        .to_vec();
-                    f(Entry {
+                    let data = r.take((buf.len() - r.pos) as u64, "ghost file data")?;
+                    f(EntryRef {
                         msg: head,
-                        payload: Payload::Raw(data),
+                        payload: PayloadRef::Raw(data),
                     });
                 }
             }
@@ -234,7 +255,7 @@ impl Image {
         // Payload sizes depend on message fields, so decode; messages are small.
         let (magic, start) = read_magic(buf)?;
         let mut n = 0usize;
-        Image::decode_entries(buf, magic, start, |_| n += 1)?;
+        Image::decode_entries_ref(buf, magic, start, |_| n += 1)?;
         Ok((
             magic,
             if magic.layout == Layout::Pagemap {

@@ -24,6 +24,50 @@ pub enum Payload {
     Msgs(Vec<(Message, Vec<u8>)>),
 }
 
+/// A payload as read from image bytes: slices of them, not copies, so that
+/// rendering an image never holds a second copy of a large payload.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PayloadRef<'a> {
+    None,
+    Raw(&'a [u8]),
+    Tcp { inq: &'a [u8], outq: &'a [u8] },
+    Sem(Vec<u16>),
+    Msgs(Vec<(Message, &'a [u8])>),
+}
+
+impl PayloadRef<'_> {
+    /// The payload with its own copy of the bytes.
+    pub fn into_owned(self) -> Payload {
+        match self {
+            PayloadRef::None => Payload::None,
+            PayloadRef::Raw(d) => Payload::Raw(d.to_vec()),
+            PayloadRef::Tcp { inq, outq } => Payload::Tcp {
+                inq: inq.to_vec(),
+                outq: outq.to_vec(),
+            },
+            PayloadRef::Sem(s) => Payload::Sem(s),
+            PayloadRef::Msgs(ms) => {
+                Payload::Msgs(ms.into_iter().map(|(m, d)| (m, d.to_vec())).collect())
+            }
+        }
+    }
+}
+
+impl Payload {
+    /// A borrowed view of the payload (queued message headers are cloned).
+    pub fn as_ref(&self) -> PayloadRef<'_> {
+        match self {
+            Payload::None => PayloadRef::None,
+            Payload::Raw(d) => PayloadRef::Raw(d),
+            Payload::Tcp { inq, outq } => PayloadRef::Tcp { inq, outq },
+            Payload::Sem(s) => PayloadRef::Sem(s.clone()),
+            Payload::Msgs(ms) => {
+                PayloadRef::Msgs(ms.iter().map(|(m, d)| (m.clone(), &d[..])).collect())
+            }
+        }
+    }
+}
+
 fn round_up(n: u64, to: u64) -> u64 {
     n.div_ceil(to) * to
 }
@@ -32,25 +76,23 @@ fn field(msg: &Message, name: &str) -> u64 {
     msg.u64(name).unwrap_or(0)
 }
 
-pub(super) fn read(
-    r: &mut Reader,
+pub(super) fn read<'a>(
+    r: &mut Reader<'a>,
     kind: PayloadKind,
     msg: &Message,
-) -> Result<Payload, ImageError> {
+) -> Result<PayloadRef<'a>, ImageError> {
     Ok(match kind {
-        PayloadKind::None => Payload::None,
-        PayloadKind::PipeData => Payload::Raw(r.take(field(msg, "bytes"), "pipe data")?.to_vec()),
-        PayloadKind::SkQueue => {
-            Payload::Raw(r.take(field(msg, "length"), "socket queue data")?.to_vec())
-        }
+        PayloadKind::None => PayloadRef::None,
+        PayloadKind::PipeData => PayloadRef::Raw(r.take(field(msg, "bytes"), "pipe data")?),
+        PayloadKind::SkQueue => PayloadRef::Raw(r.take(field(msg, "length"), "socket queue data")?),
         PayloadKind::BpfMapData => {
             let n = field(msg, "keys_bytes") + field(msg, "values_bytes");
-            Payload::Raw(r.take(n, "BPF map data")?.to_vec())
+            PayloadRef::Raw(r.take(n, "BPF map data")?)
         }
         PayloadKind::TcpStream => {
-            let inq = r.take(field(msg, "inq_len"), "TCP input queue")?.to_vec();
-            let outq = r.take(field(msg, "outq_len"), "TCP output queue")?.to_vec();
-            Payload::Tcp { inq, outq }
+            let inq = r.take(field(msg, "inq_len"), "TCP input queue")?;
+            let outq = r.take(field(msg, "outq_len"), "TCP output queue")?;
+            PayloadRef::Tcp { inq, outq }
         }
         PayloadKind::IpcSem => {
             let n = field(msg, "nsems");
@@ -60,7 +102,7 @@ pub(super) fn read(
                 .map(|c| u16::from_le_bytes([c[0], c[1]]))
                 .collect();
             r.take(round_up(n * 2, 8) - n * 2, "semaphore padding")?;
-            Payload::Sem(sems)
+            PayloadRef::Sem(sems)
         }
         PayloadKind::IpcMsg => {
             let id = Schema::get()
@@ -77,36 +119,36 @@ pub(super) fn read(
                 }
                 let m = r.message(id)?;
                 let size = field(&m, "msize");
-                let data = r.take(size, "queued message data")?.to_vec();
+                let data = r.take(size, "queued message data")?;
                 r.take(round_up(size, 8) - size, "message padding")?;
                 msgs.push((m, data));
             }
-            Payload::Msgs(msgs)
+            PayloadRef::Msgs(msgs)
         }
         PayloadKind::IpcShm => {
             if msg.bool("in_pagemaps") == Some(true) {
                 // Current CRIU keeps the segment in pagemap/pages images.
-                Payload::None
+                PayloadRef::None
             } else {
                 let size = field(msg, "size");
-                let data = r.take(size, "shared memory data")?.to_vec();
+                let data = r.take(size, "shared memory data")?;
                 r.take(round_up(size, 4) - size, "shared memory padding")?;
-                Payload::Raw(data)
+                PayloadRef::Raw(data)
             }
         }
     })
 }
 
 /// The size CRIT's `--nopl` reports for a payload.
-pub fn shown_size(kind: PayloadKind, msg: &Message, payload: &Payload) -> u64 {
+pub fn shown_size(kind: PayloadKind, msg: &Message, payload: &PayloadRef) -> u64 {
     match (kind, payload) {
         (PayloadKind::TcpStream, _) => field(msg, "inq_len") + field(msg, "outq_len"),
         (PayloadKind::IpcSem, _) => field(msg, "nsems") * 2,
-        (PayloadKind::IpcMsg, Payload::Msgs(ms)) => ms
+        (PayloadKind::IpcMsg, PayloadRef::Msgs(ms)) => ms
             .iter()
             .map(|(m, d)| m.encode().len() as u64 + d.len() as u64)
             .sum(),
-        (_, Payload::Raw(d)) => d.len() as u64,
+        (_, PayloadRef::Raw(d)) => d.len() as u64,
         _ => 0,
     }
 }

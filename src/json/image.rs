@@ -8,8 +8,8 @@ use super::render::write_fields;
 use super::text::base64_decode;
 use super::writer::JsonWriter;
 use crate::image::{
-    Entry, Image, ImageError, Layout, Magic, Payload, PayloadKind, encode_entry, encode_magic,
-    read_magic, shown_size,
+    Entry, EntryRef, Image, ImageError, Layout, Magic, Payload, PayloadKind, PayloadRef,
+    encode_entry, encode_magic, read_magic, shown_size,
 };
 use crate::message::Message;
 use crate::schema::Schema;
@@ -36,10 +36,48 @@ pub fn decode_image_to_json(buf: &[u8], opts: RenderOptions) -> Result<Vec<u8>, 
     let (magic, start) = read_magic(buf)?;
     let mut out = Vec::with_capacity(buf.len().saturating_mul(4).min(1 << 30) + 256);
     let mut w = JsonWriter::new(&mut out, opts.pretty);
-    write_head(&mut w, magic);
-    Image::decode_entries(buf, magic, start, |e| write_entry(&mut w, magic, &e, opts))?;
-    write_tail(&mut w);
+    write_decoded(&mut w, buf, magic, start, opts)?;
     Ok(out)
+}
+
+/// Why [`decode_image_to_writer`] failed.
+#[derive(Debug)]
+pub enum DecodeWriteError {
+    Image(ImageError),
+    Io(std::io::Error),
+}
+
+/// [`decode_image_to_json`] into a sink, in pieces of about 64 KiB: memory
+/// holds one entry and one piece of output, not the whole text. On an error
+/// the sink may have received part of the text.
+pub fn decode_image_to_writer(
+    buf: &[u8],
+    opts: RenderOptions,
+    sink: &mut dyn std::io::Write,
+) -> Result<(), DecodeWriteError> {
+    let (magic, start) = read_magic(buf).map_err(DecodeWriteError::Image)?;
+    let mut out = Vec::with_capacity(128 * 1024);
+    let mut w = JsonWriter::with_sink(&mut out, sink, opts.pretty);
+    write_decoded(&mut w, buf, magic, start, opts).map_err(DecodeWriteError::Image)?;
+    w.finish().map_err(DecodeWriteError::Io)
+}
+
+fn write_decoded(
+    w: &mut JsonWriter,
+    buf: &[u8],
+    magic: Magic,
+    start: usize,
+    opts: RenderOptions,
+) -> Result<(), ImageError> {
+    write_head(w, magic);
+    Image::decode_entries_ref(buf, magic, start, |e| {
+        // Once the sink has failed, the rest is dropped: finish() reports it.
+        if !w.failed() {
+            write_entry(w, magic, &e, opts)
+        }
+    })?;
+    write_tail(w);
+    Ok(())
 }
 
 fn write_head(w: &mut JsonWriter, magic: Magic) {
@@ -50,7 +88,7 @@ fn write_head(w: &mut JsonWriter, magic: Magic) {
     w.begin_array();
 }
 
-fn write_entry(w: &mut JsonWriter, magic: Magic, e: &Entry, opts: RenderOptions) {
+fn write_entry(w: &mut JsonWriter, magic: Magic, e: &EntryRef, opts: RenderOptions) {
     w.begin_object();
     write_fields(w, &e.msg, opts.pretty, false);
     write_extra(w, magic, e, opts);
@@ -67,12 +105,16 @@ pub fn write_image(out: &mut Vec<u8>, img: &Image, opts: RenderOptions) {
     let mut w = JsonWriter::new(out, opts.pretty);
     write_head(&mut w, img.magic);
     for e in &img.entries {
-        write_entry(&mut w, img.magic, e, opts);
+        let e = EntryRef {
+            msg: e.msg.clone(),
+            payload: e.payload.as_ref(),
+        };
+        write_entry(&mut w, img.magic, &e, opts);
     }
     write_tail(&mut w);
 }
 
-fn write_extra(w: &mut JsonWriter, magic: Magic, e: &Entry, opts: RenderOptions) {
+fn write_extra(w: &mut JsonWriter, magic: Magic, e: &EntryRef, opts: RenderOptions) {
     let kind = match magic.layout {
         Layout::Entries(_, PayloadKind::None) | Layout::Pagemap | Layout::NotEntries => return,
         // CRIT shows no placeholder for ghost data.
@@ -80,7 +122,7 @@ fn write_extra(w: &mut JsonWriter, magic: Magic, e: &Entry, opts: RenderOptions)
         Layout::Ghost => None,
         Layout::Entries(_, kind) => Some(kind),
     };
-    if e.payload == Payload::None {
+    if e.payload == PayloadRef::None {
         return;
     }
     w.key("extra");
@@ -93,9 +135,9 @@ fn write_extra(w: &mut JsonWriter, magic: Magic, e: &Entry, opts: RenderOptions)
         return;
     }
     match &e.payload {
-        Payload::None => unreachable!(),
-        Payload::Raw(d) => w.base64(d),
-        Payload::Tcp { inq, outq } => {
+        PayloadRef::None => unreachable!(),
+        PayloadRef::Raw(d) => w.base64(d),
+        PayloadRef::Tcp { inq, outq } => {
             w.begin_object();
             w.key("inq");
             w.base64(inq);
@@ -103,14 +145,14 @@ fn write_extra(w: &mut JsonWriter, magic: Magic, e: &Entry, opts: RenderOptions)
             w.base64(outq);
             w.end_object();
         }
-        Payload::Sem(s) => {
+        PayloadRef::Sem(s) => {
             w.begin_array();
             for v in s {
                 w.u64(u64::from(*v));
             }
             w.end_array();
         }
-        Payload::Msgs(ms) => {
+        PayloadRef::Msgs(ms) => {
             w.begin_array();
             for (m, d) in ms {
                 // CRIT renders queued message headers without pretty rules.
@@ -519,6 +561,63 @@ fn payload_from_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sink that takes `left` bytes, then fails.
+    struct Failing {
+        left: usize,
+        got: Vec<u8>,
+    }
+
+    impl std::io::Write for Failing {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::Error::other("disk full"));
+            }
+            let n = b.len().min(self.left);
+            self.left -= n;
+            self.got.extend_from_slice(&b[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A pipe holding `n` bytes of data, as an image.
+    fn pipe_image(n: usize) -> Vec<u8> {
+        let text = format!(
+            r#"{{"magic": "PIPES_DATA", "entries": [{{"pipe_id": 1, "bytes": {n}, "extra": "{}"}}]}}"#,
+            super::super::text::base64_lines(&vec![0xa5; n]).replace('\n', "\\n")
+        );
+        encode_json_text(text.as_bytes()).unwrap()
+    }
+
+    /// A payload larger than the writer's pieces streams out in pieces that
+    /// add up to the text rendered at once; a failing sink is reported.
+    #[test]
+    fn streaming_decode_matches_and_reports_sink_errors() {
+        let img = pipe_image(300_000);
+        for pretty in [false, true] {
+            let opts = RenderOptions {
+                pretty,
+                no_payload: false,
+            };
+            let whole = decode_image_to_json(&img, opts).unwrap();
+            let mut sink = Failing {
+                left: usize::MAX,
+                got: Vec::new(),
+            };
+            decode_image_to_writer(&img, opts, &mut sink).unwrap();
+            assert_eq!(sink.got, whole);
+            let mut sink = Failing {
+                left: 1000,
+                got: Vec::new(),
+            };
+            let e = decode_image_to_writer(&img, opts, &mut sink).unwrap_err();
+            assert!(matches!(e, DecodeWriteError::Io(_)), "{e:?}");
+            assert_eq!(sink.got, whole[..1000]);
+        }
+    }
 
     /// The streaming encoder against the tree one: same bytes, same errors.
     #[test]

@@ -3,10 +3,19 @@
 //! ASCII-only strings (`ensure_ascii`).
 
 use std::fmt::Write as _;
+use std::io;
 
-/// Streaming writer into a byte buffer.
+/// How much output is buffered before it is handed to a sink: large enough
+/// that the kernel copy dominates, small enough to keep memory flat.
+const SPILL_AT: usize = 64 * 1024;
+
+/// Streaming writer into a byte buffer, optionally drained into an
+/// [`io::Write`] sink as it fills (see [`JsonWriter::with_sink`]).
 pub struct JsonWriter<'a> {
     out: &'a mut Vec<u8>,
+    sink: Option<&'a mut dyn io::Write>,
+    /// The first error of the sink; later output is dropped.
+    sink_error: Option<io::Error>,
     pretty: bool,
     /// One entry per open container: whether it has items yet.
     stack: Vec<bool>,
@@ -18,9 +27,53 @@ impl<'a> JsonWriter<'a> {
     pub fn new(out: &'a mut Vec<u8>, pretty: bool) -> Self {
         JsonWriter {
             out,
+            sink: None,
+            sink_error: None,
             pretty,
             stack: Vec::new(),
             after_key: false,
+        }
+    }
+
+    /// A writer that uses `out` as a buffer and drains it into `sink` at
+    /// container ends and during long base64 strings. Call
+    /// [`JsonWriter::finish`] to write the rest and learn of errors.
+    pub fn with_sink(out: &'a mut Vec<u8>, sink: &'a mut dyn io::Write, pretty: bool) -> Self {
+        let mut w = JsonWriter::new(out, pretty);
+        w.sink = Some(sink);
+        w
+    }
+
+    /// Whether the sink has failed (the rest of the output is then pointless).
+    pub fn failed(&self) -> bool {
+        self.sink_error.is_some()
+    }
+
+    /// Hands the buffer to the sink once it holds [`SPILL_AT`] bytes.
+    fn spill(&mut self) {
+        if self.out.len() >= SPILL_AT {
+            self.drain();
+        }
+    }
+
+    fn drain(&mut self) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        if self.sink_error.is_none()
+            && let Err(e) = sink.write_all(self.out)
+        {
+            self.sink_error = Some(e);
+        }
+        self.out.clear();
+    }
+
+    /// Writes what is buffered to the sink (if any) and reports its first error.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.drain();
+        match self.sink_error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
@@ -76,6 +129,7 @@ impl<'a> JsonWriter<'a> {
             self.newline();
         }
         self.out.push(c);
+        self.spill();
     }
 
     /// An object key; exactly one value must follow.
@@ -120,7 +174,16 @@ impl<'a> JsonWriter<'a> {
 
     /// CRIT's base64 text of `data` (76-character lines) as a string value.
     pub fn base64(&mut self, data: &[u8]) {
-        self.raw_string(|out| super::text::push_base64_lines_json(out, data));
+        // Whole lines (57 input bytes each) per piece give the same text as
+        // one call, and let a large payload stream out piece by piece.
+        const PIECE: usize = 57 * 1024;
+        self.item();
+        self.out.push(b'"');
+        for piece in data.chunks(PIECE) {
+            super::text::push_base64_lines_json(self.out, piece);
+            self.spill();
+        }
+        self.out.push(b'"');
     }
 
     pub fn bool(&mut self, v: bool) {
