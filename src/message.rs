@@ -82,7 +82,7 @@ impl Message {
 
     /// The schema name of this message's type.
     pub fn type_name(&self) -> &'static str {
-        &Schema::get().message(self.msg_type).name
+        Schema::get().message(self.msg_type).name
     }
 
     /// The present values of a field by name (empty if absent or unknown).
@@ -333,7 +333,7 @@ fn decode_message(
             continue;
         };
         let field = &plan.fields[idx];
-        path.push(&field.name);
+        path.push(field.name);
         let mut values = Vec::with_capacity(1);
         let packed_run =
             wire == 2 && !matches!(field.kind, Kind::String | Kind::Bytes | Kind::Message(_));

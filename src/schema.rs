@@ -1,14 +1,37 @@
-//! The CRIU image schemas, compiled in at build time, turned into per-message
-//! "plans": every fact the codec and the JSON mapping need about a field
-//! (kind, label, CRIT formatting options) is looked up once here, never per value.
+//! The CRIU image schemas as per-message "plans": every fact the codec and the
+//! JSON mapping need about a field (kind, label, CRIT formatting options) is
+//! decided once, never per value. build.rs reads the schemas with prost-reflect
+//! and writes the plans as static tables; only the name indexes are built at
+//! run time.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
-use prost_reflect::{DescriptorPool, Kind as PbKind, Value as PbValue};
+include!(concat!(env!("OUT_DIR"), "/schema_tables.rs"));
 
-static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/criu-images.bin"));
+/// A message type as build.rs writes it.
+struct MessageRow {
+    name: &'static str,
+    fields: &'static [FieldPlan],
+}
+
+/// An enum type as build.rs writes it: values in declaration order.
+struct EnumRow {
+    name: &'static str,
+    values: &'static [(&'static str, i32)],
+}
+
+/// A field without `(criu)` options.
+const PLAIN: CriuOpts = CriuOpts {
+    hex: false,
+    ipadd: false,
+    flags: None,
+    dev: false,
+    odev: false,
+    dict: None,
+    unix_name: false,
+};
 
 /// FNV-1a: the name tables are looked up once per JSON key on encode, where
 /// SipHash's DoS resistance buys nothing (keys are checked against a fixed schema).
@@ -131,7 +154,7 @@ pub struct CriuOpts {
 /// One field of a message plan.
 #[derive(Clone, Debug)]
 pub struct FieldPlan {
-    pub name: String,
+    pub name: &'static str,
     pub number: u32,
     pub kind: Kind,
     pub repeated: bool,
@@ -143,9 +166,9 @@ pub struct FieldPlan {
 /// One message type, fields sorted by number (the order of output and encoding).
 #[derive(Debug)]
 pub struct MessagePlan {
-    pub name: String,
-    pub fields: Vec<FieldPlan>,
-    by_name: Map<String, usize>,
+    pub name: &'static str,
+    pub fields: &'static [FieldPlan],
+    by_name: Map<&'static str, usize>,
 }
 
 impl MessagePlan {
@@ -163,14 +186,14 @@ impl MessagePlan {
 /// One enum type: values by number and by name.
 #[derive(Debug)]
 pub struct EnumPlan {
-    pub name: String,
-    by_number: Map<i32, String>,
-    by_name: Map<String, i32>,
+    pub name: &'static str,
+    by_number: Map<i32, &'static str>,
+    by_name: Map<&'static str, i32>,
 }
 
 impl EnumPlan {
-    pub fn name_of(&self, number: i32) -> Option<&str> {
-        self.by_number.get(&number).map(String::as_str)
+    pub fn name_of(&self, number: i32) -> Option<&'static str> {
+        self.by_number.get(&number).copied()
     }
     pub fn number_of(&self, name: &str) -> Option<i32> {
         self.by_name.get(name).copied()
@@ -182,18 +205,14 @@ impl EnumPlan {
 pub struct Schema {
     pub messages: Vec<MessagePlan>,
     pub enums: Vec<EnumPlan>,
-    msg_by_name: Map<String, MsgId>,
+    msg_by_name: Map<&'static str, MsgId>,
 }
 
 impl Schema {
     /// The schema compiled into this binary.
     pub fn get() -> &'static Schema {
         static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        SCHEMA.get_or_init(|| {
-            let pool =
-                DescriptorPool::decode(DESCRIPTORS).expect("embedded descriptor set is valid");
-            Schema::from_pool(&pool)
-        })
+        SCHEMA.get_or_init(Schema::from_tables)
     }
 
     /// The id of a message type by its full name (`core_entry`).
@@ -206,144 +225,39 @@ impl Schema {
         &self.messages[id]
     }
 
-    fn from_pool(pool: &DescriptorPool) -> Schema {
-        let criu_ext = pool.get_extension_by_name("criu");
-        let msgs: Vec<_> = pool.all_messages().collect();
-        let enums: Vec<_> = pool.all_enums().collect();
-        let msg_by_name: Map<String, MsgId> = msgs
+    fn from_tables() -> Schema {
+        let messages = MESSAGES
             .iter()
-            .enumerate()
-            .map(|(i, m)| (m.full_name().to_string(), i))
-            .collect();
-        let enum_by_name: HashMap<String, EnumId> = enums
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.full_name().to_string(), i))
-            .collect();
-
-        let enum_plans = enums
-            .iter()
-            .map(|e| EnumPlan {
-                name: e.full_name().to_string(),
-                by_number: e
-                    .values()
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .map(|v| (v.number(), v.name().to_string()))
-                    .collect(),
-                by_name: e
-                    .values()
-                    .map(|v| (v.name().to_string(), v.number()))
-                    .collect(),
-            })
-            .collect();
-
-        let messages = msgs
-            .iter()
-            .map(|m| {
-                let mut fields: Vec<FieldPlan> = m
-                    .fields()
-                    .map(|f| {
-                        let kind = match f.kind() {
-                            PbKind::Double => Kind::Double,
-                            PbKind::Float => Kind::Float,
-                            PbKind::Int32 => Kind::Int32,
-                            PbKind::Int64 => Kind::Int64,
-                            PbKind::Uint32 => Kind::Uint32,
-                            PbKind::Uint64 => Kind::Uint64,
-                            PbKind::Sint32 => Kind::Sint32,
-                            PbKind::Sint64 => Kind::Sint64,
-                            PbKind::Fixed32 => Kind::Fixed32,
-                            PbKind::Fixed64 => Kind::Fixed64,
-                            PbKind::Sfixed32 => Kind::Sfixed32,
-                            PbKind::Sfixed64 => Kind::Sfixed64,
-                            PbKind::Bool => Kind::Bool,
-                            PbKind::String => Kind::String,
-                            PbKind::Bytes => Kind::Bytes,
-                            PbKind::Message(md) => Kind::Message(msg_by_name[md.full_name()]),
-                            PbKind::Enum(ed) => Kind::Enum(enum_by_name[ed.full_name()]),
-                        };
-                        let opts = match &criu_ext {
-                            Some(ext) => criu_opts(&f.options(), ext),
-                            None => CriuOpts::default(),
-                        };
-                        FieldPlan {
-                            name: f.name().to_string(),
-                            number: f.number(),
-                            kind,
-                            repeated: f.is_list(),
-                            packed: f.is_packed(),
-                            required: f.cardinality() == prost_reflect::Cardinality::Required,
-                            opts,
-                        }
-                    })
-                    .collect();
-                fields.sort_by_key(|f| f.number);
-                let by_name = fields
+            .map(|m| MessagePlan {
+                name: m.name,
+                fields: m.fields,
+                by_name: m
+                    .fields
                     .iter()
                     .enumerate()
-                    .map(|(i, f)| (f.name.clone(), i))
-                    .collect();
-                MessagePlan {
-                    name: m.full_name().to_string(),
-                    fields,
-                    by_name,
-                }
+                    .map(|(i, f)| (f.name, i))
+                    .collect(),
             })
+            .collect();
+        let enums = ENUMS
+            .iter()
+            .map(|e| EnumPlan {
+                name: e.name,
+                // The first name of a number wins, as in CRIT.
+                by_number: e.values.iter().rev().map(|&(n, v)| (v, n)).collect(),
+                by_name: e.values.iter().copied().collect(),
+            })
+            .collect();
+        let msg_by_name = MESSAGES
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name, i))
             .collect();
         Schema {
             messages,
-            enums: enum_plans,
+            enums,
             msg_by_name,
         }
-    }
-}
-
-fn criu_opts(
-    options: &prost_reflect::DynamicMessage,
-    ext: &prost_reflect::ExtensionDescriptor,
-) -> CriuOpts {
-    if !options.has_extension(ext) {
-        return CriuOpts::default();
-    }
-    let value = options.get_extension(ext);
-    let Some(msg) = value.as_message() else {
-        return CriuOpts::default();
-    };
-    let flag = |name: &str| {
-        matches!(
-            msg.get_field_by_name(name).as_deref(),
-            Some(PbValue::Bool(true))
-        )
-    };
-    let text = |name: &str| -> Option<String> {
-        if !msg.has_field_by_name(name) {
-            return None;
-        }
-        msg.get_field_by_name(name)
-            .and_then(|v| v.as_str().map(str::to_string))
-    };
-    CriuOpts {
-        hex: flag("hex"),
-        ipadd: flag("ipadd"),
-        dev: flag("dev"),
-        odev: flag("odev"),
-        flags: text("flags").map(|s| match s.as_str() {
-            "mmap.prot" => FlagMap::MmapProt,
-            "mmap.flags" => FlagMap::MmapFlags,
-            "mmap.status" => FlagMap::MmapStatus,
-            "rfile.flags" => FlagMap::RfileFlags,
-            "pmap.flags" => FlagMap::PmapFlags,
-            "seals.flags" => FlagMap::SealsFlags,
-            _ => FlagMap::Unknown,
-        }),
-        dict: text("dict").and_then(|s| match s.as_str() {
-            "gen" => Some(DictMap::Gen),
-            "sk" => Some(DictMap::Sk),
-            _ => None,
-        }),
-        unix_name: text("conv").as_deref() == Some("unix_name"),
     }
 }
 

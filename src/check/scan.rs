@@ -89,7 +89,7 @@ fn missing_required(m: &Message, depth: usize) -> Option<String> {
     for (idx, field) in plan.fields.iter().enumerate() {
         let values = m.fields.iter().find(|f| f.field == idx).map(|f| &f.values);
         match values {
-            None if field.required => return Some(field.name.clone()),
+            None if field.required => return Some(field.name.to_string()),
             Some(values) if depth < 64 => {
                 for v in values {
                     if let Value::Msg(sub) = v

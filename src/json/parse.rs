@@ -288,7 +288,7 @@ fn int_from_json(field: &FieldPlan, v: &Json, path: &JPath) -> Result<i128, Json
                 return text::flags_value(s, map).or_else(|e| fail(path, e));
             }
             if let Some(map) = field.opts.dict
-                && let Some(x) = text::dict_value(map, &field.name, s)
+                && let Some(x) = text::dict_value(map, field.name, s)
             {
                 return Ok(i128::from(x));
             }

@@ -22,7 +22,7 @@ pub fn write_fields(w: &mut JsonWriter, msg: &Message, pretty: bool, hex: bool) 
     let plan = schema.message(msg.msg_type);
     for fv in &msg.fields {
         let field = &plan.fields[fv.field];
-        w.key(&field.name);
+        w.key(field.name);
         let is_hex = hex || field.opts.hex;
         if field.repeated {
             w.begin_array();
@@ -108,7 +108,7 @@ fn write_int(w: &mut JsonWriter, field: &FieldPlan, v: i128, pretty: bool, hex: 
         if let Some(map) = field.opts.dict
             && let Some(name) = i64::try_from(v)
                 .ok()
-                .and_then(|x| text::dict_name(map, &field.name, x))
+                .and_then(|x| text::dict_name(map, field.name, x))
         {
             return w.string(name);
         }
