@@ -12,5 +12,6 @@ pub mod json;
 pub mod message;
 pub mod mount;
 pub mod schema;
+pub mod wire;
 
 pub use error::{Error, ErrorKind, Result};

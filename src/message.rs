@@ -68,7 +68,8 @@ impl std::fmt::Display for WireError {
     }
 }
 
-const MAX_DEPTH: usize = 64;
+/// How deep messages may nest before decoding gives up.
+pub(crate) const MAX_DEPTH: usize = 64;
 
 impl Message {
     /// An empty message of the given type.
@@ -105,13 +106,7 @@ impl Message {
 
     /// An integer field (last value), as u64; negative values are None.
     pub fn u64(&self, name: &str) -> Option<u64> {
-        match self.get(name).last()? {
-            Value::U64(v) => Some(*v),
-            Value::I64(v) => u64::try_from(*v).ok(),
-            Value::Enum(v) => u64::try_from(*v).ok(),
-            Value::Bool(b) => Some(*b as u64),
-            _ => None,
-        }
+        value_u64(self.get(name).last()?)
     }
 
     /// An integer field (last value), as i64.
@@ -216,6 +211,17 @@ impl Message {
             Ok(i) => self.fields[i].values = values,
             Err(i) => self.fields.insert(i, FieldValue { field, values }),
         }
+    }
+}
+
+/// An integer value as u64; negative values and non-integers are None.
+pub(crate) fn value_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::U64(v) => Some(*v),
+        Value::I64(v) => u64::try_from(*v).ok(),
+        Value::Enum(v) => u64::try_from(*v).ok(),
+        Value::Bool(b) => Some(*b as u64),
+        _ => None,
     }
 }
 
@@ -441,7 +447,7 @@ fn merge(field: &FieldPlan, existing: &mut FieldValue, values: Vec<Value>) {
     }
 }
 
-fn fixed_wire(kind: Kind) -> u8 {
+pub(crate) fn fixed_wire(kind: Kind) -> u8 {
     match kind {
         Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => 1,
         Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => 5,
@@ -449,7 +455,7 @@ fn fixed_wire(kind: Kind) -> u8 {
     }
 }
 
-fn wire_matches(kind: Kind, wire: u8) -> bool {
+pub(crate) fn wire_matches(kind: Kind, wire: u8) -> bool {
     match kind {
         Kind::String | Kind::Bytes | Kind::Message(_) => wire == 2,
         k => fixed_wire(k) == wire,
@@ -459,7 +465,12 @@ fn wire_matches(kind: Kind, wire: u8) -> bool {
 /// Decodes one scalar at `pos`. A varint that does not fit its field's type
 /// (2^32 in a uint32, 2 in a bool) is an error: protobuf parsers truncate it,
 /// which would silently change the value and the bytes on re-encoding.
-fn scalar(kind: Kind, wire: u8, buf: &[u8], pos: usize) -> Result<(Value, usize), String> {
+pub(crate) fn scalar(
+    kind: Kind,
+    wire: u8,
+    buf: &[u8],
+    pos: usize,
+) -> Result<(Value, usize), String> {
     let mut p = pos;
     let truncated = || "truncated value".to_string();
     let fixed = |n: usize| buf.get(p..p + n).ok_or_else(truncated);

@@ -27,8 +27,38 @@ pub struct Entry {
 /// One entry as read from image bytes, its payload borrowed from them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EntryRef<'a> {
-    pub msg: Message,
+    pub msg: EntryMessage<'a>,
     pub payload: PayloadRef<'a>,
+}
+
+/// An entry's message: decoded, or (when [`crate::wire::is_regular`]
+/// accepts it) left as its wire bytes, for rendering without a tree.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EntryMessage<'a> {
+    Decoded(Message),
+    Wire { msg_type: MsgId, body: &'a [u8] },
+}
+
+impl EntryMessage<'_> {
+    /// An integer field (last value), as [`Message::u64`].
+    pub fn u64(&self, name: &str) -> Option<u64> {
+        match self {
+            EntryMessage::Decoded(m) => m.u64(name),
+            EntryMessage::Wire { msg_type, body } => {
+                crate::wire::top_u64(Schema::get(), *msg_type, body, name)
+            }
+        }
+    }
+
+    /// The decoded message.
+    pub fn into_message(self) -> Message {
+        match self {
+            EntryMessage::Decoded(m) => m,
+            EntryMessage::Wire { msg_type, body } => {
+                Message::decode(msg_type, body).expect("is_regular accepted it")
+            }
+        }
+    }
 }
 
 /// Why an image could not be read or written, and where.
@@ -133,6 +163,29 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// Reads one size-framed message; with `lazy`, one that
+    /// [`crate::wire::is_regular`] accepts is left as its bytes.
+    pub fn entry_message(
+        &mut self,
+        msg_type: MsgId,
+        lazy: bool,
+    ) -> Result<EntryMessage<'a>, ImageError> {
+        if lazy {
+            let at = self.pos;
+            let size = self.take(4, "entry size")?;
+            let size = u32::from_le_bytes(size.try_into().unwrap());
+            // What is not plainly well-formed goes the way with exact errors.
+            if size <= i32::MAX as u32
+                && let Ok(body) = self.take(u64::from(size), "entry message")
+                && crate::wire::is_regular(Schema::get(), msg_type, body)
+            {
+                return Ok(EntryMessage::Wire { msg_type, body });
+            }
+            self.pos = at;
+        }
+        self.message(msg_type).map(EntryMessage::Decoded)
+    }
+
     /// Reads one size-framed message.
     pub fn message(&mut self, msg_type: MsgId) -> Result<Message, ImageError> {
         let size_at = self.pos;
@@ -173,20 +226,32 @@ impl Image {
         start: usize,
         mut f: impl FnMut(Entry),
     ) -> Result<(), ImageError> {
-        Image::decode_entries_ref(buf, magic, start, |e| {
+        Image::walk(buf, magic, start, false, |e| {
             f(Entry {
-                msg: e.msg,
+                msg: e.msg.into_message(),
                 payload: e.payload.into_owned(),
             })
         })
     }
 
-    /// [`Image::decode_entries`] without copying payloads: each entry's
-    /// payload is a slice of `buf`.
+    /// [`Image::decode_entries`] without copying payloads (each is a slice of
+    /// `buf`) and, where the shape allows, without decoding messages: those
+    /// come as [`EntryMessage::Wire`].
     pub fn decode_entries_ref<'a>(
         buf: &'a [u8],
         magic: Magic,
         start: usize,
+        f: impl FnMut(EntryRef<'a>),
+    ) -> Result<(), ImageError> {
+        Image::walk(buf, magic, start, true, f)
+    }
+
+    /// Reads the entries; `lazy` leaves regular messages as wire bytes.
+    fn walk<'a>(
+        buf: &'a [u8],
+        magic: Magic,
+        start: usize,
+        lazy: bool,
         mut f: impl FnMut(EntryRef<'a>),
     ) -> Result<(), ImageError> {
         let mut r = Reader {
@@ -198,7 +263,7 @@ impl Image {
             Layout::Entries(name, kind) => {
                 let id = msg_id(name);
                 while !r.at_end() {
-                    let msg = r.message(id)?;
+                    let msg = r.entry_message(id, lazy)?;
                     let payload = payload::read(&mut r, kind, &msg)?;
                     f(EntryRef { msg, payload });
                     r.entry += 1;
@@ -208,7 +273,7 @@ impl Image {
                 let mut id = msg_id("pagemap_head");
                 while !r.at_end() {
                     f(EntryRef {
-                        msg: r.message(id)?,
+                        msg: r.entry_message(id, lazy)?,
                         payload: PayloadRef::None,
                     });
                     id = msg_id("pagemap_entry");
@@ -222,7 +287,7 @@ impl Image {
                 let head = r.message(msg_id("ghost_file_entry"))?;
                 if head.bool("chunks") == Some(true) {
                     f(EntryRef {
-                        msg: head,
+                        msg: EntryMessage::Decoded(head),
                         payload: PayloadRef::None,
                     });
                     let chunk = msg_id("ghost_chunk_entry");
@@ -232,14 +297,14 @@ impl Image {
                         let len = msg.u64("len").unwrap_or(0);
                         let data = r.take(len, "ghost chunk data")?;
                         f(EntryRef {
-                            msg,
+                            msg: EntryMessage::Decoded(msg),
                             payload: PayloadRef::Raw(data),
                         });
                     }
                 } else {
                     let data = r.take((buf.len() - r.pos) as u64, "ghost file data")?;
                     f(EntryRef {
-                        msg: head,
+                        msg: EntryMessage::Decoded(head),
                         payload: PayloadRef::Raw(data),
                     });
                 }

@@ -1,7 +1,7 @@
 //! The raw data that follows some entries' messages, read and written with
 //! the exact sizes and padding CRIU uses.
 
-use super::{PayloadKind, Reader, write_framed};
+use super::{EntryMessage, PayloadKind, Reader, write_framed};
 use crate::image::ImageError;
 use crate::message::Message;
 use crate::schema::Schema;
@@ -79,23 +79,24 @@ fn field(msg: &Message, name: &str) -> u64 {
 pub(super) fn read<'a>(
     r: &mut Reader<'a>,
     kind: PayloadKind,
-    msg: &Message,
+    msg: &EntryMessage,
 ) -> Result<PayloadRef<'a>, ImageError> {
+    let num = |name: &str| msg.u64(name).unwrap_or(0);
     Ok(match kind {
         PayloadKind::None => PayloadRef::None,
-        PayloadKind::PipeData => PayloadRef::Raw(r.take(field(msg, "bytes"), "pipe data")?),
-        PayloadKind::SkQueue => PayloadRef::Raw(r.take(field(msg, "length"), "socket queue data")?),
+        PayloadKind::PipeData => PayloadRef::Raw(r.take(num("bytes"), "pipe data")?),
+        PayloadKind::SkQueue => PayloadRef::Raw(r.take(num("length"), "socket queue data")?),
         PayloadKind::BpfMapData => {
-            let n = field(msg, "keys_bytes") + field(msg, "values_bytes");
+            let n = num("keys_bytes") + num("values_bytes");
             PayloadRef::Raw(r.take(n, "BPF map data")?)
         }
         PayloadKind::TcpStream => {
-            let inq = r.take(field(msg, "inq_len"), "TCP input queue")?;
-            let outq = r.take(field(msg, "outq_len"), "TCP output queue")?;
+            let inq = r.take(num("inq_len"), "TCP input queue")?;
+            let outq = r.take(num("outq_len"), "TCP output queue")?;
             PayloadRef::Tcp { inq, outq }
         }
         PayloadKind::IpcSem => {
-            let n = field(msg, "nsems");
+            let n = num("nsems");
             let data = r.take(n * 2, "semaphore values")?;
             let sems = data
                 .chunks_exact(2)
@@ -109,11 +110,11 @@ pub(super) fn read<'a>(
                 .message_id("ipc_msg")
                 .expect("schema has ipc_msg");
             let mut msgs = Vec::new();
-            for _ in 0..field(msg, "qnum") {
+            for _ in 0..num("qnum") {
                 if r.at_end() {
                     return Err(r.err(format!(
                         "message queue holds {} messages but the image ends after {}",
-                        field(msg, "qnum"),
+                        num("qnum"),
                         msgs.len()
                     )));
                 }
@@ -126,11 +127,11 @@ pub(super) fn read<'a>(
             PayloadRef::Msgs(msgs)
         }
         PayloadKind::IpcShm => {
-            if msg.bool("in_pagemaps") == Some(true) {
+            if msg.u64("in_pagemaps") == Some(1) {
                 // Current CRIU keeps the segment in pagemap/pages images.
                 PayloadRef::None
             } else {
-                let size = field(msg, "size");
+                let size = num("size");
                 let data = r.take(size, "shared memory data")?;
                 r.take(round_up(size, 4) - size, "shared memory padding")?;
                 PayloadRef::Raw(data)
@@ -140,10 +141,11 @@ pub(super) fn read<'a>(
 }
 
 /// The size CRIT's `--nopl` reports for a payload.
-pub fn shown_size(kind: PayloadKind, msg: &Message, payload: &PayloadRef) -> u64 {
+pub fn shown_size(kind: PayloadKind, msg: &EntryMessage, payload: &PayloadRef) -> u64 {
+    let num = |name: &str| msg.u64(name).unwrap_or(0);
     match (kind, payload) {
-        (PayloadKind::TcpStream, _) => field(msg, "inq_len") + field(msg, "outq_len"),
-        (PayloadKind::IpcSem, _) => field(msg, "nsems") * 2,
+        (PayloadKind::TcpStream, _) => num("inq_len") + num("outq_len"),
+        (PayloadKind::IpcSem, _) => num("nsems") * 2,
         (PayloadKind::IpcMsg, PayloadRef::Msgs(ms)) => ms
             .iter()
             .map(|(m, d)| m.encode().len() as u64 + d.len() as u64)

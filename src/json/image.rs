@@ -8,8 +8,8 @@ use super::render::write_fields;
 use super::text::base64_decode;
 use super::writer::JsonWriter;
 use crate::image::{
-    Entry, EntryRef, Image, ImageError, Layout, Magic, Payload, PayloadKind, PayloadRef,
-    encode_entry, encode_magic, read_magic, shown_size,
+    Entry, EntryMessage, EntryRef, Image, ImageError, Layout, Magic, Payload, PayloadKind,
+    PayloadRef, encode_entry, encode_magic, read_magic, shown_size,
 };
 use crate::message::Message;
 use crate::schema::Schema;
@@ -90,7 +90,12 @@ fn write_head(w: &mut JsonWriter, magic: Magic) {
 
 fn write_entry(w: &mut JsonWriter, magic: Magic, e: &EntryRef, opts: RenderOptions) {
     w.begin_object();
-    write_fields(w, &e.msg, opts.pretty, false);
+    match &e.msg {
+        EntryMessage::Decoded(m) => write_fields(w, m, opts.pretty, false),
+        EntryMessage::Wire { msg_type, body } => {
+            super::wire::write_fields(w, Schema::get(), *msg_type, body, opts.pretty, false)
+        }
+    }
     write_extra(w, magic, e, opts);
     w.end_object();
 }
@@ -106,7 +111,7 @@ pub fn write_image(out: &mut Vec<u8>, img: &Image, opts: RenderOptions) {
     write_head(&mut w, img.magic);
     for e in &img.entries {
         let e = EntryRef {
-            msg: e.msg.clone(),
+            msg: EntryMessage::Decoded(e.msg.clone()),
             payload: e.payload.as_ref(),
         };
         write_entry(&mut w, img.magic, &e, opts);

@@ -6,6 +6,7 @@ pub mod parse;
 pub mod render;
 pub mod strict;
 pub mod text;
+pub mod wire;
 pub mod writer;
 
 pub use parse::{JsonError, message_from_json};

@@ -53,7 +53,7 @@ pub fn write_fields(w: &mut JsonWriter, msg: &Message, pretty: bool, hex: bool) 
     }
 }
 
-fn ip_of(values: &[Value]) -> Option<String> {
+pub(super) fn ip_of(values: &[Value]) -> Option<String> {
     let words: Option<Vec<u32>> = values
         .iter()
         .map(|v| match v {
@@ -64,7 +64,7 @@ fn ip_of(values: &[Value]) -> Option<String> {
     text::ip_text(&words?)
 }
 
-fn write_value(
+pub(super) fn write_value(
     w: &mut JsonWriter,
     schema: &Schema,
     field: &FieldPlan,
