@@ -17,5 +17,7 @@ pub fn run(dir: &Path, what: &str, json: bool, out: &mut dyn Write) -> Result<()
 
 /// The output of explorer `what` over the dump in `dir`.
 pub fn render(_dir: &Path, what: &str, _json: bool) -> Result<String> {
-    Err(Error::other(format!("explorer {what:?} is not implemented yet")))
+    Err(Error::other(format!(
+        "explorer {what:?} is not implemented yet"
+    )))
 }
