@@ -93,8 +93,12 @@ fn time(t: TimeOrNow) -> SystemTime {
 
 impl Filesystem for FuseFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        // open(O_TRUNC) arrives as one OPEN with the flag, not OPEN + SETATTR.
+        // open(O_TRUNC) arrives as one OPEN with the flag (not OPEN + a
+        // SETATTR without a handle), so the truncation belongs to that writer.
         let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
+        // Views are opened with direct I/O (each open reads its own snapshot);
+        // this keeps mmap of them possible.
+        let _ = config.add_capabilities(InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP);
         Ok(())
     }
 

@@ -173,6 +173,8 @@ struct State {
     views: ViewCache,
     magic: HashMap<PathBuf, (FileKey, bool)>,
     reports: HashMap<&'static str, (u64, Arc<Vec<u8>>)>,
+    /// Views unlinked through the mount: hidden until created again.
+    hidden: std::collections::HashSet<PathBuf>,
 }
 
 /// The filesystem.
@@ -255,6 +257,7 @@ impl CritFs {
                 views: ViewCache::new(cfg.cache_budget),
                 magic: HashMap::new(),
                 reports: HashMap::new(),
+                hidden: Default::default(),
             }),
             cfg,
             root,
@@ -408,7 +411,9 @@ impl CritFs {
             }
         }
         if let Some(image) = self.image_for_view(&dir_rel, name) {
-            return Ok(Node::View { image });
+            if !lock(&self.state).hidden.contains(&image) {
+                return Ok(Node::View { image });
+            }
         }
         Err(fs_err!(libc::ENOENT, "no {:?} in the mount", rel))
     }
@@ -481,16 +486,10 @@ impl CritFs {
                 let mut attr = self.real_attr(ino, &meta);
                 attr.perm &= 0o666;
                 attr.nlink = 1;
-                let own = fh
-                    .and_then(|fh| self.handle(fh).ok())
-                    .and_then(|h| match &*lock(&h) {
-                        Handle::ViewWrite { buf, .. } => Some(buf.len() as u64),
-                        _ => None,
-                    });
-                attr.size = match own {
-                    Some(n) => n,
-                    None => self.view_size(&image, &meta),
-                };
+                // Always the size of the saved text, even for a writer (`fh`):
+                // the kernel keeps one size per inode, and readers rely on it.
+                let _ = fh;
+                attr.size = self.view_size(&image, &meta);
                 Ok(attr)
             }
             Node::ViewErr { image } => {
@@ -628,7 +627,13 @@ impl CritFs {
                 if real.contains(&v) || self.image_for_view(&rel, &v).as_deref() != Some(&r) {
                     continue;
                 }
-                let has_err = lock(&self.state).errors.contains_key(&r);
+                let (has_err, hidden) = {
+                    let st = lock(&self.state);
+                    (st.errors.contains_key(&r), st.hidden.contains(&r))
+                };
+                if hidden {
+                    continue;
+                }
                 out.push((v.clone(), Node::View { image: r.clone() }, Kind::File));
                 if has_err {
                     let mut e = v.clone();
@@ -797,9 +802,11 @@ impl CritFs {
                         fs_err!(libc::EIO, "{m}")
                     })?;
                     let fh = self.new_handle(Handle::Snapshot { body });
+                    // Direct I/O: each open reads its own snapshot, whatever
+                    // other handles left in the page cache.
                     Ok(Opened {
                         fh,
-                        direct_io: false,
+                        direct_io: true,
                     })
                 }
             }
@@ -866,6 +873,12 @@ impl CritFs {
             Ok(_) => return Err(fs_err!(libc::EEXIST, "{name:?} exists")),
             Err(e) if e.errno == libc::ENOENT => {}
             Err(e) => return Err(e),
+        }
+        if let Some(image) = self.hidden_view(parent, name) {
+            lock(&self.state).hidden.remove(&image);
+            let attr = self.lookup(parent, name)?;
+            let opened = self.open(attr.ino, flags | libc::O_WRONLY | libc::O_TRUNC, caller)?;
+            return Ok((self.getattr(attr.ino, Some(opened.fh))?, opened));
         }
         let now = SystemTime::now();
         let file = Arc::new(Mutex::new(ScratchFile {
@@ -1085,9 +1098,22 @@ impl CritFs {
         let old = fs::read(&path).map_err(|e| FsError::io(&e, image.display()))?;
         let meta = fs::metadata(&path).map_err(|e| FsError::io(&e, image.display()))?;
         let invalid = |e: crate::Error| fs_err!(libc::EINVAL, "{}: {}", view.display(), e);
-        let new = crate::codec::image_from_json_text(text).map_err(invalid)?;
         let (old_magic, _) = crate::image::read_magic(&old)
             .map_err(|e| fs_err!(libc::EIO, "{}: {e}", image.display()))?;
+        // The magic first, so that a changed magic is named as such.
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(text) {
+            if let Some(m) = v.get("magic").and_then(|m| m.as_str()) {
+                if m != old_magic.name {
+                    return Err(fs_err!(
+                        libc::EINVAL,
+                        "{}: the magic changed from {} to {m}; a view keeps its image's magic",
+                        view.display(),
+                        old_magic.name
+                    ));
+                }
+            }
+        }
+        let new = crate::codec::image_from_json_text(text).map_err(invalid)?;
         if new.magic != old_magic {
             return Err(fs_err!(
                 libc::EINVAL,
@@ -1233,11 +1259,14 @@ impl CritFs {
                 lock(&self.state).errors.remove(&image);
                 Ok(())
             }
-            Node::View { image } => Err(fs_err!(
-                libc::EPERM,
-                "{name:?} is the view of {}; a view cannot be deleted (remove the image in the dump)",
-                image.display()
-            )),
+            Node::View { image } => {
+                log::info!(
+                    "{name:?} hidden until created again; {} is untouched",
+                    image.display()
+                );
+                lock(&self.state).hidden.insert(image);
+                Ok(())
+            }
             Node::Report { .. } => Err(fs_err!(
                 libc::EPERM,
                 "{name:?} is a report; it cannot be deleted"
@@ -1283,7 +1312,9 @@ impl CritFs {
         let src = self.resolve(parent, name)?;
         let dst = match self.resolve(newparent, newname) {
             Ok(n) => Some(n),
-            Err(e) if e.errno == libc::ENOENT => None,
+            Err(e) if e.errno == libc::ENOENT => self
+                .hidden_view(newparent, newname)
+                .map(|image| Node::View { image }),
             Err(e) => return Err(e),
         };
         if noreplace && dst.is_some() {
@@ -1299,6 +1330,7 @@ impl CritFs {
                 }
                 let text = self.scratch_text_of(&src, parent, name)?;
                 self.commit(image, &text)?;
+                lock(&self.state).hidden.remove(image);
                 self.unlink(parent, name)
             }
             (Node::Scratch, Some(Node::Real { rel })) => {
@@ -1335,6 +1367,13 @@ impl CritFs {
                 "rename of {name:?} to {newname:?}: files of the dump, reports and views cannot be moved"
             )),
         }
+    }
+
+    /// The image of a view that was unlinked (hidden) at `name`, if any.
+    fn hidden_view(&self, parent: u64, name: &OsStr) -> Option<PathBuf> {
+        let dir_rel = self.dir_rel(parent).ok()?;
+        let image = self.image_for_view(&dir_rel, name)?;
+        lock(&self.state).hidden.contains(&image).then_some(image)
     }
 
     /// READLINK of a symbolic link of the dump.
