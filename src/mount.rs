@@ -334,13 +334,24 @@ fn serve_inner(args: &MountArgs, checked: &Checked, ready: &mut Option<OwnedFd>)
             // SAFETY: `sigs` is a valid set; `sig` a valid out-pointer.
             if unsafe { libc::sigwait(&sigs, &mut sig) } == 0 {
                 log::info!("signal {sig}: unmounting {}", mnt.display());
+                // Dropping fusermount3's auto_unmount socket does not unmount a
+                // live connection; unmount explicitly (lazily: open files may remain).
                 if let Err(e) = unmounter.unmount() {
-                    log::warn!("unmount {}: {e}", mnt.display());
-                    let _ = std::process::Command::new("fusermount3")
+                    log::debug!("unmount {}: {e}", mnt.display());
+                }
+                if is_mount_point(&mnt) {
+                    let out = std::process::Command::new("fusermount3")
                         .arg("-u")
                         .arg("-z")
                         .arg(&mnt)
-                        .status();
+                        .output();
+                    if let Some(o) = out.as_ref().ok().filter(|o| !o.status.success()) {
+                        log::warn!(
+                            "fusermount3 -u {}: {}",
+                            mnt.display(),
+                            String::from_utf8_lossy(&o.stderr).trim()
+                        );
+                    }
                 }
             }
         })?;
