@@ -810,3 +810,28 @@ fn s_reader_sees_old_or_new() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(reader.join().unwrap() > 0);
 }
+
+// ---------------------------------------------------------------- the document
+
+#[test]
+fn semantics_doc_names_real_tests() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = fs::read_to_string(root.join("SEMANTICS.md")).unwrap();
+    let sources = fs::read_to_string(root.join("tests/semantics.rs")).unwrap()
+        + &fs::read_to_string(root.join("tests/mount.rs")).unwrap();
+    let named: Vec<&str> = doc
+        .split("[test: ")
+        .skip(1)
+        .map(|s| s.split(']').next().unwrap())
+        .collect();
+    assert!(named.len() > 30);
+    for n in &named {
+        assert!(sources.contains(&format!("fn {n}(")), "SEMANTICS.md names {n}, which does not exist");
+    }
+    for line in fs::read_to_string(root.join("tests/semantics.rs")).unwrap().lines() {
+        if let Some(rest) = line.strip_prefix("fn s_") {
+            let n = format!("s_{}", rest.split('(').next().unwrap());
+            assert!(named.contains(&n.as_str()), "{n} is not a statement of SEMANTICS.md");
+        }
+    }
+}
