@@ -40,7 +40,10 @@ fn lookup_and_read_view() {
     assert_eq!(text, decode(&t.0.join("pstree.img"), true));
     assert_eq!(a.size, text.len() as u64);
     fs.release(o.fh).unwrap();
-    assert_eq!(fs.lookup(ROOT_INO, name("pages-1.json")).unwrap_err().errno, libc::ENOENT);
+    assert_eq!(
+        fs.lookup(ROOT_INO, name("pages-1.json")).unwrap_err().errno,
+        libc::ENOENT
+    );
 }
 
 #[test]
@@ -52,7 +55,16 @@ fn readdir_has_files_views_and_reports() {
         .into_iter()
         .map(|e| e.name.to_string_lossy().into_owned())
         .collect();
-    for n in [".", "..", "core-18604.img", "core-18604.json", "stats-dump.json", "pages-1.img", "ps.txt", "check.txt"] {
+    for n in [
+        ".",
+        "..",
+        "core-18604.img",
+        "core-18604.json",
+        "stats-dump.json",
+        "pages-1.img",
+        "ps.txt",
+        "check.txt",
+    ] {
         assert!(names.contains(&n.to_string()), "{n} in {names:?}");
     }
     assert!(!names.contains(&"pages-1.json".to_string()));
@@ -65,11 +77,28 @@ fn write_state_machine() {
     let o = fs.open(a.ino, libc::O_RDWR, Caller::ROOT).unwrap();
     assert!(o.direct_io);
     // Clean: flush saves nothing.
-    let before = fs::metadata(t.0.join("pstree.img")).unwrap().modified().unwrap();
+    let before = fs::metadata(t.0.join("pstree.img"))
+        .unwrap()
+        .modified()
+        .unwrap();
     fs.flush(o.fh).unwrap();
-    assert_eq!(fs::metadata(t.0.join("pstree.img")).unwrap().modified().unwrap(), before);
+    assert_eq!(
+        fs::metadata(t.0.join("pstree.img"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before
+    );
     // Dirty + invalid: Failed, remembered by the next flush, text kept.
-    fs.setattr(a.ino, Some(o.fh), &SetAttr { size: Some(0), ..Default::default() }).unwrap();
+    fs.setattr(
+        a.ino,
+        Some(o.fh),
+        &SetAttr {
+            size: Some(0),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     fs.write(o.fh, 0, b"{").unwrap();
     assert_eq!(fs.flush(o.fh).unwrap_err().errno, libc::EINVAL);
     assert_eq!(fs.flush(o.fh).unwrap_err().errno, libc::EINVAL);
@@ -77,12 +106,31 @@ fn write_state_machine() {
     let err = fs.lookup(ROOT_INO, name("pstree.json.err")).unwrap();
     assert!(err.size > 0);
     // Dirty + valid: saved.
-    let text = String::from_utf8(decode(&t.0.join("pstree.img"), true)).unwrap().replace("\"pgid\": 18604", "\"pgid\": 1");
-    fs.setattr(a.ino, Some(o.fh), &SetAttr { size: Some(0), ..Default::default() }).unwrap();
+    let text = String::from_utf8(decode(&t.0.join("pstree.img"), true))
+        .unwrap()
+        .replace("\"pgid\": 18604", "\"pgid\": 1");
+    fs.setattr(
+        a.ino,
+        Some(o.fh),
+        &SetAttr {
+            size: Some(0),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     fs.write(o.fh, 0, text.as_bytes()).unwrap();
     fs.fsync(o.fh).unwrap();
-    assert!(String::from_utf8(decode(&t.0.join("pstree.img"), true)).unwrap().contains("\"pgid\": 1,"));
-    assert_eq!(fs.lookup(ROOT_INO, name("pstree.json.err")).unwrap_err().errno, libc::ENOENT);
+    assert!(
+        String::from_utf8(decode(&t.0.join("pstree.img"), true))
+            .unwrap()
+            .contains("\"pgid\": 1,")
+    );
+    assert_eq!(
+        fs.lookup(ROOT_INO, name("pstree.json.err"))
+            .unwrap_err()
+            .errno,
+        libc::ENOENT
+    );
     fs.release(o.fh).unwrap();
     let _ = WriteState::Clean;
 }
@@ -90,23 +138,34 @@ fn write_state_machine() {
 #[test]
 fn scratch_files_live_in_memory() {
     let (t, fs) = core("sleep");
-    let (a, o) = fs.create(ROOT_INO, name(".x.swp"), 0o600, libc::O_RDWR, Caller::ROOT).unwrap();
+    let (a, o) = fs
+        .create(ROOT_INO, name(".x.swp"), 0o600, libc::O_RDWR, Caller::ROOT)
+        .unwrap();
     fs.write(o.fh, 0, b"swap").unwrap();
     fs.release(o.fh).unwrap();
     assert_eq!(fs.getattr(a.ino, None).unwrap().size, 4);
     assert!(!t.0.join(".x.swp").exists());
-    fs.rename(ROOT_INO, name(".x.swp"), ROOT_INO, name("y"), false).unwrap();
+    fs.rename(ROOT_INO, name(".x.swp"), ROOT_INO, name("y"), false)
+        .unwrap();
     assert!(fs.lookup(ROOT_INO, name("y")).is_ok());
     fs.unlink(ROOT_INO, name("y")).unwrap();
-    assert_eq!(fs.lookup(ROOT_INO, name("y")).unwrap_err().errno, libc::ENOENT);
+    assert_eq!(
+        fs.lookup(ROOT_INO, name("y")).unwrap_err().errno,
+        libc::ENOENT
+    );
 }
 
 #[test]
 fn dump_files_are_protected() {
     let (t, fs) = core("sleep");
-    assert_eq!(fs.unlink(ROOT_INO, name("pstree.img")).unwrap_err().errno, libc::EPERM);
     assert_eq!(
-        fs.rename(ROOT_INO, name("pstree.img"), ROOT_INO, name("z"), false).unwrap_err().errno,
+        fs.unlink(ROOT_INO, name("pstree.img")).unwrap_err().errno,
+        libc::EPERM
+    );
+    assert_eq!(
+        fs.rename(ROOT_INO, name("pstree.img"), ROOT_INO, name("z"), false)
+            .unwrap_err()
+            .errno,
         libc::EPERM
     );
     assert!(t.0.join("pstree.img").exists());
@@ -120,9 +179,16 @@ fn read_only_core_refuses_changes() {
     cfg.read_only = true;
     let fs = CritFs::new(cfg).unwrap();
     let a = fs.lookup(ROOT_INO, name("pstree.json")).unwrap();
-    assert_eq!(fs.open(a.ino, libc::O_WRONLY, Caller::ROOT).unwrap_err().errno, libc::EROFS);
     assert_eq!(
-        fs.create(ROOT_INO, name("n"), 0o644, libc::O_WRONLY, Caller::ROOT).unwrap_err().errno,
+        fs.open(a.ino, libc::O_WRONLY, Caller::ROOT)
+            .unwrap_err()
+            .errno,
+        libc::EROFS
+    );
+    assert_eq!(
+        fs.create(ROOT_INO, name("n"), 0o644, libc::O_WRONLY, Caller::ROOT)
+            .unwrap_err()
+            .errno,
         libc::EROFS
     );
 }
@@ -134,8 +200,14 @@ fn permissions_follow_the_image() {
     fs::set_permissions(t.0.join("pstree.img"), fs::Permissions::from_mode(0o444)).unwrap();
     let a = fs.lookup(ROOT_INO, name("pstree.json")).unwrap();
     assert_eq!(a.perm, 0o444);
-    let nobody = Caller { uid: 65534, gid: 65534 };
-    assert_eq!(fs.open(a.ino, libc::O_WRONLY, nobody).unwrap_err().errno, libc::EACCES);
+    let nobody = Caller {
+        uid: 65534,
+        gid: 65534,
+    };
+    assert_eq!(
+        fs.open(a.ino, libc::O_WRONLY, nobody).unwrap_err().errno,
+        libc::EACCES
+    );
 }
 
 #[test]
@@ -161,9 +233,16 @@ fn changed_image_is_never_served_stale() {
     let (t, fs) = core("sleep");
     let a = fs.lookup(ROOT_INO, name("pstree.json")).unwrap();
     let old = a.size;
-    fs::copy(corpus().join("shell-tree/pstree.img"), t.0.join("pstree.img")).unwrap();
+    fs::copy(
+        corpus().join("shell-tree/pstree.img"),
+        t.0.join("pstree.img"),
+    )
+    .unwrap();
     let b = fs.getattr(a.ino, None).unwrap();
     assert_ne!(b.size, old);
     let o = fs.open(a.ino, libc::O_RDONLY, Caller::ROOT).unwrap();
-    assert_eq!(read_all(&fs, o.fh), decode(&corpus().join("shell-tree/pstree.img"), true));
+    assert_eq!(
+        read_all(&fs, o.fh),
+        decode(&corpus().join("shell-tree/pstree.img"), true)
+    );
 }

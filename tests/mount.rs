@@ -162,7 +162,7 @@ fn foreground_logs_to_stderr() {
     let (dump, mnt) = (t.0.join("dump"), t.0.join("mnt"));
     copy_case("sleep", &dump);
     fs::create_dir(&mnt).unwrap();
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .arg("mount")
         .arg("-f")
         .arg(&dump)

@@ -826,12 +826,21 @@ fn semantics_doc_names_real_tests() {
         .collect();
     assert!(named.len() > 30);
     for n in &named {
-        assert!(sources.contains(&format!("fn {n}(")), "SEMANTICS.md names {n}, which does not exist");
+        assert!(
+            sources.contains(&format!("fn {n}(")),
+            "SEMANTICS.md names {n}, which does not exist"
+        );
     }
-    for line in fs::read_to_string(root.join("tests/semantics.rs")).unwrap().lines() {
+    for line in fs::read_to_string(root.join("tests/semantics.rs"))
+        .unwrap()
+        .lines()
+    {
         if let Some(rest) = line.strip_prefix("fn s_") {
             let n = format!("s_{}", rest.split('(').next().unwrap());
-            assert!(named.contains(&n.as_str()), "{n} is not a statement of SEMANTICS.md");
+            assert!(
+                named.contains(&n.as_str()),
+                "{n} is not a statement of SEMANTICS.md"
+            );
         }
     }
 }

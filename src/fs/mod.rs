@@ -312,10 +312,10 @@ impl CritFs {
 
     fn intern(&self, st: &mut State, parent: u64, name: &OsStr, node: Node) -> u64 {
         let key = (parent, name.to_os_string());
-        if let Some(&ino) = st.names.get(&key) {
-            if st.nodes.get(&ino) == Some(&node) {
-                return ino;
-            }
+        if let Some(&ino) = st.names.get(&key)
+            && st.nodes.get(&ino) == Some(&node)
+        {
+            return ino;
         }
         let ino = st.next_ino;
         st.next_ino += 1;
@@ -336,10 +336,10 @@ impl CritFs {
             return false;
         }
         let key = FileKey::of(meta);
-        if let Some((k, yes)) = lock(&self.state).magic.get(rel) {
-            if *k == key {
-                return *yes;
-            }
+        if let Some((k, yes)) = lock(&self.state).magic.get(rel)
+            && *k == key
+        {
+            return *yes;
         }
         let mut head = [0u8; 8];
         let yes = File::open(self.path(rel))
@@ -398,22 +398,21 @@ impl CritFs {
         if self.scratch_at(parent, name).is_some() {
             return Ok(Node::Scratch);
         }
-        if parent == ROOT_INO {
-            if let Some((_, what)) = report_files().into_iter().find(|(n, _)| name == n.as_str()) {
-                return Ok(Node::Report { what });
-            }
+        if parent == ROOT_INO
+            && let Some((_, what)) = report_files().into_iter().find(|(n, _)| name == n.as_str())
+        {
+            return Ok(Node::Report { what });
         }
-        if let Some(view) = name.as_bytes().strip_suffix(b".err") {
-            if let Some(image) = self.image_for_view(&dir_rel, OsStr::from_bytes(view)) {
-                if lock(&self.state).errors.contains_key(&image) {
-                    return Ok(Node::ViewErr { image });
-                }
-            }
+        if let Some(view) = name.as_bytes().strip_suffix(b".err")
+            && let Some(image) = self.image_for_view(&dir_rel, OsStr::from_bytes(view))
+            && lock(&self.state).errors.contains_key(&image)
+        {
+            return Ok(Node::ViewErr { image });
         }
-        if let Some(image) = self.image_for_view(&dir_rel, name) {
-            if !lock(&self.state).hidden.contains(&image) {
-                return Ok(Node::View { image });
-            }
+        if let Some(image) = self.image_for_view(&dir_rel, name)
+            && !lock(&self.state).hidden.contains(&image)
+        {
+            return Ok(Node::View { image });
         }
         Err(fs_err!(libc::ENOENT, "no {:?} in the mount", rel))
     }
@@ -584,10 +583,10 @@ impl CritFs {
     /// explorer fails, the text is `error: MESSAGE` and a newline.
     pub fn report(&self, what: &'static str) -> (Arc<Vec<u8>>, SystemTime) {
         let (fp, newest) = self.dump_fingerprint();
-        if let Some((k, body)) = lock(&self.state).reports.get(what) {
-            if *k == fp {
-                return (body.clone(), newest);
-            }
+        if let Some((k, body)) = lock(&self.state).reports.get(what)
+            && *k == fp
+        {
+            return (body.clone(), newest);
         }
         let text = if what == "check" {
             crate::check::render(&self.root, false).map(|(t, _)| t)
@@ -1101,17 +1100,16 @@ impl CritFs {
         let (old_magic, _) = crate::image::read_magic(&old)
             .map_err(|e| fs_err!(libc::EIO, "{}: {e}", image.display()))?;
         // The magic first, so that a changed magic is named as such.
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(text) {
-            if let Some(m) = v.get("magic").and_then(|m| m.as_str()) {
-                if m != old_magic.name {
-                    return Err(fs_err!(
-                        libc::EINVAL,
-                        "{}: the magic changed from {} to {m}; a view keeps its image's magic",
-                        view.display(),
-                        old_magic.name
-                    ));
-                }
-            }
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(text)
+            && let Some(m) = v.get("magic").and_then(|m| m.as_str())
+            && m != old_magic.name
+        {
+            return Err(fs_err!(
+                libc::EINVAL,
+                "{}: the magic changed from {} to {m}; a view keeps its image's magic",
+                view.display(),
+                old_magic.name
+            ));
         }
         let new = crate::codec::image_from_json_text(text).map_err(invalid)?;
         if new.magic != old_magic {
@@ -1196,12 +1194,12 @@ impl CritFs {
                 if let Some(size) = set.size {
                     let h = fh.and_then(|fh| self.handle(fh).ok());
                     let mut done = false;
-                    if let Some(h) = h {
-                        if let Handle::ViewWrite { buf, state, .. } = &mut *lock(&h) {
-                            buf.resize(size as usize, 0);
-                            *state = WriteState::Dirty;
-                            done = true;
-                        }
+                    if let Some(h) = h
+                        && let Handle::ViewWrite { buf, state, .. } = &mut *lock(&h)
+                    {
+                        buf.resize(size as usize, 0);
+                        *state = WriteState::Dirty;
+                        done = true;
                     }
                     if !done {
                         let mut text = self
