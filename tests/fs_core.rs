@@ -246,3 +246,23 @@ fn changed_image_is_never_served_stale() {
         decode(&corpus().join("shell-tree/pstree.img"), true)
     );
 }
+
+#[test]
+fn in_memory_files_are_bounded() {
+    let (_t, fs) = core("sleep");
+    let a = fs.lookup(ROOT_INO, name("pstree.json")).unwrap();
+    let o = fs.open(a.ino, libc::O_RDWR, Caller::ROOT).unwrap();
+    assert_eq!(
+        fs.write(o.fh, 1 << 40, b"x").unwrap_err().errno,
+        libc::EFBIG
+    );
+    let big = SetAttr {
+        size: Some(1 << 40),
+        ..Default::default()
+    };
+    assert_eq!(
+        fs.setattr(a.ino, Some(o.fh), &big).unwrap_err().errno,
+        libc::EFBIG
+    );
+    fs.release(o.fh).unwrap();
+}

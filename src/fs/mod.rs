@@ -213,6 +213,19 @@ fn kind_of(meta: &Metadata) -> Kind {
     }
 }
 
+/// Largest text a view writer or scratch file may hold (they live in memory).
+pub const MAX_IN_MEMORY: u64 = 1 << 30;
+
+fn check_memory_size(size: u64) -> FsResult<()> {
+    if size > MAX_IN_MEMORY {
+        return Err(fs_err!(
+            libc::EFBIG,
+            "{size} bytes: views and scratch files are held in memory, at most {MAX_IN_MEMORY}"
+        ));
+    }
+    Ok(())
+}
+
 fn may(caller: Caller, uid: u32, gid: u32, perm: u32, bit: u32) -> bool {
     if caller.uid == 0 {
         return true;
@@ -944,6 +957,13 @@ impl CritFs {
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
         self.check_writable()?;
         let h = self.handle(fh)?;
+        let in_memory = matches!(
+            &*lock(&h),
+            Handle::ViewWrite { .. } | Handle::Scratch { .. }
+        );
+        if in_memory {
+            check_memory_size(offset.saturating_add(data.len() as u64))?;
+        }
         let mut h = lock(&h);
         let put = |buf: &mut Vec<u8>| {
             let end = offset as usize + data.len();
@@ -990,7 +1010,17 @@ impl CritFs {
     /// RELEASE (last close): saves what flush did not, then forgets the handle.
     /// Its error is only logged: the kernel does not pass it on.
     pub fn release(&self, fh: u64) -> FsResult<()> {
-        let r = self.save(fh);
+        // A failure already reported by flush/fsync is not reported again.
+        let failed = self.handle(fh).is_ok_and(|h| {
+            matches!(
+                &*lock(&h),
+                Handle::ViewWrite {
+                    state: WriteState::Failed(_),
+                    ..
+                }
+            )
+        });
+        let r = if failed { Ok(()) } else { self.save(fh) };
         lock(&self.state).handles.remove(&fh);
         r
     }
@@ -1192,6 +1222,7 @@ impl CritFs {
             }
             Node::View { image } => {
                 if let Some(size) = set.size {
+                    check_memory_size(size)?;
                     let h = fh.and_then(|fh| self.handle(fh).ok());
                     let mut done = false;
                     if let Some(h) = h
@@ -1215,6 +1246,7 @@ impl CritFs {
                 let f = self.scratch_file(ino)?;
                 let mut f = lock(&f);
                 if let Some(size) = set.size {
+                    check_memory_size(size)?;
                     f.data.resize(size as usize, 0);
                 }
                 if let Some(mode) = set.mode {
