@@ -1,11 +1,11 @@
 //! The filesystem core driven directly, without mounting.
 
-mod common;
+mod mounting;
 
 use std::ffi::OsStr;
 use std::fs;
 
-use common::*;
+use mounting::*;
 use crit_fs::fs::{Caller, Config, CritFs, Kind, ROOT_INO, SetAttr, WriteState};
 
 fn core(case: &str) -> (TempDir, CritFs) {

@@ -1,14 +1,14 @@
 //! The daemon (arguments, background start, unmounting, auto-unmount), real
 //! editors and tools saving through the mount, and crash safety.
 
-mod common;
+mod mounting;
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use mounting::*;
 
 const CORE: &str = "core-18604";
 

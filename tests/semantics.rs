@@ -1,14 +1,14 @@
 //! One test per statement of SEMANTICS.md, each on a real mount of a temporary
 //! copy of a corpus case. The test's name is the statement's id.
 
-mod common;
+mod mounting;
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command;
 
-use common::*;
+use mounting::*;
 
 const CORE: &str = "core-18604";
 
