@@ -15,7 +15,7 @@ pub fn decode_to_json(bytes: &[u8], opts: RenderOptions) -> Result<Vec<u8>> {
 
 /// Parses CRIT JSON (plain or pretty) into an image.
 pub fn image_from_json_text(text: &[u8]) -> Result<Image> {
-    let json: serde_json::Value = serde_json::from_slice(text).map_err(|e| {
+    let json = crate::json::strict::parse(text).map_err(|e| {
         Error::new(ErrorKind::JsonSyntax {
             line: e.line(),
             column: e.column(),

@@ -12,7 +12,7 @@ pub enum Value {
     /// uint32, uint64, fixed32, fixed64
     U64(u64),
     Bool(bool),
-    /// A string field; invalid UTF-8 is kept as bytes in [`Value::Bytes`].
+    /// A string field (always valid UTF-8: decoding refuses anything else).
     Str(String),
     Bytes(Vec<u8>),
     /// An enum number (possibly one the schema does not name).
@@ -338,7 +338,7 @@ fn decode_message(
             let mut p = 0;
             while p < payload.len() {
                 let (v, np) = scalar(field.kind, fixed_wire(field.kind), payload, p)
-                    .ok_or_else(|| err(base + value_start + p, path, "truncated packed element"))?;
+                    .map_err(|what| err(base + (end - payload.len()) + p, path, what))?;
                 values.push(v);
                 p = np;
             }
@@ -352,24 +352,41 @@ fn decode_message(
                     depth + 1,
                     path,
                 )?)),
+                // CRIT's JSON has no lossless form for a string that is not
+                // UTF-8 (Python's protobuf refuses it too): say so, never
+                // replace bytes. docs/json.md has the reasoning.
                 Kind::String => match String::from_utf8(payload.to_vec()) {
                     Ok(s) => Value::Str(s),
-                    Err(e) => Value::Bytes(e.into_bytes()),
+                    Err(e) => {
+                        let bad = e.utf8_error().valid_up_to();
+                        return Err(err(
+                            base + (end - payload.len()) + bad,
+                            path,
+                            format!("string is not valid UTF-8 (byte {bad} of the string)"),
+                        ));
+                    }
                 },
                 Kind::Bytes => Value::Bytes(payload.to_vec()),
-                k => scalar(k, wire, payload, 0)
-                    .map(|(v, _)| v)
-                    .ok_or_else(|| err(base + value_start, path, "bad value"))?,
+                k => {
+                    scalar(k, wire, payload, 0)
+                        .map_err(|what| err(base + value_start, path, what))?
+                        .0
+                }
             };
             values.push(v);
         } else {
-            // A wire type that does not fit the schema: keep it verbatim.
-            path.pop();
-            msg.unknown.push(UnknownField {
-                number,
-                raw: buf[start..end].to_vec(),
-            });
-            continue;
+            // A known field with a wire type that does not fit it. Kept as an
+            // unknown field it would be re-encoded at another place (and a
+            // required field would then be missing); protobuf-c, which CRIU
+            // uses, refuses such a message too.
+            return Err(err(
+                base + start,
+                path,
+                format!(
+                    "wire type {wire} does not fit the field's type {}",
+                    kind_name(field.kind)
+                ),
+            ));
         }
         path.pop();
         match msg.fields.last_mut() {
@@ -433,45 +450,90 @@ fn wire_matches(kind: Kind, wire: u8) -> bool {
     }
 }
 
-fn scalar(kind: Kind, wire: u8, buf: &[u8], pos: usize) -> Option<(Value, usize)> {
+/// Decodes one scalar at `pos`. A varint that does not fit its field's type
+/// (2^32 in a uint32, 2 in a bool) is an error: protobuf parsers truncate it,
+/// which would silently change the value and the bytes on re-encoding.
+fn scalar(kind: Kind, wire: u8, buf: &[u8], pos: usize) -> Result<(Value, usize), String> {
     let mut p = pos;
+    let truncated = || "truncated value".to_string();
+    let fixed = |n: usize| buf.get(p..p + n).ok_or_else(truncated);
     match wire {
         0 => {
-            let raw = read_varint(buf, &mut p)?;
-            let v = match kind {
-                Kind::Int32 => Value::I64(raw as i32 as i64),
-                Kind::Int64 => Value::I64(raw as i64),
-                Kind::Uint32 => Value::U64(raw as u32 as u64),
-                Kind::Uint64 => Value::U64(raw),
-                Kind::Sint32 => Value::I64(((raw as u32 >> 1) as i32 ^ -((raw & 1) as i32)) as i64),
-                Kind::Sint64 => Value::I64((raw >> 1) as i64 ^ -((raw & 1) as i64)),
-                Kind::Bool => Value::Bool(raw != 0),
-                Kind::Enum(_) => Value::Enum(raw as i32),
-                _ => return None,
+            let raw = read_varint(buf, &mut p).ok_or_else(truncated)?;
+            let out_of_range = || {
+                format!(
+                    "value {raw} does not fit the field's type {}",
+                    kind_name(kind)
+                )
             };
-            Some((v, p))
+            let v = match kind {
+                // Negative 32-bit values are sign-extended to 64 bits on the wire.
+                Kind::Int32 | Kind::Enum(_) => {
+                    let x = i32::try_from(raw as i64).map_err(|_| out_of_range())?;
+                    if matches!(kind, Kind::Enum(_)) {
+                        Value::Enum(x)
+                    } else {
+                        Value::I64(x.into())
+                    }
+                }
+                Kind::Int64 => Value::I64(raw as i64),
+                Kind::Uint32 => Value::U64(u32::try_from(raw).map_err(|_| out_of_range())?.into()),
+                Kind::Uint64 => Value::U64(raw),
+                Kind::Sint32 => {
+                    let raw = u32::try_from(raw).map_err(|_| out_of_range())?;
+                    Value::I64(((raw >> 1) as i32 ^ -((raw & 1) as i32)).into())
+                }
+                Kind::Sint64 => Value::I64((raw >> 1) as i64 ^ -((raw & 1) as i64)),
+                Kind::Bool if raw <= 1 => Value::Bool(raw == 1),
+                Kind::Bool => return Err(out_of_range()),
+                _ => return Err("varint in a field of another type".into()),
+            };
+            Ok((v, p))
         }
         1 => {
-            let b: [u8; 8] = buf.get(p..p + 8)?.try_into().ok()?;
+            let b: [u8; 8] = fixed(8)?.try_into().expect("8 bytes");
             let v = match kind {
                 Kind::Fixed64 => Value::U64(u64::from_le_bytes(b)),
                 Kind::Sfixed64 => Value::I64(i64::from_le_bytes(b)),
                 Kind::Double => Value::F64(f64::from_le_bytes(b)),
-                _ => return None,
+                _ => return Err("64-bit value in a field of another type".into()),
             };
-            Some((v, p + 8))
+            Ok((v, p + 8))
         }
         5 => {
-            let b: [u8; 4] = buf.get(p..p + 4)?.try_into().ok()?;
+            let b: [u8; 4] = fixed(4)?.try_into().expect("4 bytes");
             let v = match kind {
-                Kind::Fixed32 => Value::U64(u32::from_le_bytes(b) as u64),
-                Kind::Sfixed32 => Value::I64(i32::from_le_bytes(b) as i64),
-                Kind::Float => Value::F64(f32::from_le_bytes(b) as f64),
-                _ => return None,
+                Kind::Fixed32 => Value::U64(u32::from_le_bytes(b).into()),
+                Kind::Sfixed32 => Value::I64(i32::from_le_bytes(b).into()),
+                Kind::Float => Value::F64(f32::from_le_bytes(b).into()),
+                _ => return Err("32-bit value in a field of another type".into()),
             };
-            Some((v, p + 4))
+            Ok((v, p + 4))
         }
-        _ => None,
+        _ => Err(format!("unsupported wire type {wire}")),
+    }
+}
+
+/// The protobuf name of a scalar kind.
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Int32 => "int32",
+        Kind::Int64 => "int64",
+        Kind::Uint32 => "uint32",
+        Kind::Uint64 => "uint64",
+        Kind::Sint32 => "sint32",
+        Kind::Sint64 => "sint64",
+        Kind::Fixed32 => "fixed32",
+        Kind::Fixed64 => "fixed64",
+        Kind::Sfixed32 => "sfixed32",
+        Kind::Sfixed64 => "sfixed64",
+        Kind::Bool => "bool",
+        Kind::Enum(_) => "enum",
+        Kind::Float => "float",
+        Kind::Double => "double",
+        Kind::String => "string",
+        Kind::Bytes => "bytes",
+        Kind::Message(_) => "message",
     }
 }
 

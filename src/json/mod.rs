@@ -4,6 +4,7 @@
 pub mod image;
 pub mod parse;
 pub mod render;
+pub mod strict;
 pub mod text;
 pub mod writer;
 

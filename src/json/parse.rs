@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 
 use super::render::UNKNOWN_KEY;
 use super::text;
-use crate::message::{Message, UnknownField, Value, read_varint};
+use crate::message::{Message, UnknownField, Value, kind_name, read_varint};
 use crate::schema::{FieldPlan, Kind, MsgId, Schema};
 
 /// A JSON value that does not fit the schema.
@@ -235,22 +235,6 @@ fn value_from_json(
     }
 }
 
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Int32 => "int32",
-        Kind::Int64 => "int64",
-        Kind::Uint32 => "uint32",
-        Kind::Uint64 => "uint64",
-        Kind::Sint32 => "sint32",
-        Kind::Sint64 => "sint64",
-        Kind::Fixed32 => "fixed32",
-        Kind::Fixed64 => "fixed64",
-        Kind::Sfixed32 => "sfixed32",
-        Kind::Sfixed64 => "sfixed64",
-        _ => "integer",
-    }
-}
-
 fn int_from_json(field: &FieldPlan, v: &Json, path: &str) -> Result<i128, JsonError> {
     match v {
         Json::Number(n) => {
@@ -259,7 +243,7 @@ fn int_from_json(field: &FieldPlan, v: &Json, path: &str) -> Result<i128, JsonEr
             } else if let Some(x) = n.as_i64() {
                 Ok(i128::from(x))
             } else {
-                fail(path, format!("{n} is not an integer in range"))
+                fail(path, format!("expected an integer, found {n}"))
             }
         }
         Json::String(s) => {

@@ -74,8 +74,7 @@ fn write_value(
 ) {
     match v {
         Value::Msg(m) => write_message(w, m, pretty, hex),
-        Value::Bytes(b) if field.kind == Kind::String => w.string(&String::from_utf8_lossy(b)),
-        Value::Bytes(b) if field.opts.unix_name => w.string(&text::qp_encode(b)),
+        Value::Bytes(b) if field.opts.unix_name => w.string(&text::qp_encode_lossless(b)),
         Value::Bytes(b) => w.string(&text::base64_lines(b)),
         Value::Str(s) => w.string(s),
         Value::Bool(b) => w.bool(*b),

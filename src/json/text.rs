@@ -92,6 +92,27 @@ pub fn qp_encode(data: &[u8]) -> String {
     String::from_utf8(out).expect("quoted-printable output is ASCII")
 }
 
+/// The quoted-printable form of a unix socket name: CRIT's `quopri.encodestring`
+/// whenever that decodes back to the same bytes. Python's encoder drops the
+/// `\r` of a `\r\n` when the data's first line break is a bare `\n`; for those
+/// rare names (CRIT loses a byte there) every byte outside printable ASCII
+/// is written as `=XX` instead, which both decoders read back exactly.
+pub fn qp_encode_lossless(data: &[u8]) -> String {
+    let text = qp_encode(data);
+    if qp_decode(&text) == data {
+        return text;
+    }
+    let mut out = String::with_capacity(data.len() * 3);
+    for &b in data {
+        if (33..=126).contains(&b) && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("={b:02X}"));
+        }
+    }
+    out
+}
+
 /// Python's `quopri.decodestring` (binascii.a2b_qp).
 pub fn qp_decode(text: &str) -> Vec<u8> {
     let d = text.as_bytes();
@@ -145,6 +166,14 @@ pub fn ip_text(words: &[u32]) -> Option<String> {
 
 /// Python's `IPv6Address.compressed`: the longest run (of two or more) of zero
 /// groups becomes `::`; IPv4-mapped addresses end in dotted quad.
+///
+/// The mapped form depends on the Python version CRIT runs on: up to 3.12,
+/// `IPv6Address("::ffff:1.2.3.4").compressed` is `"::ffff:102:304"`; from 3.13
+/// on (`IPv6Address.__str__` formats `ipv4_mapped` addresses through
+/// `_ipv4_mapped_ipv6_to_str`, CPython Lib/ipaddress.py) it is
+/// `"::ffff:1.2.3.4"`. The corpus has no mapped address, but its reference ran
+/// on a 2025 system (CRIU 4.2, Linux 6.18), whose Python is 3.13 or later, so
+/// we print the 3.13 form. `encode` reads both forms.
 fn ipv6_compressed(v: u128) -> String {
     if v >> 32 == 0xffff {
         return format!("::ffff:{}", Ipv4Addr::from(v as u32));
@@ -441,6 +470,11 @@ mod tests {
         for data in [&b"\0abc=\xff\n x"[..], b"", b".", b"line \nnext\t\n"] {
             assert_eq!(qp_decode(&qp_encode(data)), data);
         }
+        // Python's encoder loses the \r here; the lossless form does not.
+        assert_eq!(qp_encode(b"a\n\r\nb"), "a\n\nb");
+        assert_eq!(qp_encode_lossless(b"a\n\r\nb"), "a=0A=0D=0Ab");
+        assert_eq!(qp_decode(&qp_encode_lossless(b"a\n\r\nb")), b"a\n\r\nb");
+        assert_eq!(qp_encode_lossless(b"\0/tmp/sock"), "=00/tmp/sock");
     }
 
     #[test]
@@ -452,6 +486,20 @@ mod tests {
         let words = ip_words("fe80::1:2").unwrap();
         assert_eq!(ip_text(&words).unwrap(), "fe80::1:2");
         assert_eq!(ip_text(&ip_words("::").unwrap()).unwrap(), "::");
+        // IPv4-mapped: Python 3.13's form; both forms read back the same.
+        let mapped = ip_words("::ffff:1.2.3.4").unwrap();
+        assert_eq!(ip_text(&mapped).unwrap(), "::ffff:1.2.3.4");
+        assert_eq!(ip_words("::ffff:102:304").unwrap(), mapped);
+        // IPv4-compatible (deprecated) addresses are not mapped ones.
+        assert_eq!(
+            ip_text(&ip_words("::1.2.3.4").unwrap()).unwrap(),
+            "::102:304"
+        );
+        // Ties between zero runs go to the first, as in Python.
+        assert_eq!(
+            ip_text(&ip_words("1:0:0:2:0:0:3:4").unwrap()).unwrap(),
+            "1::2:0:0:3:4"
+        );
         assert_eq!(
             ip_text(&ip_words("1:0:2:0:3:0:4:0").unwrap()).unwrap(),
             "1:0:2:0:3:0:4:0"

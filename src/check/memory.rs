@@ -1,0 +1,149 @@
+//! Memory: pagemap ranges lie inside the task's mappings and do not
+//! overlap; every pages image holds exactly the pages its pagemap needs.
+
+use std::collections::BTreeMap;
+
+use super::Checker;
+use super::scan::is_raw;
+use crate::explore::dump::{Task, is_present, nr_pages};
+use crate::image::Image;
+use crate::message::Message;
+
+impl Checker<'_> {
+    /// Ranges of pagemap-PID.img against the mappings of mm-PID.img.
+    pub(super) fn pagemap(&mut self, pid: u64, mm: &Message, pm: &Image) {
+        let name = format!("pagemap-{pid}.img");
+        let ps = self.dump.page_size();
+        let mut vmas: Vec<(u64, u64)> = mm
+            .msgs("vmas")
+            .map(|v| (v.u64("start").unwrap_or(0), v.u64("end").unwrap_or(0)))
+            .collect();
+        vmas.sort_unstable();
+        let mut prev_end: Option<u64> = None;
+        for (i, e) in pm.entries.iter().enumerate().skip(1) {
+            let start = e.msg.u64("vaddr").unwrap_or(0);
+            let pages = nr_pages(&e.msg);
+            let end = u128::from(start) + u128::from(pages) * u128::from(ps);
+            if start % ps != 0 {
+                self.error(
+                    &name,
+                    Some(i),
+                    format!("vaddr {start:#x} is not aligned to the page size ({ps})"),
+                );
+            }
+            if let Some(p) = prev_end
+                && start < p
+            {
+                self.error(
+                    &name,
+                    Some(i),
+                    format!("pages at {start:#x} overlap or precede the previous entry (ending at {p:#x})"),
+                );
+            }
+            prev_end = Some(end.min(u128::from(u64::MAX)) as u64);
+            if !covered(&vmas, start, end) {
+                self.error(
+                    &name,
+                    Some(i),
+                    format!(
+                        "pages {start:#x}-{end:#x} ({pages} pages) are not inside the mappings of mm-{pid}.img"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Each pages image holds exactly the present pages of the pagemaps
+    /// (task and shared-memory ones) that name it; none is left unnamed.
+    pub(super) fn pages(&mut self, names: &[String], tasks: &[Task]) {
+        let ps = self.dump.page_size();
+        // pages id -> (pages needed, the pagemaps naming it)
+        let mut need: BTreeMap<u64, (u64, Vec<String>)> = BTreeMap::new();
+        let mut pagemaps: Vec<String> = tasks
+            .iter()
+            .filter(|t| !self.dump.is_stateless(t.pid))
+            .map(|t| format!("pagemap-{}.img", t.pid))
+            .collect();
+        let others: Vec<String> = names
+            .iter()
+            .filter(|n| n.starts_with("pagemap-") && !pagemaps.contains(n))
+            .cloned()
+            .collect();
+        pagemaps.extend(others);
+        for pm_name in pagemaps {
+            let Some(pm) = self.optional(&pm_name) else {
+                continue;
+            };
+            let Some(id) = pm.entries.first().and_then(|h| h.msg.u64("pages_id")) else {
+                continue;
+            };
+            let n = pm
+                .entries
+                .iter()
+                .skip(1)
+                .filter(|e| is_present(&e.msg))
+                .map(|e| nr_pages(&e.msg))
+                .fold(0u64, u64::saturating_add);
+            let slot = need.entry(id).or_default();
+            slot.0 = slot.0.saturating_add(n);
+            slot.1.push(pm_name);
+        }
+        for (id, (n, by)) in &need {
+            let pages = format!("pages-{id}.img");
+            let by = by.join(", ");
+            match self.dump.file_len(&pages) {
+                None if *n > 0 => {
+                    self.error(&pages, None, format!("missing (needed by {by}: {n} pages)"));
+                }
+                None => {}
+                Some(len) if u128::from(*n) * u128::from(ps) != u128::from(len) => {
+                    let held = if len % ps == 0 {
+                        format!("{} pages", len / ps)
+                    } else {
+                        format!("{len} bytes, not a whole number of {ps}-byte pages")
+                    };
+                    self.error(
+                        &pages,
+                        None,
+                        format!(
+                            "holds {held}, but {n} pages ({} bytes) are marked present in {by}",
+                            u128::from(*n) * u128::from(ps)
+                        ),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        for name in names
+            .iter()
+            .filter(|n| n.starts_with("pages-") && is_raw(n))
+        {
+            let named = name
+                .strip_prefix("pages-")
+                .and_then(|s| s.strip_suffix(".img"))
+                .and_then(|s| s.parse::<u64>().ok())
+                .is_some_and(|id| need.contains_key(&id));
+            if !named {
+                self.warn(name, None, "not named by any pagemap");
+            }
+        }
+    }
+}
+
+/// Whether [start, end) lies inside the union of the (sorted) mappings.
+fn covered(vmas: &[(u64, u64)], start: u64, end: u128) -> bool {
+    let mut at = u128::from(start);
+    for &(s, e) in vmas {
+        if u128::from(e) <= at {
+            continue;
+        }
+        if u128::from(s) > at {
+            return false;
+        }
+        at = u128::from(e);
+        if at >= end {
+            return true;
+        }
+    }
+    at >= end
+}

@@ -1,0 +1,270 @@
+//! Ids that point from one image into another: fds, cwd/root, exe and
+//! file-backed mappings into the file tables; remaps to ghost files; socket
+//! peers and queues to sockets.
+
+use std::collections::{HashMap, HashSet};
+
+use super::Checker;
+use crate::explore::files::kind;
+use crate::image::Image;
+use crate::message::{Message, Value};
+
+/// vma_entry status bits of file-backed mappings.
+const VMA_FILE: u64 = (1 << 6) | (1 << 7);
+/// Old dumps flag a ghost remap in the remap id itself.
+const REMAP_GHOST: u64 = 1 << 31;
+/// TCP states that carry a connection (and so a tcp-stream image).
+const TCP_CONNECTED: &[&str] = &[
+    "ESTABLISHED",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "CLOSING",
+];
+
+impl Checker<'_> {
+    /// Reports when file `id` is not a file of one of `types`. `image` and
+    /// `entry` say where the reference is; `what` names the referring field.
+    pub(super) fn check_file(
+        &mut self,
+        types: &[&str],
+        id: u64,
+        image: &str,
+        entry: Option<usize>,
+        what: &str,
+    ) {
+        let Some(files) = self.files.as_mut() else {
+            return; // files.img does not decode: reported by the scan
+        };
+        if files.has_files_img() {
+            if types.iter().any(|t| files.file_entry(t, id).is_some()) {
+                return;
+            }
+            let others = files.types_of(id);
+            let what = if others.is_empty() {
+                format!("{what}: file id {id} is not in files.img")
+            } else {
+                format!(
+                    "{what}: file id {id} is {} in files.img, not {}",
+                    others.join(" and "),
+                    types.join(" or ")
+                )
+            };
+            self.error(image, entry, what);
+            return;
+        }
+        let mut looked_in = Vec::new();
+        for ty in types {
+            let Some((_, Some(legacy))) = kind(ty) else {
+                continue;
+            };
+            match files.lookup(ty, id, image) {
+                Ok(Some(_)) => return,
+                Ok(None) => looked_in.push(legacy),
+                Err(_) => {
+                    // The legacy image is missing (or broken): say so once.
+                    self.require(legacy, &format!("{image}, as the dump has no files.img"));
+                    return;
+                }
+            }
+        }
+        self.error(
+            image,
+            entry,
+            format!("{what}: file id {id} is not in {}", looked_in.join(" or ")),
+        );
+    }
+
+    /// Every fd of an fdinfo image refers to a file of its type; fds are unique.
+    pub(super) fn fds(&mut self, name: &str, fdinfo: &Image) {
+        let mut seen: HashMap<u64, usize> = HashMap::new();
+        for (i, e) in fdinfo.entries.iter().enumerate() {
+            let fd = e.msg.u64("fd").unwrap_or(0);
+            if let Some(first) = seen.insert(fd, i) {
+                self.error(
+                    name,
+                    Some(i),
+                    format!("fd {fd} appears again (first at entry {first})"),
+                );
+            }
+            let ty = e.msg.enum_name("type").unwrap_or("UND");
+            self.check_file(
+                &[ty],
+                e.msg.u64("id").unwrap_or(0),
+                name,
+                Some(i),
+                &format!("fd {fd}"),
+            );
+        }
+    }
+
+    pub(super) fn fs_refs(&mut self, pid: u64, fs: &Message) {
+        let name = format!("fs-{pid}.img");
+        for field in ["cwd_id", "root_id"] {
+            if let Some(id) = fs.u64(field) {
+                self.check_file(&["REG"], id, &name, Some(0), field);
+            }
+        }
+    }
+
+    /// The executable and every file-backed mapping resolve.
+    pub(super) fn mm_refs(&mut self, pid: u64, mm: &Message) {
+        let name = format!("mm-{pid}.img");
+        if let Some(id) = mm.u64("exe_file_id") {
+            self.check_file(&["REG", "MEMFD"], id, &name, Some(0), "exe_file_id");
+        }
+        for (i, vma) in mm.msgs("vmas").enumerate() {
+            if vma.u64("status").unwrap_or(0) & VMA_FILE != 0 {
+                let start = vma.u64("start").unwrap_or(0);
+                self.check_file(
+                    &["REG", "MEMFD"],
+                    vma.u64("shmid").unwrap_or(0),
+                    &name,
+                    Some(0),
+                    &format!("vmas[{i}] at {start:#x} shmid"),
+                );
+            }
+        }
+    }
+
+    /// remap-fpath.img: each remapped file exists, and so does what it is
+    /// remapped to (a ghost file image, or another file).
+    pub(super) fn remaps(&mut self) {
+        const R: &str = "remap-fpath.img";
+        let Some(img) = self.optional(R) else { return };
+        for (i, e) in img.entries.iter().enumerate() {
+            let orig = e.msg.u64("orig_id").unwrap_or(0);
+            let remap = e.msg.u64("remap_id").unwrap_or(0);
+            self.check_file(&["REG"], orig, R, Some(i), "orig_id");
+            let ty = e.msg.enum_name("remap_type");
+            if ty == Some("GHOST") || (ty.is_none() && remap & REMAP_GHOST != 0) {
+                let ghost = format!("ghost-file-{:x}.img", remap & !REMAP_GHOST);
+                if self.optional(&ghost).is_none() && !self.bad.contains(&ghost) {
+                    self.error(
+                        R,
+                        Some(i),
+                        format!("ghost file of file id {orig}: {ghost} is missing"),
+                    );
+                }
+            } else if ty == Some("LINKED") || ty.is_none() {
+                self.check_file(&["REG"], remap, R, Some(i), "remap_id");
+            }
+        }
+    }
+
+    /// Socket peers inside the dump exist; connected TCP sockets have their
+    /// queues (tcp-stream); queued packets belong to a socket.
+    pub(super) fn sockets(&mut self) {
+        let Some(files) = self.files.as_ref() else {
+            return;
+        };
+        let image = if files.has_files_img() {
+            "files.img"
+        } else {
+            "unixsk.img"
+        };
+        let unix = files.all("UNIXSK").unwrap_or_default();
+        let inet = files.all("INETSK").unwrap_or_default();
+        let mut socket_ids: HashSet<u64> = HashSet::new();
+        for ty in ["UNIXSK", "INETSK", "PACKETSK", "NETLINKSK"] {
+            socket_ids.extend(
+                files
+                    .all(ty)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(id, _)| id),
+            );
+        }
+        let inos: HashSet<u64> = unix.iter().filter_map(|(_, sk)| sk.u64("ino")).collect();
+        for (id, sk) in &unix {
+            let peer = sk.u64("peer").unwrap_or(0);
+            if peer == 0 || inos.contains(&peer) {
+                continue;
+            }
+            let ino = sk.u64("ino").unwrap_or(0);
+            let what =
+                format!("unix socket file id {id} (ino {ino}): peer {peer} is not in the dump");
+            if sk.i64("type") == Some(2) {
+                self.warn(
+                    image,
+                    None,
+                    format!("{what} (an external socket: restore needs --ext-unix-sk)"),
+                );
+            } else {
+                self.error(image, None, what);
+            }
+        }
+        let image = if image == "files.img" {
+            "files.img"
+        } else {
+            "inetsk.img"
+        };
+        let ends: HashSet<(Vec<u64>, u64, Vec<u64>, u64)> =
+            inet.iter().map(|(_, sk)| endpoints(sk)).collect();
+        for (id, sk) in &inet {
+            let state = crate::json::text::dict_name(
+                crate::schema::DictMap::Sk,
+                "state",
+                sk.i64("state").unwrap_or(0),
+            );
+            let tcp = sk.i64("proto") == Some(6);
+            if !tcp || !state.is_some_and(|s| TCP_CONNECTED.contains(&s)) {
+                continue;
+            }
+            let ino = sk.u64("ino").unwrap_or(0);
+            let stream = format!("tcp-stream-{ino:x}.img");
+            self.require(&stream, &format!("connected TCP socket file id {id}"));
+            let (src, sport, dst, dport) = endpoints(sk);
+            if is_loopback(&dst) && !ends.contains(&(dst.clone(), dport, src, sport)) {
+                self.warn(
+                    image,
+                    None,
+                    format!(
+                        "TCP socket file id {id} (ino {ino}): its loopback peer is not in the dump"
+                    ),
+                );
+            }
+        }
+        if let Some(q) = self.optional("sk-queues.img") {
+            for (i, e) in q.entries.iter().enumerate() {
+                let id = e.msg.u64("id_for").unwrap_or(0);
+                if !socket_ids.contains(&id) {
+                    self.error(
+                        "sk-queues.img",
+                        Some(i),
+                        format!("queued data for file id {id}, which is not a socket"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn words(m: &Message, field: &str) -> Vec<u64> {
+    m.get(field)
+        .iter()
+        .filter_map(|v| match v {
+            Value::U64(w) => Some(*w),
+            _ => None,
+        })
+        .collect()
+}
+
+fn endpoints(sk: &Message) -> (Vec<u64>, u64, Vec<u64>, u64) {
+    (
+        words(sk, "src_addr"),
+        sk.u64("src_port").unwrap_or(0),
+        words(sk, "dst_addr"),
+        sk.u64("dst_port").unwrap_or(0),
+    )
+}
+
+/// 127.0.0.0/8 or ::1 (words in network byte order).
+fn is_loopback(addr: &[u64]) -> bool {
+    match addr {
+        [a] => (*a as u32).to_ne_bytes()[0] == 127,
+        [0, 0, 0, d] => u32::from_be(*d as u32) == 1,
+        _ => false,
+    }
+}

@@ -1,0 +1,144 @@
+//! The process tree: one root, every parent present, no cycles, every
+//! thread with its core, every task with the images a restore reads.
+
+use std::collections::{HashMap, HashSet};
+
+use super::Checker;
+use crate::explore::dump::Task;
+
+impl Checker<'_> {
+    /// Checks pstree.img and returns its tasks (empty when it is unusable).
+    pub(super) fn tree(&mut self) -> Vec<Task> {
+        const P: &str = "pstree.img";
+        if self.require(P, "every dump").is_none() {
+            return Vec::new();
+        }
+        let Ok(tasks) = self.dump.tasks("check") else {
+            return Vec::new();
+        };
+        if tasks.is_empty() {
+            self.error(P, None, "holds no tasks");
+            return tasks;
+        }
+        let mut by_pid: HashMap<u64, usize> = HashMap::new();
+        for t in &tasks {
+            if t.pid == 0 {
+                self.error(P, Some(t.index), "pid is 0");
+            }
+            if let Some(&first) = by_pid.get(&t.pid) {
+                self.error(
+                    P,
+                    Some(t.index),
+                    format!("pid {} appears again (first at entry {first})", t.pid),
+                );
+            } else {
+                by_pid.insert(t.pid, t.index);
+            }
+            if !t.threads.contains(&t.pid) {
+                self.warn(
+                    P,
+                    Some(t.index),
+                    format!("threads of pid {} do not include the pid itself", t.pid),
+                );
+            }
+        }
+        let roots: Vec<&Task> = tasks.iter().filter(|t| t.ppid == 0).collect();
+        match roots.as_slice() {
+            [] => self.error(P, None, "no root task (no entry has ppid 0)"),
+            [_] => {}
+            [first, rest @ ..] => {
+                for r in rest {
+                    self.error(
+                        P,
+                        Some(r.index),
+                        format!(
+                            "pid {} is a second root (ppid 0), besides pid {}",
+                            r.pid, first.pid
+                        ),
+                    );
+                }
+            }
+        }
+        for t in &tasks {
+            if t.ppid != 0 && !by_pid.contains_key(&t.ppid) {
+                self.error(
+                    P,
+                    Some(t.index),
+                    format!("parent {} of pid {} is not in the tree", t.ppid, t.pid),
+                );
+            }
+        }
+        // Tasks whose parent chain never reaches a root are in a cycle.
+        let mut kids: HashMap<u64, Vec<u64>> = HashMap::new();
+        for t in &tasks {
+            kids.entry(t.ppid).or_default().push(t.pid);
+        }
+        let mut reached: HashSet<u64> = HashSet::new();
+        let mut todo: Vec<u64> = roots.iter().map(|t| t.pid).collect();
+        while let Some(pid) = todo.pop() {
+            if reached.insert(pid) {
+                todo.extend(kids.get(&pid).into_iter().flatten().copied());
+            }
+        }
+        for t in &tasks {
+            if t.ppid != 0 && by_pid.contains_key(&t.ppid) && !reached.contains(&t.pid) {
+                self.error(
+                    P,
+                    Some(t.index),
+                    format!(
+                        "pid {} is not connected to the root (its parents form a cycle)",
+                        t.pid
+                    ),
+                );
+            }
+        }
+        tasks
+    }
+
+    /// Per task: core for every thread; for tasks with state, ids, mm,
+    /// pagemap, fs and the fdinfo of its files, then their references.
+    pub(super) fn tasks(&mut self, tasks: &[Task]) {
+        let mut files_seen = HashSet::new();
+        for t in tasks {
+            let pid = t.pid;
+            self.require(&format!("core-{pid}.img"), &format!("pid {pid}"));
+            for &tid in t.threads.iter().filter(|&&tid| tid != pid) {
+                self.require(
+                    &format!("core-{tid}.img"),
+                    &format!("thread {tid} of pid {pid}"),
+                );
+            }
+            if self.dump.is_stateless(pid) {
+                continue;
+            }
+            let needed = format!("pid {pid}");
+            let ids = self.require(&format!("ids-{pid}.img"), &needed);
+            let mm = self.require(&format!("mm-{pid}.img"), &needed);
+            let pagemap = self.require(&format!("pagemap-{pid}.img"), &needed);
+            let fs = self.require(&format!("fs-{pid}.img"), &needed);
+            if let Some(files_id) = ids
+                .as_ref()
+                .and_then(|i| i.entries.first())
+                .and_then(|e| e.msg.u64("files_id"))
+            {
+                let name = format!("fdinfo-{files_id}.img");
+                if let Some(fdinfo) = self.require(&name, &format!("ids-{pid}.img"))
+                    && files_seen.insert(files_id)
+                {
+                    self.fds(&name, &fdinfo);
+                }
+            }
+            if let Some(fs) = fs.as_ref().and_then(|i| i.entries.first()) {
+                let fs = fs.msg.clone();
+                self.fs_refs(pid, &fs);
+            }
+            if let Some(mm) = mm.as_ref().and_then(|i| i.entries.first()) {
+                let mm = mm.msg.clone();
+                self.mm_refs(pid, &mm);
+                if let Some(pm) = pagemap {
+                    self.pagemap(pid, &mm, &pm);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! A checkpoint directory opened for reading: images loaded on demand and
+//! cached, with errors that name the image and what needed it.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::message::{Message, Value};
+
+/// `task_state` values of tasks that have only a core image (CRIU's
+/// TASK_DEAD and TASK_ZOMBIE).
+const STATELESS_STATES: [u64; 2] = [2, 6];
+
+/// PE_PRESENT: the entry's pages are in the pages image.
+pub const PE_PRESENT: u64 = 1 << 2;
+/// PE_PARENT: the entry's pages are in the parent dump.
+pub const PE_PARENT: u64 = 1 << 0;
+
+/// Page sizes a dump may have been taken with, smallest first.
+const PAGE_SIZES: [u64; 3] = [4096, 16384, 65536];
+
+/// One task of the process tree (a pstree entry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Task {
+    /// Index of the entry in pstree.img.
+    pub index: usize,
+    pub pid: u64,
+    pub ppid: u64,
+    pub pgid: u64,
+    pub sid: u64,
+    pub threads: Vec<u64>,
+}
+
+/// A dump directory with a cache of decoded images.
+pub struct Dump {
+    dir: PathBuf,
+    cache: RefCell<HashMap<String, Option<Rc<Image>>>>,
+    page_size: Cell<Option<u64>>,
+}
+
+impl Dump {
+    pub fn new(dir: &Path) -> Dump {
+        Dump {
+            dir: dir.to_path_buf(),
+            cache: RefCell::new(HashMap::new()),
+            page_size: Cell::new(None),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The image `name`, or None when the file does not exist.
+    pub fn try_image(&self, name: &str) -> Result<Option<Rc<Image>>> {
+        if let Some(cached) = self.cache.borrow().get(name) {
+            return Ok(cached.clone());
+        }
+        let loaded = match std::fs::read(self.path(name)) {
+            Ok(bytes) => Some(Rc::new(
+                Image::decode(&bytes).map_err(|e| Error::from(e).in_file(name))?,
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::from(e).in_file(name)),
+        };
+        self.cache
+            .borrow_mut()
+            .insert(name.to_string(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The image `name`; a missing or undecodable image is an error that says
+    /// what needed it.
+    pub fn image(&self, name: &str, needed_by: &str) -> Result<Rc<Image>> {
+        match self.try_image(name) {
+            Ok(Some(img)) => Ok(img),
+            Ok(None) => Err(Error::other(format!("missing (needed by {needed_by})")).in_file(name)),
+            Err(mut e) => {
+                e.file = None;
+                Err(Error::other(format!("{e} (needed by {needed_by})")).in_file(name))
+            }
+        }
+    }
+
+    /// The first entry of image `name` (core, mm, ids, fs… hold one).
+    pub fn head(&self, name: &str, needed_by: &str) -> Result<Message> {
+        let img = self.image(name, needed_by)?;
+        match img.entries.first() {
+            Some(e) => Ok(e.msg.clone()),
+            None => {
+                Err(Error::other(format!("has no entries (needed by {needed_by})")).in_file(name))
+            }
+        }
+    }
+
+    /// The fdinfo image of task `pid`: fdinfo-FILES_ID.img, named by its ids image.
+    pub fn fdinfo(&self, pid: u64, needed_by: &str) -> Result<Rc<Image>> {
+        let name = format!("ids-{pid}.img");
+        let files_id = self
+            .head(&name, needed_by)?
+            .u64("files_id")
+            .ok_or_else(|| {
+                Error::other(format!("entry 0 has no files_id (needed by {needed_by})"))
+                    .in_file(&name)
+            })?;
+        self.image(&format!("fdinfo-{files_id}.img"), needed_by)
+    }
+
+    /// Size in bytes of a file of the dump, None if absent.
+    pub fn file_len(&self, name: &str) -> Option<u64> {
+        std::fs::metadata(self.path(name)).ok().map(|m| m.len())
+    }
+
+    /// The process tree, in pstree.img order.
+    pub fn tasks(&self, needed_by: &str) -> Result<Vec<Task>> {
+        let img = self.image("pstree.img", needed_by)?;
+        Ok(img
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(index, e)| task_of(index, &e.msg))
+            .collect())
+    }
+
+    /// Whether the task has only a core image (a zombie or dead task). A task
+    /// whose core is missing or unreadable counts as having state, so that
+    /// the images an explorer needs are reported missing.
+    pub fn is_stateless(&self, pid: u64) -> bool {
+        match self.try_image(&format!("core-{pid}.img")) {
+            Ok(Some(img)) => img
+                .entries
+                .first()
+                .and_then(|e| e.msg.msg("tc"))
+                .and_then(|tc| tc.u64("task_state"))
+                .is_some_and(|s| STATELESS_STATES.contains(&s)),
+            _ => false,
+        }
+    }
+
+    /// The tasks that have state (explorers other than `ps` skip the rest).
+    pub fn live_tasks(&self, needed_by: &str) -> Result<Vec<Task>> {
+        Ok(self
+            .tasks(needed_by)?
+            .into_iter()
+            .filter(|t| !self.is_stateless(t.pid))
+            .collect())
+    }
+
+    /// The page size of the dump. Images do not record it, so it is read from
+    /// what they imply: the page size at which every pages image holds exactly
+    /// the pages its pagemap marks present. When no size or several fit (no
+    /// pages at all, or a damaged dump), the architecture's usual page size
+    /// from the root task's core is used (64 KiB on ppc64, else 4 KiB).
+    pub fn page_size(&self) -> u64 {
+        if let Some(ps) = self.page_size.get() {
+            return ps;
+        }
+        let ps = self.infer_page_size();
+        self.page_size.set(Some(ps));
+        ps
+    }
+
+    fn infer_page_size(&self) -> u64 {
+        let tasks = self.tasks("the page size").unwrap_or_default();
+        let mut needs: Vec<(u64, u64)> = Vec::new(); // (pages bytes, present pages)
+        for t in &tasks {
+            let Ok(Some(pm)) = self.try_image(&format!("pagemap-{}.img", t.pid)) else {
+                continue;
+            };
+            let Some((head, rest)) = pm.entries.split_first() else {
+                continue;
+            };
+            let Some(id) = head.msg.u64("pages_id") else {
+                continue;
+            };
+            let pages: u64 = rest
+                .iter()
+                .filter(|e| is_present(&e.msg))
+                .map(|e| nr_pages(&e.msg))
+                .fold(0u64, u64::saturating_add);
+            if pages == 0 {
+                continue;
+            }
+            if let Some(len) = self.file_len(&format!("pages-{id}.img")) {
+                needs.push((len, pages));
+            }
+        }
+        let fits: Vec<u64> = PAGE_SIZES
+            .iter()
+            .copied()
+            .filter(|ps| {
+                !needs.is_empty()
+                    && needs
+                        .iter()
+                        .all(|&(len, pages)| pages.checked_mul(*ps) == Some(len))
+            })
+            .collect();
+        if let [ps] = fits[..] {
+            return ps;
+        }
+        let arch = tasks
+            .first()
+            .and_then(|t| {
+                self.try_image(&format!("core-{}.img", t.pid))
+                    .ok()
+                    .flatten()
+            })
+            .and_then(|img| img.entries.first().and_then(|e| e.msg.enum_name("mtype")));
+        match arch {
+            Some("PPC64") => 65536,
+            _ => 4096,
+        }
+    }
+}
+
+/// A task from its pstree entry; `pid` may also be recorded as `ns_pid[0]`.
+fn task_of(index: usize, m: &Message) -> Task {
+    let id = |name: &str| {
+        m.u64(name)
+            .or_else(|| match m.get(&format!("ns_{name}")).first() {
+                Some(Value::U64(v)) => Some(*v),
+                _ => None,
+            })
+            .unwrap_or(0)
+    };
+    Task {
+        index,
+        pid: id("pid"),
+        ppid: m.u64("ppid").unwrap_or(0),
+        pgid: id("pgid"),
+        sid: id("sid"),
+        threads: m
+            .get("threads")
+            .iter()
+            .filter_map(|v| match v {
+                Value::U64(t) => Some(*t),
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+/// Pages of a pagemap entry: `nr_pages`, or `compat_nr_pages` in dumps
+/// older than CRIU 4.2.
+pub fn nr_pages(m: &Message) -> u64 {
+    m.u64("nr_pages")
+        .or_else(|| m.u64("compat_nr_pages"))
+        .unwrap_or(0)
+}
+
+/// Whether a pagemap entry's pages are in this dump's pages image. Entries
+/// without flags (older dumps) are present unless `in_parent`.
+pub fn is_present(m: &Message) -> bool {
+    match m.u64("flags") {
+        Some(f) => f & PE_PRESENT != 0,
+        None => m.bool("in_parent") != Some(true),
+    }
+}

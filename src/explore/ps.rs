@@ -1,0 +1,126 @@
+//! `x ps`: the process tree with pgid, sid and command name.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use serde_json::{Value as Json, json};
+
+use super::dump::{Dump, Task};
+use crate::error::{Error, Result};
+
+struct Proc {
+    task: Task,
+    comm: String,
+    state: Option<&'static str>,
+    kids: Vec<usize>,
+}
+
+/// The tree as CRIT prints it: a header, then each task indented under its parent.
+pub fn render(dump: &Dump, json: bool) -> Result<String> {
+    let (procs, roots) = tree(dump)?;
+    if json {
+        let list: Vec<Json> = roots.iter().map(|&r| to_json(&procs, r)).collect();
+        return Ok(super::json_text(&Json::Array(list)));
+    }
+    let mut out = format!("{:>7}{:>7}{:>7}   {}\n", "PID", "PGID", "SID", "COMM");
+    // Depth-first, children in pstree order, without recursion.
+    let mut stack: Vec<(usize, usize)> = roots.iter().rev().map(|&r| (r, 0)).collect();
+    while let Some((i, depth)) = stack.pop() {
+        let p = &procs[i];
+        let _ = writeln!(
+            out,
+            "{:>7}{:>7}{:>7}   {}{}",
+            p.task.pid,
+            p.task.pgid,
+            p.task.sid,
+            " ".repeat(4 * depth),
+            p.comm
+        );
+        stack.extend(p.kids.iter().rev().map(|&k| (k, depth + 1)));
+    }
+    Ok(out)
+}
+
+/// The tasks with their children, and the roots (tasks with ppid 0).
+fn tree(dump: &Dump) -> Result<(Vec<Proc>, Vec<usize>)> {
+    let tasks = dump.tasks("x ps")?;
+    let mut procs = Vec::with_capacity(tasks.len());
+    let mut by_pid = HashMap::new();
+    for task in tasks {
+        let name = format!("core-{}.img", task.pid);
+        let core = dump.head(&name, &format!("x ps for pid {}", task.pid))?;
+        let tc = core.msg("tc");
+        let comm = tc
+            .and_then(|tc| tc.str("comm"))
+            .ok_or_else(|| Error::other("entry 0 has no tc.comm (needed by x ps)").in_file(&name))?
+            .to_string();
+        let state = tc.and_then(|tc| tc.u64("task_state")).map(state_name);
+        by_pid.entry(task.pid).or_insert(procs.len());
+        procs.push(Proc {
+            task,
+            comm,
+            state,
+            kids: Vec::new(),
+        });
+    }
+    let mut roots = Vec::new();
+    for i in 0..procs.len() {
+        let ppid = procs[i].task.ppid;
+        if ppid == 0 {
+            roots.push(i);
+            continue;
+        }
+        match by_pid.get(&ppid) {
+            Some(&parent) if parent != i => procs[parent].kids.push(i),
+            found => {
+                let (index, pid) = (procs[i].task.index, procs[i].task.pid);
+                let what = if found.is_some() {
+                    format!("entry {index}: pid {pid} is its own parent")
+                } else {
+                    format!("entry {index}: parent {ppid} of pid {pid} is not in the tree")
+                };
+                return Err(Error::other(format!("{what} (needed by x ps)")).in_file("pstree.img"));
+            }
+        }
+    }
+    Ok((procs, roots))
+}
+
+fn state_name(s: u64) -> &'static str {
+    match s {
+        1 => "alive",
+        2 => "dead",
+        3 => "stopped",
+        6 => "zombie",
+        _ => "unknown",
+    }
+}
+
+fn to_json(procs: &[Proc], root: usize) -> Json {
+    // Build bottom-up so that deep trees need no recursion.
+    let mut order = vec![root];
+    let mut i = 0;
+    while i < order.len() {
+        order.extend(procs[order[i]].kids.iter().copied());
+        i += 1;
+    }
+    let mut built: HashMap<usize, Json> = HashMap::new();
+    for &n in order.iter().rev() {
+        let p = &procs[n];
+        let kids: Vec<Json> = p.kids.iter().filter_map(|k| built.remove(k)).collect();
+        built.insert(
+            n,
+            json!({
+                "pid": p.task.pid,
+                "ppid": p.task.ppid,
+                "pgid": p.task.pgid,
+                "sid": p.task.sid,
+                "comm": p.comm,
+                "state": p.state,
+                "threads": p.task.threads,
+                "children": kids,
+            }),
+        );
+    }
+    built.remove(&root).unwrap_or(Json::Null)
+}

@@ -1,0 +1,130 @@
+//! `x rss`: each task's dumped pages (pagemap entries) beside the mappings
+//! they fall in.
+
+use std::fmt::Write;
+
+use serde_json::{Value as Json, json};
+
+use super::dump::{Dump, nr_pages};
+use super::files::Files;
+use super::mems::{VMA_FILE_PRIVATE, VMA_FILE_SHARED};
+use crate::error::Result;
+use crate::message::Message;
+
+/// Tasks and their pages as CRIT prints them.
+pub fn render(dump: &Dump, json: bool) -> Result<String> {
+    let mut files = Files::new(dump)?;
+    let shift = dump.page_size().trailing_zeros();
+    let mut out = String::new();
+    let mut list = Vec::new();
+    for task in dump.live_tasks("x rss")? {
+        let pid = task.pid;
+        let why = format!("x rss for pid {pid}");
+        let mm = dump.head(&format!("mm-{pid}.img"), &why)?;
+        let vmas: Vec<&Message> = mm.msgs("vmas").collect();
+        let pagemap = dump.image(&format!("pagemap-{pid}.img"), &why)?;
+        let _ = writeln!(out, "{pid}");
+        let mut ranges = Vec::new();
+        let mut walk = Walk::new(&vmas);
+        for pm in pagemap.entries.iter().skip(1).map(|e| &e.msg) {
+            let vaddr = pm.u64("vaddr").unwrap_or(0);
+            let pages = nr_pages(pm);
+            let head = format!("\t{vaddr:x} / {pages:<8}");
+            let end =
+                (u128::from(vaddr) + (u128::from(pages) << shift)).min(u128::from(u64::MAX)) as u64;
+            let mut tail = String::new();
+            let mut hit = Vec::new();
+            for step in walk.step(vaddr, end) {
+                match step {
+                    Step::Again => tail.push_str(" ~"),
+                    Step::Vma(vma) => {
+                        let start = vma.u64("start").unwrap_or(0);
+                        let vpages = vma.u64("end").unwrap_or(0).wrapping_sub(start) >> shift;
+                        let _ = write!(tail, " {start:08x} / {vpages:<8}");
+                        let mut file = None;
+                        if vma.u64("status").unwrap_or(0) & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)
+                            != 0
+                        {
+                            let name =
+                                files.describe("REG", vma.u64("shmid").unwrap_or(0), &why)?;
+                            let _ = write!(tail, " {name}");
+                            file = Some(name);
+                        }
+                        hit.push(json!({"start": start, "nr_pages": vpages, "file": file}));
+                    }
+                }
+                let _ = write!(tail, "\n\t{:23}", "");
+            }
+            let _ = writeln!(out, "{head:<24}{tail}");
+            ranges.push(json!({"vaddr": vaddr, "nr_pages": pages, "vmas": hit}));
+        }
+        list.push(json!({"pid": pid, "page_size": 1u64 << shift, "pages": ranges}));
+    }
+    if json {
+        return Ok(super::json_text(&Json::Array(list)));
+    }
+    Ok(out)
+}
+
+enum Step<'a> {
+    /// The mapping shown on the previous line again.
+    Again,
+    Vma(&'a Message),
+}
+
+/// CRIT's walk over the mappings: a cursor that moves forward to the first
+/// mapping ending after each range and steps back one after it, so that a
+/// mapping spanning several ranges is shown once and then as `~`. The cursor
+/// is signed and a negative one indexes from the end, as CRIT's does; this
+/// only matters for ranges outside every mapping (damaged dumps).
+struct Walk<'a> {
+    vmas: &'a [&'a Message],
+    at: isize,
+    shown: isize,
+}
+
+impl<'a> Walk<'a> {
+    fn new(vmas: &'a [&'a Message]) -> Self {
+        Walk {
+            vmas,
+            at: 0,
+            shown: -1,
+        }
+    }
+
+    fn get(&self, i: isize) -> Option<&'a Message> {
+        let n = self.vmas.len() as isize;
+        let j = if i < 0 { i + n } else { i };
+        if (0..n).contains(&j) {
+            Some(self.vmas[j as usize])
+        } else {
+            None
+        }
+    }
+
+    fn step(&mut self, vaddr: u64, end: u64) -> Vec<Step<'a>> {
+        let n = self.vmas.len() as isize;
+        while self.at < n {
+            match self.get(self.at) {
+                Some(v) if v.u64("end").unwrap_or(0) <= vaddr => self.at += 1,
+                _ => break,
+            }
+        }
+        let mut steps = Vec::new();
+        while self.at < n {
+            let Some(v) = self.get(self.at) else { break };
+            if v.u64("start").unwrap_or(0) >= end {
+                break;
+            }
+            if self.at == self.shown {
+                steps.push(Step::Again);
+            } else {
+                steps.push(Step::Vma(v));
+                self.shown = self.at;
+            }
+            self.at += 1;
+        }
+        self.at -= 1;
+        steps
+    }
+}

@@ -1,0 +1,297 @@
+//! The command line as crit's users see it: stdin/stdout defaults, `-o`,
+//! `--version`, the `crit` name, closed pipes, and error exits.
+
+use std::io::{Read, Write};
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{corpus, read};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_crit-fs");
+
+/// A fresh empty directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("crit-fs-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(bin: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn decode_and_encode_use_stdin_and_stdout_by_default() {
+    let img = read("sleep/mm-18604.img");
+    let out = run(Path::new(BIN), &["decode"], &img);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, read("sleep/expected/mm-18604.json"));
+    let out = run(Path::new(BIN), &["decode", "--pretty"], &img);
+    assert_eq!(out.stdout, read("sleep/expected/mm-18604.pretty.json"));
+
+    let out = run(
+        Path::new(BIN),
+        &["encode"],
+        &read("sleep/expected/mm-18604.pretty.json"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, img);
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn show_and_info_take_a_file() {
+    let path = corpus("shell-tree/pipes-data.img");
+    let out = run(
+        Path::new(BIN),
+        &["show", "--nopl", path.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(out.stdout, read("shell-tree/expected/pipes-data.nopl.json"));
+    let out = run(Path::new(BIN), &["show", path.to_str().unwrap()], b"");
+    assert_eq!(
+        out.stdout,
+        read("shell-tree/expected/pipes-data.pretty.json")
+    );
+    let out = run(Path::new(BIN), &["info", path.to_str().unwrap()], b"");
+    assert_eq!(out.stdout, read("shell-tree/expected/pipes-data.info.json"));
+}
+
+#[test]
+fn output_file_has_no_final_newline() {
+    let dir = scratch("out");
+    let json = dir.join("mm.json");
+    let input = corpus("sleep/mm-18604.img");
+    let out = run(
+        Path::new(BIN),
+        &[
+            "decode",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            json.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let want = read("sleep/expected/mm-18604.json");
+    assert_eq!(std::fs::read(&json).unwrap(), want[..want.len() - 1]);
+
+    let img = dir.join("mm.img");
+    let out = run(
+        Path::new(BIN),
+        &[
+            "encode",
+            "--in",
+            json.to_str().unwrap(),
+            "--out",
+            img.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&img).unwrap(), std::fs::read(&input).unwrap());
+    // No temporary files left beside the output.
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(names.len(), 2);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn failed_encode_neither_creates_nor_clobbers_the_output() {
+    let dir = scratch("clobber");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, br#"{"magic": "MM", "entries": [{"nope": 1}]}"#).unwrap();
+    let target = dir.join("out.img");
+    let args = |t: &Path| {
+        vec![
+            "encode".to_string(),
+            "-i".into(),
+            bad.to_str().unwrap().into(),
+            "-o".into(),
+            t.to_str().unwrap().into(),
+        ]
+    };
+    let a = args(&target);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let out = run(Path::new(BIN), &a, b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "crit-fs: {}: entries[0].nope: unknown field \"nope\" for mm_entry\n",
+            bad.display()
+        )
+    );
+    assert!(!target.exists());
+
+    std::fs::write(&target, b"precious").unwrap();
+    let out = run(Path::new(BIN), &a, b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn version() {
+    let out = run(Path::new(BIN), &["--version"], b"");
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "crit-fs {} (crit 4.2 compatible)\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}
+
+#[test]
+fn invoked_as_crit_the_same_commands_work() {
+    let dir = scratch("symlink");
+    let crit = dir.join("crit");
+    std::os::unix::fs::symlink(BIN, &crit).unwrap();
+    let out = run(&crit, &["--version"], b"");
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "4.2\n");
+
+    let img = read("sleep/core-18604.img");
+    let out = run(&crit, &["decode", "--pretty"], &img);
+    assert_eq!(out.stdout, read("sleep/expected/core-18604.pretty.json"));
+    let out = run(&crit, &["encode"], &read("sleep/expected/core-18604.json"));
+    assert_eq!(out.stdout, img);
+    let path = corpus("sleep/core-18604.img");
+    let out = run(&crit, &["info", path.to_str().unwrap()], b"");
+    assert_eq!(out.stdout, read("sleep/expected/core-18604.info.json"));
+
+    let out = run(&crit, &["decode", "-i", "/nonexistent/x.img"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "crit: /nonexistent/x.img: No such file or directory (os error 2)\n"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_closed_pipe_is_a_quiet_success() {
+    // A PIPES_DATA image with 4 MiB of data: far more JSON than a pipe buffers.
+    let mut img = read("shell-tree/pipes-data.img")[..8].to_vec();
+    let size = 4u64 << 20;
+    let mut msg = vec![0x08, 0x01, 0x10];
+    common::varint(size, &mut msg);
+    msg.extend([0x18, 0x01]);
+    img.extend((msg.len() as u32).to_le_bytes());
+    img.extend(&msg);
+    img.resize(img.len() + size as usize, b'x');
+    let dir = scratch("pipe");
+    let path = dir.join("pipes-data.img");
+    std::fs::write(&path, &img).unwrap();
+
+    for args in [
+        vec!["decode", "-i", path.to_str().unwrap()],
+        vec!["show", path.to_str().unwrap()],
+    ] {
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut first = [0u8; 10];
+        stdout.read_exact(&mut first).unwrap();
+        assert_eq!(first[0], b'{');
+        drop(stdout); // like `| head -c 10`
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{args:?}: {err}");
+        assert_eq!(err, "", "{args:?}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn raw_data_is_a_one_line_error_naming_the_file() {
+    let path = corpus("sleep/pages-1.img");
+    let p = path.to_str().unwrap();
+    let magic = u32::from_le_bytes(read("sleep/pages-1.img")[..4].try_into().unwrap());
+    for args in [
+        vec!["decode", "-i", p],
+        vec!["decode", "--pretty", "-i", p],
+        vec!["show", p],
+        vec!["show", "--nopl", p],
+        vec!["info", p],
+    ] {
+        let out = run(Path::new(BIN), &args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(out.stdout.is_empty());
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "crit-fs: {p}: byte 0: Unknown magic {magic:#x}; maybe you are feeding me \
+                 raw data (i.e. pages.img)?\n"
+            ),
+            "{args:?}"
+        );
+    }
+    let out = run(Path::new(BIN), &["decode"], b"\x01\x02");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "crit-fs: <stdin>: byte 0: file too short for a magic (2 bytes)\n"
+    );
+}
+
+#[test]
+fn missing_files_and_bad_usage() {
+    let out = run(Path::new(BIN), &["info", "/nonexistent/x.img"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "crit-fs: /nonexistent/x.img: No such file or directory (os error 2)\n"
+    );
+    let out = run(Path::new(BIN), &["decode", "--bogus"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unexpected argument '--bogus'"));
+    let out = run(Path::new(BIN), &["show"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("Usage: crit-fs show <in>"));
+    let out = run(Path::new(BIN), &["frobnicate"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(Path::new(BIN), &[], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "usage: crit-fs {decode,encode,info,x,show,check,mount,umount} ...\n\
+         crit-fs: error: too few arguments\n"
+    );
+}

@@ -1,0 +1,363 @@
+//! The explorers: CRIT's output byte for byte on the whole corpus, `sk`,
+//! `--json`, legacy and pre-4.2 dumps, page size, and errors on bad dumps.
+
+mod common;
+
+use common::*;
+use crit_fs::explore::{self, Dump};
+use crit_fs::message::Message;
+use serde_json::Value as Json;
+
+#[test]
+fn corpus_matches_crit() {
+    let mut failed = Vec::new();
+    let mut compared = 0;
+    for case in cases() {
+        for what in ["ps", "fds", "mems", "rss"] {
+            let want =
+                std::fs::read_to_string(case.join(format!("expected/x-{what}.txt"))).unwrap();
+            match explore::render(&case, what, false) {
+                Ok(got) if got == want => compared += 1,
+                Ok(_) => failed.push(format!("{} {what}: output differs", case.display())),
+                Err(e) => failed.push(format!("{} {what}: {e}", case.display())),
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    assert_eq!(compared, cases().len() * 4);
+}
+
+#[test]
+fn sk_shows_inet_sockets_with_tcp_queues() {
+    let got = explore::render(&corpus("tcp"), "sk", false).unwrap();
+    assert_eq!(
+        got,
+        "18907\n\
+         \t      3: INET STREAM TCP LISTEN 127.0.0.1:18001 -> 0.0.0.0:0\n\
+         \t      4: INET STREAM TCP ESTABLISHED 127.0.0.1:40656 -> 127.0.0.1:18001 inq=49 outq=3072\n\
+         \t      5: INET STREAM TCP ESTABLISHED 127.0.0.1:18001 -> 127.0.0.1:40656 inq=5120 outq=0\n\
+         \t      6: INET DGRAM UDP CLOSE 127.0.0.1:18002 -> 0.0.0.0:0\n"
+    );
+}
+
+#[test]
+fn sk_shows_unix_sockets_with_peers_names_and_queues() {
+    let got = explore::render(&corpus("unix-files"), "sk", false).unwrap();
+    assert_eq!(
+        got,
+        "19065\n\
+         \t      3: UNIX STREAM ESTABLISHED ino=171725 peer=171726 queued=45\n\
+         \t      4: UNIX STREAM ESTABLISHED ino=171726 peer=171725 queued=40\n\
+         \t      5: UNIX DGRAM ESTABLISHED ino=171727 peer=171728\n\
+         \t      6: UNIX DGRAM ESTABLISHED ino=171728 peer=171727 queued=29\n\
+         \t      7: UNIX STREAM LISTEN ino=171729 peer=0 name=/srv/crit-corpus/unix-files/listen.sock=00\n\
+         \t      8: UNIX STREAM ESTABLISHED ino=171730 peer=171731\n\
+         \t      9: UNIX STREAM ESTABLISHED ino=171731 peer=171730 queued=37 name=/srv/crit-corpus/unix-files/listen.sock=00\n"
+    );
+}
+
+#[test]
+fn sk_shows_packet_and_netlink_sockets() {
+    let packet = explore::render(&corpus("zdtm-packet_sock"), "sk", false).unwrap();
+    assert_eq!(
+        packet,
+        "71\n\
+         \t      4: PACKET RAW proto=0x0000 ifindex=0\n\
+         \t      5: PACKET DGRAM proto=0x0800 ifindex=1\n"
+    );
+    let netlink = explore::render(&corpus("zdtm-sk-netlink"), "sk", false).unwrap();
+    assert!(
+        netlink.contains("\t      6: NETLINK proto=15 portid=2503155372 -> 71:32\n"),
+        "{netlink}"
+    );
+}
+
+#[test]
+fn sk_lists_every_task_even_without_sockets() {
+    let got = explore::render(&corpus("sleep"), "sk", false).unwrap();
+    assert_eq!(got, "18604\n");
+}
+
+fn json(dir: &std::path::Path, what: &str) -> Json {
+    let text = explore::render(dir, what, true).unwrap();
+    assert!(text.ends_with("}\n]\n") || text == "[]\n", "{what}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn ps_json_is_the_tree() {
+    let v = json(&corpus("shell-tree"), "ps");
+    let roots = v.as_array().unwrap();
+    assert_eq!(roots.len(), 1);
+    let bash = &roots[0];
+    assert_eq!(bash["pid"], 18691);
+    assert_eq!(bash["comm"], "bash");
+    assert_eq!(bash["state"], "alive");
+    let kids: Vec<u64> = bash["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(kids, [18693, 18694, 18695, 18698, 18699, 18700]);
+    assert_eq!(bash["children"][1]["children"][0]["pid"], 18696);
+    assert_eq!(bash["children"][1]["children"][0]["comm"], "sleep");
+}
+
+#[test]
+fn fds_mems_rss_sk_json_carry_the_text_facts() {
+    let dir = corpus("unix-files");
+    let fds = json(&dir, "fds");
+    assert_eq!(fds[0]["pid"], 19065);
+    assert_eq!(fds[0]["fds"].as_array().unwrap().len(), 23);
+    assert_eq!(fds[0]["fds"][20]["file"], "pipe[171732]");
+    assert_eq!(fds[0]["fds"][20]["type"], "PIPE");
+    assert_eq!(fds[0]["cwd"], "/srv/crit-corpus/unix-files");
+
+    let mems = json(&dir, "mems");
+    assert_eq!(mems[0]["exe"], "/srv/crit-corpus/bin/unix-files");
+    let vmas = mems[0]["vmas"].as_array().unwrap();
+    assert_eq!(vmas[1]["prot"], "r-x");
+    assert_eq!(vmas[1]["what"], "/srv/crit-corpus/bin/unix-files + 0x2000");
+    assert_eq!(vmas.last().unwrap()["what"], "[vsyscall] *");
+
+    let rss = json(&dir, "rss");
+    assert_eq!(rss[0]["page_size"], 4096);
+    let first = &rss[0]["pages"][0];
+    assert_eq!(first["nr_pages"], 1);
+    assert_eq!(first["vmas"][0]["file"], "/srv/crit-corpus/bin/unix-files");
+
+    let sk = json(&dir, "sk");
+    let socks = sk[0]["sockets"].as_array().unwrap();
+    assert_eq!(socks.len(), 7);
+    assert_eq!(socks[0]["family"], "UNIX");
+    assert_eq!(socks[0]["peer"], 171726);
+    assert_eq!(socks[0]["queued"], 45);
+    assert_eq!(
+        socks[4]["name"],
+        "/srv/crit-corpus/unix-files/listen.sock=00"
+    );
+
+    let tcp = json(&corpus("tcp"), "sk");
+    assert_eq!(tcp[0]["sockets"][1]["local"], "127.0.0.1:40656");
+    assert_eq!(tcp[0]["sockets"][1]["inq"], 49);
+}
+
+#[test]
+fn every_explorer_has_json_on_every_case() {
+    for case in cases() {
+        for what in explore::EXPLORERS {
+            let v = json(&case, what);
+            assert!(v.is_array(), "{} {what}", case.display());
+        }
+    }
+}
+
+#[test]
+fn missing_image_is_one_line_naming_it_and_its_user() {
+    let tmp = copy_case("sleep");
+    std::fs::remove_file(tmp.path().join("ids-18604.img")).unwrap();
+    let e = explore::render(tmp.path(), "fds", false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ids-18604.img: missing (needed by x fds for pid 18604)"
+    );
+    std::fs::remove_file(tmp.path().join("core-18604.img")).unwrap();
+    let e = explore::render(tmp.path(), "ps", false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "core-18604.img: missing (needed by x ps for pid 18604)"
+    );
+    std::fs::remove_file(tmp.path().join("pstree.img")).unwrap();
+    let e = explore::render(tmp.path(), "mems", false).unwrap_err();
+    assert_eq!(e.to_string(), "pstree.img: missing (needed by x mems)");
+}
+
+#[test]
+fn undecodable_image_names_it_and_its_user() {
+    let tmp = copy_case("sleep");
+    let p = tmp.path().join("mm-18604.img");
+    let len = std::fs::metadata(&p).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(len - 3)
+        .unwrap();
+    let e = explore::render(tmp.path(), "mems", false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("mm-18604.img: entry 0 at byte "), "{e}");
+    assert!(e.ends_with("(needed by x mems for pid 18604)"), "{e}");
+}
+
+#[test]
+fn unknown_explorer_is_an_error() {
+    let e = explore::render(&corpus("sleep"), "nope", false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "unknown explorer \"nope\" (known: ps, fds, mems, rss, sk)"
+    );
+}
+
+/// Rewrites a dump as CRIU wrote it before files.img: one image per kind.
+fn to_legacy(dir: &std::path::Path) {
+    let files = load(dir, "files.img");
+    let kinds = [
+        ("reg", "REG_FILES", "reg-files.img"),
+        ("pipe", "PIPES", "pipes.img"),
+        ("usk", "UNIXSK", "unixsk.img"),
+        ("isk", "INETSK", "inetsk.img"),
+        ("efd", "EVENTFD_FILE", "eventfd.img"),
+        ("fifo", "FIFO", "fifo.img"),
+    ];
+    for (field, magic, name) in kinds {
+        let msgs: Vec<Message> = files
+            .entries
+            .iter()
+            .filter_map(|e| e.msg.msg(field).cloned())
+            .collect();
+        if !msgs.is_empty() {
+            save(dir, name, &image_of(magic, msgs));
+        }
+    }
+    std::fs::remove_file(dir.join("files.img")).unwrap();
+}
+
+#[test]
+fn legacy_per_kind_images_resolve_files() {
+    for case in ["unix-files", "shell-tree", "tcp"] {
+        let tmp = copy_case(case);
+        to_legacy(tmp.path());
+        for what in ["fds", "mems", "rss"] {
+            let want = std::fs::read_to_string(corpus(case).join(format!("expected/x-{what}.txt")))
+                .unwrap();
+            let got = explore::render(tmp.path(), what, false).unwrap();
+            assert_eq!(got, want, "{case} {what}");
+        }
+        let sk = explore::render(tmp.path(), "sk", false).unwrap();
+        let want = explore::render(&corpus(case), "sk", false).unwrap();
+        assert_eq!(sk, want, "{case} sk");
+    }
+}
+
+#[test]
+fn legacy_dump_without_its_kind_image_says_which() {
+    let tmp = copy_case("shell-tree");
+    to_legacy(tmp.path());
+    std::fs::remove_file(tmp.path().join("pipes.img")).unwrap();
+    let e = explore::render(tmp.path(), "fds", false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "pipes.img: missing (needed by x fds for pid 18693)"
+    );
+}
+
+#[test]
+fn pre_4_2_pagemaps_use_compat_nr_pages() {
+    let tmp = copy_case("shell-tree");
+    let pids = [
+        18691, 18693, 18694, 18695, 18696, 18697, 18698, 18699, 18700,
+    ];
+    for pid in pids {
+        edit(tmp.path(), &format!("pagemap-{pid}.img"), |img| {
+            for e in img.entries.iter_mut().skip(1) {
+                let n = e.msg.u64("nr_pages").unwrap() as i64;
+                set_int(&mut e.msg, "compat_nr_pages", n);
+                clear(&mut e.msg, "nr_pages");
+                clear(&mut e.msg, "flags");
+            }
+        });
+    }
+    let want = std::fs::read_to_string(corpus("shell-tree/expected/x-rss.txt")).unwrap();
+    assert_eq!(explore::render(tmp.path(), "rss", false).unwrap(), want);
+    assert_eq!(Dump::new(tmp.path()).page_size(), 4096);
+}
+
+#[test]
+fn page_size_comes_from_what_the_pages_images_hold() {
+    assert_eq!(Dump::new(&corpus("sleep")).page_size(), 4096);
+    // The same pagemap over a pages image of 16 KiB pages.
+    let tmp = copy_case("sleep");
+    let pages = tmp.path().join("pages-1.img");
+    let len = std::fs::metadata(&pages).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pages)
+        .unwrap()
+        .set_len(len * 4)
+        .unwrap();
+    assert_eq!(Dump::new(tmp.path()).page_size(), 16384);
+    let rss = json(tmp.path(), "rss");
+    assert_eq!(rss[0]["page_size"], 16384);
+    // A pages image no page size explains: the architecture's (x86_64: 4 KiB).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pages)
+        .unwrap()
+        .set_len(len - 100)
+        .unwrap();
+    assert_eq!(Dump::new(tmp.path()).page_size(), 4096);
+}
+
+#[test]
+fn zombies_are_shown_by_ps_and_skipped_by_the_others() {
+    let tmp = copy_case("shell-tree");
+    // Make 18696 a zombie: only its core remains.
+    edit(tmp.path(), "core-18696.img", |img| {
+        set_int(sub(&mut img.entries[0].msg, "tc"), "task_state", 6);
+    });
+    for name in ["ids", "mm", "pagemap", "fs"] {
+        std::fs::remove_file(tmp.path().join(format!("{name}-18696.img"))).unwrap();
+    }
+    let ps = explore::render(tmp.path(), "ps", false).unwrap();
+    assert!(
+        ps.contains("  18696  18691  18691           sleep\n"),
+        "{ps}"
+    );
+    for what in ["fds", "mems", "rss", "sk"] {
+        let out = explore::render(tmp.path(), what, false).unwrap();
+        assert!(!out.contains("18696\n"), "{what}: {out}");
+        assert!(out.contains("18697\n"), "{what}: {out}");
+    }
+    let v = json(tmp.path(), "ps");
+    assert_eq!(v[0]["children"][1]["children"][0]["state"], "zombie");
+}
+
+#[test]
+fn cli_exit_status_and_message() {
+    let bin = env!("CARGO_BIN_EXE_crit-fs");
+    let ok = std::process::Command::new(bin)
+        .args(["x", corpus("sleep").to_str().unwrap(), "ps"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout),
+        std::fs::read_to_string(corpus("sleep/expected/x-ps.txt")).unwrap()
+    );
+    let tmp = copy_case("sleep");
+    std::fs::remove_file(tmp.path().join("fs-18604.img")).unwrap();
+    let bad = std::process::Command::new(bin)
+        .args(["x", tmp.path().to_str().unwrap(), "fds"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr),
+        "crit-fs: fs-18604.img: missing (needed by x fds for pid 18604)\n"
+    );
+}
+
+#[test]
+fn ps_with_a_broken_tree_says_where() {
+    let tmp = copy_case("shell-tree");
+    edit(tmp.path(), "pstree.img", |img| {
+        set_int(&mut img.entries[2].msg, "ppid", 4242)
+    });
+    let e = explore::render(tmp.path(), "ps", false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "pstree.img: entry 2: parent 4242 of pid 18694 is not in the tree (needed by x ps)"
+    );
+}
