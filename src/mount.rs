@@ -268,6 +268,9 @@ fn serve_inner(args: &MountArgs, checked: &Checked, ready: &mut Option<OwnedFd>)
         read_only: checked.opts.read_only,
     };
     let core = Arc::new(CritFs::new(cfg).map_err(|e| Error::other(e.message))?);
+    if !checked.opts.read_only {
+        core.remove_stale_temp_files();
+    }
     let mut options = vec![
         fuser::MountOption::FSName(checked.dump.to_string_lossy().into_owned()),
         fuser::MountOption::Subtype("crit-fs".into()),

@@ -5,8 +5,8 @@ mod mounting;
 use std::ffi::OsStr;
 use std::fs;
 
-use mounting::*;
 use crit_fs::fs::{Caller, Config, CritFs, Kind, ROOT_INO, SetAttr, WriteState};
+use mounting::*;
 
 fn core(case: &str) -> (TempDir, CritFs) {
     let t = TempDir::new(case);
@@ -265,4 +265,16 @@ fn in_memory_files_are_bounded() {
         libc::EFBIG
     );
     fs.release(o.fh).unwrap();
+}
+
+#[test]
+fn stale_temp_files_are_removed() {
+    let (t, fs) = core("sleep");
+    let stale = t.0.join(".crit-fs-tmp.999999999.0.core-18604.img.part");
+    let live =
+        t.0.join(format!(".crit-fs-tmp.{}.0.x.part", std::process::id()));
+    std::fs::write(&stale, b"half").unwrap();
+    std::fs::write(&live, b"busy").unwrap();
+    assert_eq!(fs.remove_stale_temp_files().len(), 1);
+    assert!(!stale.exists() && live.exists());
 }

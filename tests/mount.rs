@@ -528,14 +528,19 @@ fn sigkill_during_write_backs_leaves_old_or_new() {
         let out = mount_cmd(&dump, &mnt, &[]);
         assert!(out.status.success());
         let guard = Guard(mnt.clone());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer = {
             let view = mnt.join(&views[core]);
             let texts = [core_old_text.clone(), core_new_text.clone()];
+            let stop = stop.clone();
             std::thread::spawn(move || {
-                for i in 0.. {
+                let mut i = 0;
+                // Once the mount is gone the path is a plain directory: stop.
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     if fs::write(&view, &texts[i % 2]).is_err() {
                         break;
                     }
+                    i += 1;
                 }
             })
         };
@@ -553,9 +558,14 @@ fn sigkill_during_write_backs_leaves_old_or_new() {
             .parse()
             .unwrap();
         unsafe { libc::kill(pid, libc::SIGKILL) };
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(wait_unmounted(&mnt), "round {round}: auto-unmount");
         writer.join().unwrap();
         drop(guard);
+        // A write that raced with the unmount may have landed in the bare directory.
+        for e in fs::read_dir(&mnt).unwrap().flatten() {
+            let _ = fs::remove_file(e.path());
+        }
         for (i, n) in names.iter().enumerate() {
             let now = fs::read(dump.join(n)).unwrap();
             if i == core {

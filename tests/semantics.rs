@@ -199,8 +199,8 @@ fn s_reports_match_cli() {
     }
 }
 
-/// PENDING EXPLORERS: passes once the explorers branch is merged (until then
-/// `crit-fs x` fails and so does this test). Do not ignore it.
+/// Requires the explorers to succeed on a corpus dump (written before they
+/// were merged; it failed until then).
 #[test]
 fn s_reports_are_explorer_output() {
     let m = Mounted::new("sleep");

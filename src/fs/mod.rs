@@ -1434,6 +1434,32 @@ impl CritFs {
         Ok(())
     }
 
+    /// Removes temporary files of saves that a killed daemon left in the dump
+    /// (`.crit-fs-tmp.PID.*.part` whose PID is not running). Returns their names.
+    pub fn remove_stale_temp_files(&self) -> Vec<OsString> {
+        let mut removed = Vec::new();
+        let Ok(rd) = fs::read_dir(&self.root) else {
+            return removed;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(rest) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(crate::atomic::TEMP_PREFIX))
+                .filter(|_| name.as_bytes().ends_with(b".part"))
+            else {
+                continue;
+            };
+            let pid: Option<u32> = rest.split('.').next().and_then(|p| p.parse().ok());
+            let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+            if !alive && fs::remove_file(e.path()).is_ok() {
+                log::info!("removed {name:?}, left by an interrupted save");
+                removed.push(name);
+            }
+        }
+        removed
+    }
+
     /// When the mount started (for files that have no time of their own).
     pub fn started(&self) -> SystemTime {
         self.started
