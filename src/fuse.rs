@@ -40,6 +40,14 @@ fn errno(op: &str, e: &FsError) -> Errno {
     Errno::from_i32(e.errno)
 }
 
+/// Replies to an operation whose only result is success or an errno.
+fn empty(op: &str, result: crate::fs::FsResult<()>, reply: ReplyEmpty) {
+    match result {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(errno(op, &e)),
+    }
+}
+
 fn file_type(k: Kind) -> FileType {
     match k {
         Kind::Dir => FileType::Directory,
@@ -187,10 +195,7 @@ impl Filesystem for FuseFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.fs.unlink(parent.0, name) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno("unlink", &e)),
-        }
+        empty("unlink", self.fs.unlink(parent.0, name), reply);
     }
 
     fn rmdir(&self, _req: &Request, _parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -307,10 +312,7 @@ impl Filesystem for FuseFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        match self.fs.flush(fh.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno("flush", &e)),
-        }
+        empty("flush", self.fs.flush(fh.0), reply);
     }
 
     fn release(
@@ -323,10 +325,7 @@ impl Filesystem for FuseFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        match self.fs.release(fh.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno("release", &e)),
-        }
+        empty("release", self.fs.release(fh.0), reply);
     }
 
     fn fsync(
@@ -337,10 +336,7 @@ impl Filesystem for FuseFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.fs.fsync(fh.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno("fsync", &e)),
-        }
+        empty("fsync", self.fs.fsync(fh.0), reply);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -380,10 +376,7 @@ impl Filesystem for FuseFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        match self.fs.releasedir(fh.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno("releasedir", &e)),
-        }
+        empty("releasedir", self.fs.releasedir(fh.0), reply);
     }
 
     fn fsyncdir(
@@ -455,10 +448,11 @@ impl Filesystem for FuseFs {
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        match self.fs.access(ino.0, mask.bits(), caller(req)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno("access", &e)),
-        }
+        empty(
+            "access",
+            self.fs.access(ino.0, mask.bits(), caller(req)),
+            reply,
+        );
     }
 
     fn create(

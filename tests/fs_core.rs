@@ -19,6 +19,22 @@ fn name(s: &str) -> &OsStr {
     OsStr::new(s)
 }
 
+fn truncate_handle(fs: &CritFs, ino: u64, fh: u64) {
+    let zero = SetAttr {
+        size: Some(0),
+        ..Default::default()
+    };
+    fs.setattr(ino, Some(fh), &zero).unwrap();
+}
+
+fn assert_missing(fs: &CritFs, n: &str) {
+    assert_eq!(
+        fs.lookup(ROOT_INO, name(n)).unwrap_err().errno,
+        libc::ENOENT,
+        "{n}"
+    );
+}
+
 fn read_all(fs: &CritFs, fh: u64) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
@@ -40,10 +56,7 @@ fn lookup_and_read_view() {
     assert_eq!(text, decode(&t.0.join("pstree.img"), true));
     assert_eq!(a.size, text.len() as u64);
     fs.release(o.fh).unwrap();
-    assert_eq!(
-        fs.lookup(ROOT_INO, name("pages-1.json")).unwrap_err().errno,
-        libc::ENOENT
-    );
+    assert_missing(&fs, "pages-1.json");
 }
 
 #[test]
@@ -90,15 +103,7 @@ fn write_state_machine() {
         before
     );
     // Dirty + invalid: Failed, remembered by the next flush, text kept.
-    fs.setattr(
-        a.ino,
-        Some(o.fh),
-        &SetAttr {
-            size: Some(0),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    truncate_handle(&fs, a.ino, o.fh);
     fs.write(o.fh, 0, b"{").unwrap();
     assert_eq!(fs.flush(o.fh).unwrap_err().errno, libc::EINVAL);
     assert_eq!(fs.flush(o.fh).unwrap_err().errno, libc::EINVAL);
@@ -109,15 +114,7 @@ fn write_state_machine() {
     let text = String::from_utf8(decode(&t.0.join("pstree.img"), true))
         .unwrap()
         .replace("\"pgid\": 18604", "\"pgid\": 1");
-    fs.setattr(
-        a.ino,
-        Some(o.fh),
-        &SetAttr {
-            size: Some(0),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    truncate_handle(&fs, a.ino, o.fh);
     fs.write(o.fh, 0, text.as_bytes()).unwrap();
     fs.fsync(o.fh).unwrap();
     assert!(
@@ -149,10 +146,7 @@ fn scratch_files_live_in_memory() {
         .unwrap();
     assert!(fs.lookup(ROOT_INO, name("y")).is_ok());
     fs.unlink(ROOT_INO, name("y")).unwrap();
-    assert_eq!(
-        fs.lookup(ROOT_INO, name("y")).unwrap_err().errno,
-        libc::ENOENT
-    );
+    assert_missing(&fs, "y");
 }
 
 #[test]

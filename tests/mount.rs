@@ -33,11 +33,7 @@ fn one_line_error(out: &std::process::Output, needle: &str) {
 
 #[test]
 fn bad_mount_arguments() {
-    let t = TempDir::new("args");
-    let dump = t.0.join("dump");
-    let mnt = t.0.join("mnt");
-    copy_case("sleep", &dump);
-    fs::create_dir(&mnt).unwrap();
+    let (t, dump, mnt) = dump_and_mnt("sleep", "args");
     one_line_error(&mount_cmd(&t.0.join("nope"), &mnt, &[]), "dump directory");
     one_line_error(
         &mount_cmd(&dump.join("pstree.img"), &mnt, &[]),
@@ -158,10 +154,7 @@ fn crash_leaves_no_dead_mount() {
 
 #[test]
 fn foreground_logs_to_stderr() {
-    let t = TempDir::new("fg");
-    let (dump, mnt) = (t.0.join("dump"), t.0.join("mnt"));
-    copy_case("sleep", &dump);
-    fs::create_dir(&mnt).unwrap();
+    let (_t, dump, mnt) = dump_and_mnt("sleep", "fg");
     let child = Command::new(bin())
         .arg("mount")
         .arg("-f")
@@ -327,26 +320,7 @@ fn edit_with_nano() {
         );
         std::thread::sleep(Duration::from_millis(200));
         ok(
-            tmux(&[
-                "send-keys",
-                "-t",
-                &session,
-                "Right",
-                "Right",
-                "Right",
-                "Right",
-                "Right",
-                "Right",
-                "Right",
-                "Right",
-                "Right",
-                "Right",
-                "Right",
-                "Right",
-                "Right",
-                "Right",
-                "Right",
-            ]),
+            tmux(&["send-keys", "-N", "15", "-t", &session, "Right"]),
             "move",
         );
         ok(tmux(&["send-keys", "-t", &session, "Delete", "8"]), "edit");
@@ -397,13 +371,7 @@ fn edit_with_python() {
 #[test]
 fn edit_with_shell_redirect() {
     edit_with("shell >", |m, view| {
-        let t = m.tmp.0.join("edited.json");
-        let text = fs::read_to_string(view).unwrap();
-        fs::write(
-            &t,
-            replace_once(&text, "\"personality\": 0,", "\"personality\": 8,"),
-        )
-        .unwrap();
+        let t = edited_copy(m, view);
         ok(
             sh(&format!("cat {} > {}", t.display(), view.display())),
             "shell >",
@@ -414,15 +382,21 @@ fn edit_with_shell_redirect() {
 #[test]
 fn edit_with_cp() {
     edit_with("cp", |m, view| {
-        let t = m.tmp.0.join("new.json");
-        let text = fs::read_to_string(view).unwrap();
-        fs::write(
-            &t,
-            replace_once(&text, "\"personality\": 0,", "\"personality\": 8,"),
-        )
-        .unwrap();
+        let t = edited_copy(m, view);
         ok(sh(&format!("cp {} {}", t.display(), view.display())), "cp");
     });
+}
+
+/// The view's text with the edit made, in a file outside the mount.
+fn edited_copy(m: &Mounted, view: &Path) -> std::path::PathBuf {
+    let t = m.tmp.0.join("edited.json");
+    let text = fs::read_to_string(view).unwrap();
+    fs::write(
+        &t,
+        replace_once(&text, "\"personality\": 0,", "\"personality\": 8,"),
+    )
+    .unwrap();
+    t
 }
 
 #[test]
@@ -490,11 +464,7 @@ fn edit_with_truncate() {
 
 #[test]
 fn sigkill_during_write_backs_leaves_old_or_new() {
-    let t = TempDir::new("crash");
-    let dump = t.0.join("dump");
-    let mnt = t.0.join("mnt");
-    copy_case("sleep", &dump);
-    fs::create_dir(&mnt).unwrap();
+    let (_t, dump, mnt) = dump_and_mnt("sleep", "crash");
     let names = image_names(&dump);
     let old: Vec<Vec<u8>> = names
         .iter()

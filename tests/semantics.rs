@@ -217,10 +217,7 @@ fn s_reports_are_explorer_output() {
 
 #[test]
 fn s_report_failure_shows_error() {
-    let tmp = TempDir::new("empty");
-    let (dump, mnt) = (tmp.0.join("dump"), tmp.0.join("mnt"));
-    fs::create_dir_all(&dump).unwrap();
-    fs::create_dir_all(&mnt).unwrap();
+    let (_tmp, dump, mnt) = dump_and_mnt("", "empty");
     let out = Command::new(bin())
         .arg("mount")
         .arg(&dump)

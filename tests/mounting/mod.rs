@@ -59,6 +59,20 @@ pub fn copy_case(case: &str, to: &Path) {
     }
 }
 
+/// A temporary directory holding `dump/` (a copy of `case`, or empty for "")
+/// and an empty `mnt/`, not mounted.
+pub fn dump_and_mnt(case: &str, tag: &str) -> (TempDir, PathBuf, PathBuf) {
+    let t = TempDir::new(tag);
+    let (dump, mnt) = (t.0.join("dump"), t.0.join("mnt"));
+    if case.is_empty() {
+        std::fs::create_dir_all(&dump).unwrap();
+    } else {
+        copy_case(case, &dump);
+    }
+    std::fs::create_dir(&mnt).unwrap();
+    (t, dump, mnt)
+}
+
 /// A mounted copy of a corpus case. Unmounts in Drop.
 pub struct Mounted {
     pub dump: PathBuf,
