@@ -115,26 +115,15 @@ fn fusermount_unmounts() {
     assert!(!m.is_mounted());
 }
 
-fn daemon_pid(m: &Mounted) -> i32 {
-    let out = sh(&format!(
-        "pgrep -f -- 'crit-fs mount {} {}'",
-        m.dump.display(),
-        m.mnt.display()
-    ));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .expect("daemon pid")
-        .trim()
-        .parse()
-        .unwrap()
+fn daemon_pid_of(m: &Mounted) -> i32 {
+    daemon_pid(&m.dump, &m.mnt)
 }
 
 #[test]
-fn sigterm_and_sigint_unmount_cleanly() {
-    for sig in [libc::SIGTERM, libc::SIGINT] {
+fn sigterm_sigint_sighup_unmount_cleanly() {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
         let m = Mounted::new("sleep");
-        let pid = daemon_pid(&m);
+        let pid = daemon_pid_of(&m);
         unsafe { libc::kill(pid, sig) };
         assert!(wait_unmounted(&m.mnt), "signal {sig} unmounts");
         assert!(m.daemon_log().contains("unmount"), "{}", m.daemon_log());
@@ -144,7 +133,7 @@ fn sigterm_and_sigint_unmount_cleanly() {
 #[test]
 fn crash_leaves_no_dead_mount() {
     let m = Mounted::new("sleep");
-    let pid = daemon_pid(&m);
+    let pid = daemon_pid_of(&m);
     unsafe { libc::kill(pid, libc::SIGKILL) };
     assert!(
         wait_unmounted(&m.mnt),
@@ -515,18 +504,7 @@ fn sigkill_during_write_backs_leaves_old_or_new() {
             })
         };
         std::thread::sleep(Duration::from_millis(20 + next() % 80));
-        let out = sh(&format!(
-            "pgrep -f -- 'crit-fs mount {} {}'",
-            dump.display(),
-            mnt.display()
-        ));
-        let pid: i32 = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let pid = daemon_pid(&dump, &mnt);
         unsafe { libc::kill(pid, libc::SIGKILL) };
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(wait_unmounted(&mnt), "round {round}: auto-unmount");

@@ -163,9 +163,31 @@ pub fn unmount(mnt: &Path) {
     }
 }
 
+/// The pid of the daemon serving `dump` on `mnt` (from /proc, argv exact).
+pub fn daemon_pid(dump: &Path, mnt: &Path) -> i32 {
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if argv.len() >= 4
+            && argv[0].ends_with(b"crit-fs")
+            && argv[1] == b"mount"
+            && argv[2] == dump.as_os_str().as_encoded_bytes()
+            && argv[3] == mnt.as_os_str().as_encoded_bytes()
+        {
+            return pid;
+        }
+    }
+    panic!("no daemon for {}", mnt.display());
+}
+
 /// Waits until `mnt` is no longer a mount point (auto-unmount is asynchronous).
 pub fn wait_unmounted(mnt: &Path) -> bool {
-    for _ in 0..200 {
+    for _ in 0..600 {
         if !is_mounted(mnt) {
             return true;
         }
