@@ -272,3 +272,22 @@ fn stale_temp_files_are_removed() {
     assert_eq!(fs.remove_stale_temp_files().len(), 1);
     assert!(!stale.exists() && live.exists());
 }
+
+#[test]
+fn release_saves_what_flush_did_not() {
+    let (t, fs) = core("sleep");
+    let a = fs.lookup(ROOT_INO, name("pstree.json")).unwrap();
+    let o = fs
+        .open(a.ino, libc::O_WRONLY | libc::O_TRUNC, Caller::ROOT)
+        .unwrap();
+    let text = String::from_utf8(decode(&t.0.join("pstree.img"), true))
+        .unwrap()
+        .replace("\"sid\": 18604", "\"sid\": 7");
+    fs.write(o.fh, 0, text.as_bytes()).unwrap();
+    fs.release(o.fh).unwrap();
+    assert!(
+        String::from_utf8(decode(&t.0.join("pstree.img"), true))
+            .unwrap()
+            .contains("\"sid\": 7,")
+    );
+}

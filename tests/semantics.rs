@@ -808,6 +808,42 @@ fn s_reader_sees_old_or_new() {
     assert!(reader.join().unwrap() > 0);
 }
 
+#[test]
+fn s_real_file_wins_over_view() {
+    let m = Mounted::new("sleep");
+    fs::write(m.d("pstree.json"), b"mine\n").unwrap();
+    assert_eq!(fs::read(m.p("pstree.json")).unwrap(), b"mine\n");
+}
+
+#[test]
+fn s_rename_scratch_over_raw_file() {
+    let m = Mounted::new("sleep");
+    fs::write(m.p("new-readme"), b"replaced\n").unwrap();
+    fs::rename(m.p("new-readme"), m.p("README.txt")).unwrap();
+    assert_eq!(fs::read(m.d("README.txt")).unwrap(), b"replaced\n");
+    assert!(!m.p("new-readme").exists());
+}
+
+#[test]
+fn s_reports_follow_dump() {
+    let m = Mounted::new("sleep");
+    let before = fs::read(m.p("ps.txt")).unwrap();
+    fs::copy(corpus().join("shell-tree/pstree.img"), m.d("pstree.img")).unwrap();
+    assert_ne!(fs::read(m.p("ps.txt")).unwrap(), before);
+}
+
+#[test]
+fn s_no_xattrs() {
+    let m = Mounted::new("sleep");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg("import os,sys\ntry:\n  os.getxattr(sys.argv[1], 'user.x')\nexcept OSError as e:\n  sys.exit(e.errno)")
+        .arg(m.p("pstree.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(libc::EOPNOTSUPP));
+}
+
 // ---------------------------------------------------------------- the document
 
 #[test]
