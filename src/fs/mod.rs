@@ -702,7 +702,10 @@ impl CritFs {
         ];
         for (name, node, kind) in out {
             let child = if node == Node::Scratch {
-                st.names[&(ino, name.clone())]
+                match st.names.get(&(ino, name.clone())) {
+                    Some(&i) => i,
+                    None => continue,
+                }
             } else {
                 self.intern(&mut st, ino, &name, node)
             };
