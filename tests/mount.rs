@@ -4,6 +4,7 @@
 mod mounting;
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -267,66 +268,108 @@ fn edit_with_vim() {
     });
 }
 
-#[test]
-fn edit_with_nano() {
-    edit_with("nano", |m, view| {
-        let session = format!("critfs{}", std::process::id());
-        let tmux = |args: &[&str]| {
-            Command::new("tmux")
-                .args(["-L", &session])
-                .args(args)
-                .output()
-                .unwrap()
+/// A program running in a detached tmux session of its own; killed on drop.
+struct Tmux {
+    server: String,
+}
+
+impl Tmux {
+    fn start(tag: &str, argv: &[&str]) -> Tmux {
+        let t = Tmux {
+            server: format!("critfs-{tag}-{}", std::process::id()),
         };
-        ok(
-            tmux(&[
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                "120",
-                "-y",
-                "40",
-                "nano",
-                "--ignorercfiles",
-                &view.to_string_lossy(),
-            ]),
-            "tmux",
-        );
+        let mut args = vec!["new-session", "-d", "-s", "main", "-x", "120", "-y", "40"];
+        args.extend_from_slice(argv);
+        ok(t.run(&args), "tmux new-session");
         std::thread::sleep(Duration::from_millis(500));
-        // Search for the key, move to its value, replace 0 by 8, save, quit.
-        ok(
-            tmux(&[
-                "send-keys",
-                "-t",
-                &session,
-                "C-w",
-                "\"personality\": ",
-                "Enter",
-            ]),
-            "search",
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        ok(
-            tmux(&["send-keys", "-N", "15", "-t", &session, "Right"]),
-            "move",
-        );
-        ok(tmux(&["send-keys", "-t", &session, "Delete", "8"]), "edit");
-        ok(tmux(&["send-keys", "-t", &session, "C-o"]), "write");
-        std::thread::sleep(Duration::from_millis(200));
-        ok(tmux(&["send-keys", "-t", &session, "Enter"]), "confirm");
-        std::thread::sleep(Duration::from_millis(300));
-        ok(tmux(&["send-keys", "-t", &session, "C-x"]), "quit");
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .args(["-L", &self.server])
+            .args(args)
+            .env("HOME", "/nonexistent")
+            .output()
+            .unwrap()
+    }
+
+    /// Sends keys, then lets the program work.
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "main"];
+        args.extend_from_slice(keys);
+        ok(self.run(&args), "tmux send-keys");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    fn wait_exit(&self) {
         for _ in 0..50 {
-            if !tmux(&["has-session", "-t", &session]).status.success() {
-                break;
+            if !self.run(&["has-session", "-t", "main"]).status.success() {
+                return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = tmux(&["kill-server"]);
-        let _ = m;
+        panic!("the program did not exit");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn edit_with_nano() {
+    edit_with("nano", |_, view| {
+        let nano = Tmux::start(
+            "nano",
+            &["nano", "--ignorercfiles", &view.to_string_lossy()],
+        );
+        // Search for the key, move to its value, replace 0 by 8, save, quit.
+        nano.keys(&["C-w", "\"personality\": ", "Enter"]);
+        nano.keys(&["-N", "15", "Right"]);
+        nano.keys(&["Delete", "8"]);
+        nano.keys(&["C-o"]);
+        nano.keys(&["Enter"]);
+        nano.keys(&["C-x"]);
+        nano.wait_exit();
     });
+}
+
+#[test]
+fn edit_with_vim_interactive() {
+    // vim in a terminal: swap file `.NAME.swp`, `4913`, backup by rename.
+    edit_with("vim (tmux)", |m, view| {
+        let vim = Tmux::start("vim", &["vim", &view.to_string_lossy()]);
+        assert!(
+            m.p(&format!(".{CORE}.json.swp")).exists(),
+            "vim made its swap file in the mount"
+        );
+        vim.keys(&[":%s/\"personality\": 0,/\"personality\": 8,/", "Enter"]);
+        vim.keys(&[":wq", "Enter"]);
+        vim.wait_exit();
+        assert!(!m.p(&format!(".{CORE}.json.swp")).exists());
+    });
+}
+
+#[test]
+fn vim_saving_unmodified_leaves_image() {
+    let m = Mounted::new("sleep");
+    let img = m.d(&format!("{CORE}.img"));
+    let before = fs::metadata(&img).unwrap();
+    let out = Command::new("vim")
+        .args(["-es", "-c", "w!", "-c", "q"])
+        .arg(m.p(&format!("{CORE}.json")))
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    ok(out, "vim :w!");
+    let after = fs::metadata(&img).unwrap();
+    assert_eq!(
+        (before.ino(), before.mtime(), before.mtime_nsec()),
+        (after.ino(), after.mtime(), after.mtime_nsec())
+    );
 }
 
 #[test]
