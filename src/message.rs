@@ -219,7 +219,7 @@ impl Message {
     }
 }
 
-fn err(offset: usize, path: &[String], what: impl Into<String>) -> WireError {
+fn err(offset: usize, path: &[&str], what: impl Into<String>) -> WireError {
     WireError {
         offset,
         path: path.join("."),
@@ -254,18 +254,21 @@ pub fn write_varint(mut v: u64, out: &mut Vec<u8>) {
 }
 
 fn decode_message(
-    schema: &Schema,
+    schema: &'static Schema,
     msg_type: MsgId,
     buf: &[u8],
     base: usize,
     depth: usize,
-    path: &mut Vec<String>,
+    path: &mut Vec<&'static str>,
 ) -> Result<Message, WireError> {
     if depth > MAX_DEPTH {
         return Err(err(base, path, "messages nested too deeply"));
     }
     let plan = schema.message(msg_type);
     let mut msg = Message::new(msg_type);
+    // Room for every field the type has (each takes at least two bytes), so
+    // that a message is one allocation instead of four growing ones.
+    msg.fields = Vec::with_capacity(plan.fields.len().min(buf.len() / 2));
     let mut pos = 0;
     let mut sorted = true;
     while pos < buf.len() {
@@ -330,8 +333,8 @@ fn decode_message(
             continue;
         };
         let field = &plan.fields[idx];
-        path.push(field.name.clone());
-        let mut values = Vec::new();
+        path.push(&field.name);
+        let mut values = Vec::with_capacity(1);
         let packed_run =
             wire == 2 && !matches!(field.kind, Kind::String | Kind::Bytes | Kind::Message(_));
         if packed_run && field.repeated {
@@ -406,6 +409,9 @@ fn decode_message(
     if !sorted {
         msg.fields.sort_by_key(|f| f.field);
     }
+    // encode_into merges unknown fields in by number, as the JSON form does:
+    // keep them in that order here too (stable, so repeats keep theirs).
+    msg.unknown.sort_by_key(|u| u.number);
     Ok(msg)
 }
 
@@ -568,9 +574,19 @@ fn encode_field(field: &FieldPlan, values: &[Value], out: &mut Vec<u8>) {
                 key(2, out);
                 match v {
                     Value::Msg(m) => {
-                        let body = m.encode();
-                        write_varint(body.len() as u64, out);
-                        out.extend_from_slice(&body);
+                        // Encode in place behind a one-byte length; widen it
+                        // afterwards in the rare case the body is 128 bytes or more.
+                        let at = out.len();
+                        out.push(0);
+                        m.encode_into(out);
+                        let len = out.len() - at - 1;
+                        if len < 0x80 {
+                            out[at] = len as u8;
+                        } else {
+                            let mut prefix = Vec::with_capacity(10);
+                            write_varint(len as u64, &mut prefix);
+                            out.splice(at..at + 1, prefix);
+                        }
                     }
                     Value::Str(s) => {
                         write_varint(s.len() as u64, out);

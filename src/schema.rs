@@ -3,11 +3,36 @@
 //! (kind, label, CRIT formatting options) is looked up once here, never per value.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use prost_reflect::{DescriptorPool, Kind as PbKind, Value as PbValue};
 
 static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/criu-images.bin"));
+
+/// FNV-1a: the name tables are looked up once per JSON key on encode, where
+/// SipHash's DoS resistance buys nothing (keys are checked against a fixed schema).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// Index of a message type in [`Schema::messages`].
 pub type MsgId = usize;
@@ -120,7 +145,7 @@ pub struct FieldPlan {
 pub struct MessagePlan {
     pub name: String,
     pub fields: Vec<FieldPlan>,
-    by_name: HashMap<String, usize>,
+    by_name: Map<String, usize>,
 }
 
 impl MessagePlan {
@@ -139,8 +164,8 @@ impl MessagePlan {
 #[derive(Debug)]
 pub struct EnumPlan {
     pub name: String,
-    by_number: HashMap<i32, String>,
-    by_name: HashMap<String, i32>,
+    by_number: Map<i32, String>,
+    by_name: Map<String, i32>,
 }
 
 impl EnumPlan {
@@ -157,7 +182,7 @@ impl EnumPlan {
 pub struct Schema {
     pub messages: Vec<MessagePlan>,
     pub enums: Vec<EnumPlan>,
-    msg_by_name: HashMap<String, MsgId>,
+    msg_by_name: Map<String, MsgId>,
 }
 
 impl Schema {
@@ -185,7 +210,7 @@ impl Schema {
         let criu_ext = pool.get_extension_by_name("criu");
         let msgs: Vec<_> = pool.all_messages().collect();
         let enums: Vec<_> = pool.all_enums().collect();
-        let msg_by_name: HashMap<String, MsgId> = msgs
+        let msg_by_name: Map<String, MsgId> = msgs
             .iter()
             .enumerate()
             .map(|(i, m)| (m.full_name().to_string(), i))

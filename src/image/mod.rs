@@ -152,26 +152,39 @@ impl Image {
     /// Decodes a whole image file.
     pub fn decode(buf: &[u8]) -> Result<Image, ImageError> {
         let (magic, start) = read_magic(buf)?;
+        let mut entries = Vec::new();
+        Image::decode_entries(buf, magic, start, |e| entries.push(e))?;
+        Ok(Image { magic, entries })
+    }
+
+    /// Decodes the entries of an image whose magic [`read_magic`] read, handing
+    /// each to `f` as soon as it is decoded (so that a caller rendering them
+    /// one by one never holds the whole decoded image).
+    pub fn decode_entries(
+        buf: &[u8],
+        magic: Magic,
+        start: usize,
+        mut f: impl FnMut(Entry),
+    ) -> Result<(), ImageError> {
         let mut r = Reader {
             buf,
             pos: start,
             entry: 0,
         };
-        let mut entries = Vec::new();
         match magic.layout {
             Layout::Entries(name, kind) => {
                 let id = msg_id(name);
                 while !r.at_end() {
                     let msg = r.message(id)?;
                     let payload = payload::read(&mut r, kind, &msg)?;
-                    entries.push(Entry { msg, payload });
+                    f(Entry { msg, payload });
                     r.entry += 1;
                 }
             }
             Layout::Pagemap => {
                 let mut id = msg_id("pagemap_head");
                 while !r.at_end() {
-                    entries.push(Entry {
+                    f(Entry {
                         msg: r.message(id)?,
                         payload: Payload::None,
                     });
@@ -185,7 +198,7 @@ impl Image {
                 }
                 let head = r.message(msg_id("ghost_file_entry"))?;
                 if head.bool("chunks") == Some(true) {
-                    entries.push(Entry {
+                    f(Entry {
                         msg: head,
                         payload: Payload::None,
                     });
@@ -195,7 +208,7 @@ impl Image {
                         let msg = r.message(chunk)?;
                         let len = msg.u64("len").unwrap_or(0);
                         let data = r.take(len, "ghost chunk data")?.to_vec();
-                        entries.push(Entry {
+                        f(Entry {
                             msg,
                             payload: Payload::Raw(data),
                         });
@@ -204,7 +217,7 @@ impl Image {
                     let data = r
                         .take((buf.len() - r.pos) as u64, "ghost file data")?
                         .to_vec();
-                    entries.push(Entry {
+                    f(Entry {
                         msg: head,
                         payload: Payload::Raw(data),
                     });
@@ -212,18 +225,19 @@ impl Image {
             }
             Layout::NotEntries => unreachable!("read_magic refuses these"),
         }
-        Ok(Image { magic, entries })
+        Ok(())
     }
 
     /// Counts entries without decoding messages (CRIT's `info`; a pagemap's
     /// head entry is not counted). Payloads are skipped by their sizes.
     pub fn count(buf: &[u8]) -> Result<(Magic, usize), ImageError> {
         // Payload sizes depend on message fields, so decode; messages are small.
-        let img = Image::decode(buf)?;
-        let n = img.entries.len();
+        let (magic, start) = read_magic(buf)?;
+        let mut n = 0usize;
+        Image::decode_entries(buf, magic, start, |_| n += 1)?;
         Ok((
-            img.magic,
-            if img.magic.layout == Layout::Pagemap {
+            magic,
+            if magic.layout == Layout::Pagemap {
                 n.saturating_sub(1)
             } else {
                 n
@@ -234,17 +248,26 @@ impl Image {
     /// Encodes the image to its file bytes.
     pub fn encode(&self) -> Result<Vec<u8>, ImageError> {
         let mut out = Vec::with_capacity(4096);
-        if let Some(h) = self.magic.header() {
-            out.extend_from_slice(&h.to_le_bytes());
-        }
-        out.extend_from_slice(&self.magic.value.to_le_bytes());
+        encode_magic(self.magic, &mut out);
         for (i, e) in self.entries.iter().enumerate() {
-            write_framed(&e.msg, &mut out);
-            payload::write(&e.payload, &e.msg, &mut out)
-                .map_err(|what| img_err(Some(i), out.len(), what))?;
+            encode_entry(i, e, &mut out)?;
         }
         Ok(out)
     }
+}
+
+/// Appends an image's magic header (what [`read_magic`] reads).
+pub fn encode_magic(magic: Magic, out: &mut Vec<u8>) {
+    if let Some(h) = magic.header() {
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+    out.extend_from_slice(&magic.value.to_le_bytes());
+}
+
+/// Appends entry number `index` of an image: its framed message and payload.
+pub fn encode_entry(index: usize, e: &Entry, out: &mut Vec<u8>) -> Result<(), ImageError> {
+    write_framed(&e.msg, out);
+    payload::write(&e.payload, &e.msg, out).map_err(|what| img_err(Some(index), out.len(), what))
 }
 
 /// Appends a message with its 32-bit size in front.

@@ -5,9 +5,12 @@ use serde_json::Value as Json;
 
 use super::parse::{JsonError, message_from_json};
 use super::render::write_fields;
-use super::text::{base64_decode, base64_lines};
+use super::text::base64_decode;
 use super::writer::JsonWriter;
-use crate::image::{Entry, Image, Layout, Magic, Payload, PayloadKind, shown_size};
+use crate::image::{
+    Entry, Image, ImageError, Layout, Magic, Payload, PayloadKind, encode_entry, encode_magic,
+    read_magic, shown_size,
+};
 use crate::message::Message;
 use crate::schema::Schema;
 
@@ -27,22 +30,46 @@ pub fn image_to_json(img: &Image, opts: RenderOptions) -> Vec<u8> {
     out
 }
 
+/// Decodes image bytes straight to CRIT JSON, entry by entry: each entry is
+/// rendered and dropped before the next is decoded.
+pub fn decode_image_to_json(buf: &[u8], opts: RenderOptions) -> Result<Vec<u8>, ImageError> {
+    let (magic, start) = read_magic(buf)?;
+    let mut out = Vec::with_capacity(buf.len().saturating_mul(4).min(1 << 30) + 256);
+    let mut w = JsonWriter::new(&mut out, opts.pretty);
+    write_head(&mut w, magic);
+    Image::decode_entries(buf, magic, start, |e| write_entry(&mut w, magic, &e, opts))?;
+    write_tail(&mut w);
+    Ok(out)
+}
+
+fn write_head(w: &mut JsonWriter, magic: Magic) {
+    w.begin_object();
+    w.key("magic");
+    w.string(magic.name);
+    w.key("entries");
+    w.begin_array();
+}
+
+fn write_entry(w: &mut JsonWriter, magic: Magic, e: &Entry, opts: RenderOptions) {
+    w.begin_object();
+    write_fields(w, &e.msg, opts.pretty, false);
+    write_extra(w, magic, e, opts);
+    w.end_object();
+}
+
+fn write_tail(w: &mut JsonWriter) {
+    w.end_array();
+    w.end_object();
+}
+
 /// Appends the JSON of an image to `out`.
 pub fn write_image(out: &mut Vec<u8>, img: &Image, opts: RenderOptions) {
     let mut w = JsonWriter::new(out, opts.pretty);
-    w.begin_object();
-    w.key("magic");
-    w.string(img.magic.name);
-    w.key("entries");
-    w.begin_array();
+    write_head(&mut w, img.magic);
     for e in &img.entries {
-        w.begin_object();
-        write_fields(&mut w, &e.msg, opts.pretty, false);
-        write_extra(&mut w, img.magic, e, opts);
-        w.end_object();
+        write_entry(&mut w, img.magic, e, opts);
     }
-    w.end_array();
-    w.end_object();
+    write_tail(&mut w);
 }
 
 fn write_extra(w: &mut JsonWriter, magic: Magic, e: &Entry, opts: RenderOptions) {
@@ -67,13 +94,13 @@ fn write_extra(w: &mut JsonWriter, magic: Magic, e: &Entry, opts: RenderOptions)
     }
     match &e.payload {
         Payload::None => unreachable!(),
-        Payload::Raw(d) => w.string(&base64_lines(d)),
+        Payload::Raw(d) => w.base64(d),
         Payload::Tcp { inq, outq } => {
             w.begin_object();
             w.key("inq");
-            w.string(&base64_lines(inq));
+            w.base64(inq);
             w.key("outq");
-            w.string(&base64_lines(outq));
+            w.base64(outq);
             w.end_object();
         }
         Payload::Sem(s) => {
@@ -90,7 +117,7 @@ fn write_extra(w: &mut JsonWriter, magic: Magic, e: &Entry, opts: RenderOptions)
                 w.begin_object();
                 write_fields(w, m, false, false);
                 w.end_object();
-                w.string(&base64_lines(d));
+                w.base64(d);
             }
             w.end_array();
         }
@@ -132,6 +159,18 @@ fn fail<T>(path: &str, what: impl Into<String>) -> Result<T, JsonError> {
 
 /// Builds an image from CRIT JSON (either `decode` or `decode --pretty` form).
 pub fn image_from_json(json: &Json) -> Result<Image, JsonError> {
+    let (magic, items) = top_from_json(json)?;
+    let mut b = EntryBuilder::new(magic);
+    let entries = items
+        .iter()
+        .map(|item| b.entry(item))
+        .collect::<Result<Vec<_>, _>>()?;
+    b.finish()?;
+    Ok(Image { magic, entries })
+}
+
+/// The checks of an image's top level: its magic and its list of entries.
+fn top_from_json(json: &Json) -> Result<(Magic, &[Json]), JsonError> {
     let Json::Object(top) = json else {
         return fail("(top)", "expected an object with \"magic\" and \"entries\"");
     };
@@ -141,44 +180,66 @@ pub fn image_from_json(json: &Json) -> Result<Image, JsonError> {
             format!("unknown key {k:?} (an image has only \"magic\" and \"entries\")"),
         );
     }
-    let magic = match top.get("magic") {
+    let magic = magic_from_json(top.get("magic"))?;
+    match top.get("entries") {
+        Some(Json::Array(a)) => Ok((magic, a)),
+        Some(_) => fail("entries", "expected a list"),
+        None => fail("entries", "missing"),
+    }
+}
+
+fn magic_from_json(v: Option<&Json>) -> Result<Magic, JsonError> {
+    match v {
         Some(Json::String(s)) => match Magic::by_name(s) {
-            Some(m) if m.layout != Layout::NotEntries => m,
-            _ => return fail("magic", format!("unknown image magic {s:?}")),
+            Some(m) if m.layout != Layout::NotEntries => Ok(m),
+            _ => fail("magic", format!("unknown image magic {s:?}")),
         },
-        Some(_) => return fail("magic", "expected a string"),
-        None => return fail("magic", "missing"),
-    };
-    let items = match top.get("entries") {
-        Some(Json::Array(a)) => a,
-        Some(_) => return fail("entries", "expected a list"),
-        None => return fail("entries", "missing"),
-    };
-    let schema = Schema::get();
-    let id = |name: &str| {
-        schema
-            .message_id(name)
-            .expect("magic table names schema messages")
-    };
-    let mut entries = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
+        Some(_) => fail("magic", "expected a string"),
+        None => fail("magic", "missing"),
+    }
+}
+
+/// Turns an image's entries into [`Entry`]s one at a time, in order, checking
+/// what spans entries (a pagemap's head, a ghost file's chunks).
+pub struct EntryBuilder {
+    magic: Magic,
+    /// Index of the next entry.
+    index: usize,
+    /// Whether the first entry of a ghost file says "chunks".
+    ghost_chunks: Option<bool>,
+}
+
+impl EntryBuilder {
+    pub fn new(magic: Magic) -> EntryBuilder {
+        EntryBuilder {
+            magic,
+            index: 0,
+            ghost_chunks: None,
+        }
+    }
+
+    /// The next entry, from its JSON object.
+    pub fn entry(&mut self, item: &Json) -> Result<Entry, JsonError> {
+        let i = self.index;
+        self.index += 1;
+        let schema = Schema::get();
+        let id = |name: &str| {
+            schema
+                .message_id(name)
+                .expect("magic table names schema messages")
+        };
         let path = format!("entries[{i}]");
         let extra = item.as_object().and_then(|o| o.get("extra"));
-        let xpath = format!("{path}.extra");
-        let entry = match magic.layout {
+        let xpath = || format!("{path}.extra");
+        Ok(match self.magic.layout {
             Layout::Pagemap => {
-                let msg = message_from_json(
-                    id(if i == 0 {
-                        "pagemap_head"
-                    } else {
-                        "pagemap_entry"
-                    }),
-                    item,
-                    &path,
-                    &[],
-                )?;
+                let name = if i == 0 {
+                    "pagemap_head"
+                } else {
+                    "pagemap_entry"
+                };
                 Entry {
-                    msg,
+                    msg: message_from_json(id(name), item, &path, &[])?,
                     payload: Payload::None,
                 }
             }
@@ -190,29 +251,26 @@ pub fn image_from_json(json: &Json) -> Result<Image, JsonError> {
                     "ghost_file_entry"
                 };
                 let msg = message_from_json(id(name), item, &path, &["extra"])?;
-                let chunks = i == 0 && msg.bool("chunks") == Some(true);
-                if i > 0
-                    && entries
-                        .first()
-                        .is_some_and(|e: &Entry| e.msg.bool("chunks") != Some(true))
-                {
+                if i == 0 {
+                    self.ghost_chunks = Some(msg.bool("chunks") == Some(true));
+                } else if self.ghost_chunks != Some(true) {
                     return fail(
                         &path,
                         "a ghost file without \"chunks\" has exactly one entry",
                     );
                 }
-                let payload = if chunks {
+                let payload = if i == 0 && self.ghost_chunks == Some(true) {
                     if extra.is_some() {
                         return fail(
-                            &xpath,
+                            &xpath(),
                             "a chunked ghost file keeps its data in the chunk entries",
                         );
                     }
                     Payload::None
                 } else {
-                    let data = raw_extra(extra, &xpath)?;
+                    let data = raw_extra(extra, &xpath())?;
                     if chunked {
-                        expect_len(&xpath, data.len(), msg.u64("len").unwrap_or(0), "len")?;
+                        expect_len(&xpath(), data.len(), msg.u64("len").unwrap_or(0), "len")?;
                     }
                     Payload::Raw(data)
                 };
@@ -220,17 +278,109 @@ pub fn image_from_json(json: &Json) -> Result<Image, JsonError> {
             }
             Layout::Entries(name, kind) => {
                 let msg = message_from_json(id(name), item, &path, &["extra"])?;
-                let payload = payload_from_json(kind, &msg, extra, &xpath)?;
+                let payload = payload_from_json(kind, &msg, extra, &xpath())?;
                 Entry { msg, payload }
             }
-            Layout::NotEntries => unreachable!(),
-        };
-        entries.push(entry);
+            Layout::NotEntries => unreachable!("magic_from_json refuses these"),
+        })
     }
-    if magic.layout == Layout::Ghost && entries.is_empty() {
-        return fail("entries", "a ghost file image needs its ghost_file_entry");
+
+    /// Checks the image once all entries are in.
+    pub fn finish(&self) -> Result<(), JsonError> {
+        if self.magic.layout == Layout::Ghost && self.index == 0 {
+            return fail("entries", "a ghost file image needs its ghost_file_entry");
+        }
+        Ok(())
     }
-    Ok(Image { magic, entries })
+}
+
+/// Why [`encode_json_text`] failed.
+#[derive(Debug)]
+pub enum EncodeError {
+    /// Not JSON.
+    Syntax(serde_json::Error),
+    /// JSON that does not fit the image schema.
+    Schema(JsonError),
+    Image(ImageError),
+}
+
+/// Encodes CRIT JSON text to image bytes while it is parsed: each entry is
+/// encoded as soon as its object has been read and then dropped, so memory
+/// holds one entry's JSON tree, not the whole document's. Gives exactly the
+/// bytes and errors of `strict::parse`, then `image_from_json`, then
+/// `Image::encode`: an entry's error is kept until the whole text has been
+/// read and the top level checked.
+pub fn encode_json_text(text: &[u8]) -> Result<Vec<u8>, EncodeError> {
+    let mut st = Stream {
+        builder: None,
+        pending: Vec::new(),
+        // Base64 payloads shrink by a quarter; other JSON far more.
+        out: Vec::with_capacity(text.len() / 4 * 3 + 64),
+        failure: None,
+    };
+    let top = super::strict::parse_streaming_entries(text, &mut |top, _, item| st.entry(top, item))
+        .map_err(EncodeError::Syntax)?;
+    // The checks of image_from_json, in its order ("entries" is empty here).
+    let (magic, _) = top_from_json(&top).map_err(EncodeError::Schema)?;
+    if let Some(e) = st.failure {
+        return Err(e);
+    }
+    if st.builder.is_none() {
+        // "magic" came after "entries": encode what was kept.
+        st.start(magic);
+        for item in std::mem::take(&mut st.pending) {
+            st.push(item)?;
+        }
+    }
+    let builder = st.builder.as_ref().expect("started above");
+    builder.finish().map_err(EncodeError::Schema)?;
+    Ok(st.out)
+}
+
+/// The state of [`encode_json_text`].
+struct Stream {
+    /// Set once a valid magic has been read before the entries.
+    builder: Option<EntryBuilder>,
+    /// Entries read before any magic.
+    pending: Vec<Json>,
+    /// The image: its magic, then each entry.
+    out: Vec<u8>,
+    /// The first entry that failed; later entries are only read.
+    failure: Option<EncodeError>,
+}
+
+impl Stream {
+    fn start(&mut self, magic: Magic) {
+        encode_magic(magic, &mut self.out);
+        self.builder = Some(EntryBuilder::new(magic));
+    }
+
+    /// One element of "entries"; `top` holds the top-level keys read before it.
+    fn entry(&mut self, top: &serde_json::Map<String, Json>, item: Json) {
+        if self.failure.is_some() {
+            return;
+        }
+        if self.builder.is_none() {
+            match magic_from_json(top.get("magic")) {
+                Ok(magic) => self.start(magic),
+                // No magic yet: keep the entry. A bad one: the top-level
+                // check reports it, entries are not looked at.
+                Err(_) if top.contains_key("magic") => return,
+                Err(_) => return self.pending.push(item),
+            }
+        }
+        if let Err(e) = self.push(item) {
+            self.failure = Some(e);
+        }
+    }
+
+    fn push(&mut self, item: Json) -> Result<(), EncodeError> {
+        let b = self.builder.as_mut().expect("started");
+        let index = b.index;
+        let entry = b.entry(&item).map_err(EncodeError::Schema)?;
+        drop(item); // before the entry's bytes are copied out: payloads are big
+        encode_entry(index, &entry, &mut self.out).map_err(EncodeError::Image)
+    }
 }
 
 fn raw_extra(extra: Option<&Json>, path: &str) -> Result<Vec<u8>, JsonError> {
@@ -368,7 +518,56 @@ fn payload_from_json(
 
 #[cfg(test)]
 mod tests {
-    use super::human_size;
+    use super::*;
+
+    /// The streaming encoder against the tree one: same bytes, same errors.
+    #[test]
+    fn streaming_encode_matches_the_tree() {
+        let cases: &[&str] = &[
+            r#"{"magic": "PSTREE", "entries": [{"pid": 1, "ppid": 0, "pgid": 1, "sid": 1}]}"#,
+            r#"{"entries": [{"pid": 1, "ppid": 0, "pgid": 1, "sid": 1}], "magic": "PSTREE"}"#,
+            r#"{"magic": "PAGEMAP", "entries": [{"pages_id": 1}, {"vaddr": 4096, "nr_pages": 1}]}"#,
+            r#"{"magic": "PIPES_DATA", "entries": [{"pipe_id": 1, "bytes": 2, "extra": "YWI=\n"}]}"#,
+            r#"{"magic": "PIPES_DATA", "entries": [{"pipe_id": 1, "bytes": 3, "extra": "YWI=\n"}]}"#,
+            r#"{"magic": "GHOST_FILE", "entries": []}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": "x"}]}"#,
+            r#"{"magic": "PSTREE", "entries": 5}"#,
+            r#"{"magic": "PSTREE", "entries": {}}"#,
+            r#"{"magic": 5, "entries": []}"#,
+            r#"{"magic": "NOPE", "entries": []}"#,
+            r#"{"magic": "PSTREE"}"#,
+            r#"{"entries": []}"#,
+            r#"{"magic": "PSTREE", "entries": [], "more": 1}"#,
+            r#"[]"#,
+            r#""PSTREE""#,
+            r#"{"magic": "PSTREE", "entries": [], "magic": "PSTREE"}"#,
+            r#"{"magic": "PSTREE", "entries": [], "entries": []}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": 1, "pid": 1}]}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": 1, "ppid": 0, "pgid": 1, "sid": 1, "threads": [{}]}]}"#,
+            r#"{"entries": [{"id": 1, "chunks": true}, {"len": 1, "off": 0, "extra": "YQ=="}], "magic": "GHOST_FILE"}"#,
+            r#"{"magic": "GHOST_FILE", "entries": [{"id": 1, "chunks": true}, {"len": 1, "off": 0, "extra": "YQ=="}]}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": "x"}], "zzz": 1}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": "x"}], "aaa": 1}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": "x"}, {"a": 1, "a": 2}]}"#,
+            r#"{"magic": "PSTREE", "entries": [{"pid": "x"}] x"#,
+            r#"{"entries": [{"pid": "x"}], "magic": "NOPE"}"#,
+            r#"{"magic": "NOPE", "entries": [{"pid": "x"}]}"#,
+            "[1",
+            "[{\"a\": 1, \"a\": 1}]",
+        ];
+        for text in cases {
+            let tree = crate::json::strict::parse(text.as_bytes())
+                .map_err(|e| e.to_string())
+                .and_then(|j| image_from_json(&j).map_err(|e| e.to_string()))
+                .and_then(|img| img.encode().map_err(|e| e.to_string()));
+            let stream = encode_json_text(text.as_bytes()).map_err(|e| match e {
+                EncodeError::Syntax(e) => e.to_string(),
+                EncodeError::Schema(e) => e.to_string(),
+                EncodeError::Image(e) => e.to_string(),
+            });
+            assert_eq!(stream, tree, "{text}");
+        }
+    }
 
     #[test]
     fn human_sizes_like_crit() {

@@ -24,7 +24,26 @@ impl std::fmt::Display for JsonError {
     }
 }
 
-fn fail<T>(path: &str, what: impl Into<String>) -> Result<T, JsonError> {
+/// Where a value sits in the JSON document; turned into text only when an
+/// error is reported, so that the happy path formats no paths.
+#[derive(Clone, Copy)]
+enum JPath<'a> {
+    Root(&'a str),
+    Key(&'a JPath<'a>, &'a str),
+    Index(&'a JPath<'a>, usize),
+}
+
+impl std::fmt::Display for JPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JPath::Root(s) => f.write_str(s),
+            JPath::Key(p, k) => write!(f, "{p}.{k}"),
+            JPath::Index(p, i) => write!(f, "{p}[{i}]"),
+        }
+    }
+}
+
+fn fail<T>(path: &JPath, what: impl Into<String>) -> Result<T, JsonError> {
     Err(JsonError {
         path: path.to_string(),
         what: what.into(),
@@ -37,6 +56,15 @@ pub fn message_from_json(
     msg_type: MsgId,
     json: &Json,
     path: &str,
+    skip: &[&str],
+) -> Result<Message, JsonError> {
+    message_at(msg_type, json, &JPath::Root(path), skip)
+}
+
+fn message_at(
+    msg_type: MsgId,
+    json: &Json,
+    path: &JPath,
     skip: &[&str],
 ) -> Result<Message, JsonError> {
     let schema = Schema::get();
@@ -52,18 +80,19 @@ pub fn message_from_json(
         );
     };
     let mut msg = Message::new(msg_type);
+    msg.fields = Vec::with_capacity(map.len());
     for (key, value) in map {
         if skip.contains(&key.as_str()) {
             continue;
         }
-        let fpath = format!("{path}.{key}");
+        let fpath = JPath::Key(path, key);
         if key == UNKNOWN_KEY {
             let Json::String(s) = value else {
                 return fail(&fpath, "expected a base64 string");
             };
             let raw = text::base64_decode(s).or_else(|e| fail(&fpath, e))?;
             msg.unknown = split_unknown(&raw).ok_or_else(|| JsonError {
-                path: fpath.clone(),
+                path: fpath.to_string(),
                 what: "not a sequence of protobuf fields".into(),
             })?;
             continue;
@@ -83,7 +112,10 @@ pub fn message_from_json(
                 match text::ip_words(s) {
                     Some(words) => words.into_iter().map(|w| Value::U64(w.into())).collect(),
                     None => {
-                        return fail(&format!("{fpath}[0]"), format!("invalid IP address {s:?}"));
+                        return fail(
+                            &JPath::Index(&fpath, 0),
+                            format!("invalid IP address {s:?}"),
+                        );
                     }
                 }
             } else {
@@ -93,7 +125,7 @@ pub fn message_from_json(
                         schema,
                         field,
                         item,
-                        &format!("{fpath}[{i}]"),
+                        &JPath::Index(&fpath, i),
                     )?);
                 }
                 out
@@ -106,8 +138,7 @@ pub fn message_from_json(
         }
         msg.set(idx, values);
     }
-    for field in plan.fields.iter().filter(|f| f.required) {
-        let idx = plan.field_by_name(&field.name).expect("own field");
+    for (idx, field) in plan.fields.iter().enumerate().filter(|(_, f)| f.required) {
         if !msg.fields.iter().any(|f| f.field == idx) {
             return fail(
                 path,
@@ -169,10 +200,10 @@ fn value_from_json(
     schema: &Schema,
     field: &FieldPlan,
     v: &Json,
-    path: &str,
+    path: &JPath,
 ) -> Result<Value, JsonError> {
     match field.kind {
-        Kind::Message(sub) => Ok(Value::Msg(Box::new(message_from_json(sub, v, path, &[])?))),
+        Kind::Message(sub) => Ok(Value::Msg(Box::new(message_at(sub, v, path, &[])?))),
         Kind::Bytes => {
             let Json::String(s) = v else {
                 return fail(path, format!("expected a string, found {}", kind_of(v)));
@@ -235,7 +266,7 @@ fn value_from_json(
     }
 }
 
-fn int_from_json(field: &FieldPlan, v: &Json, path: &str) -> Result<i128, JsonError> {
+fn int_from_json(field: &FieldPlan, v: &Json, path: &JPath) -> Result<i128, JsonError> {
     match v {
         Json::Number(n) => {
             if let Some(x) = n.as_u64() {

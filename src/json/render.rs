@@ -49,7 +49,7 @@ pub fn write_fields(w: &mut JsonWriter, msg: &Message, pretty: bool, hex: bool) 
             .flat_map(|u| u.raw.iter().copied())
             .collect();
         w.key(UNKNOWN_KEY);
-        w.string(&text::base64_lines(&raw));
+        w.base64(&raw);
     }
 }
 
@@ -75,7 +75,7 @@ fn write_value(
     match v {
         Value::Msg(m) => write_message(w, m, pretty, hex),
         Value::Bytes(b) if field.opts.unix_name => w.string(&text::qp_encode_lossless(b)),
-        Value::Bytes(b) => w.string(&text::base64_lines(b)),
+        Value::Bytes(b) => w.base64(b),
         Value::Str(s) => w.string(s),
         Value::Bool(b) => w.bool(*b),
         Value::F64(f) => w.f64(*f),

@@ -36,6 +36,135 @@ pub fn parse(text: &[u8]) -> serde_json::Result<Json> {
     Ok(v)
 }
 
+/// What [`parse_streaming_entries`] calls for each element of the top-level
+/// `"entries"` list: the top-level keys read before `"entries"`, the
+/// element's index and the element.
+pub type EntryHook<'h> = dyn FnMut(&Map<String, Json>, usize, Json) + 'h;
+
+/// [`parse`], except that each element of the top-level `"entries"` list goes
+/// to `hook` as soon as it has been read, instead of into the result (where
+/// that list stays empty). Syntax errors and duplicate keys are found exactly
+/// as by [`parse`].
+pub fn parse_streaming_entries(text: &[u8], hook: &mut EntryHook) -> serde_json::Result<Json> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let v = de.deserialize_any(RootSeed(hook))?;
+    de.end()?;
+    Ok(v)
+}
+
+/// The scalar `visit_*` methods of a visitor that reads scalars as [`parse`]
+/// does at `$step`.
+macro_rules! scalars_as_parse {
+    ($step:expr) => {
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Json, E> {
+            Seed($step).visit_bool(v)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Json, E> {
+            Seed($step).visit_i64(v)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Json, E> {
+            Seed($step).visit_u64(v)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
+            Seed($step).visit_f64(v)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Json, E> {
+            Seed($step).visit_str(v)
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Json, E> {
+            Seed($step).visit_string(v)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Json, E> {
+            Seed($step).visit_unit()
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Json, E> {
+            Seed($step).visit_none()
+        }
+    };
+}
+
+/// The top level of [`parse_streaming_entries`]: an object hands its
+/// `"entries"` list to the hook; anything else is read as by [`parse`].
+struct RootSeed<'a, 'h>(&'a mut EntryHook<'h>);
+
+impl<'de> Visitor<'de> for RootSeed<'_, '_> {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    scalars_as_parse!(Step::Root);
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Json, A::Error> {
+        Seed(Step::Root).visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(duplicate(&key, Step::Root));
+            }
+            let value = if key == "entries" {
+                map.next_value_seed(EntriesSeed {
+                    hook: &mut *self.0,
+                    top: &out,
+                })?
+            } else {
+                map.next_value_seed(Seed(Step::Key(&Step::Root, &key)))?
+            };
+            out.insert(key, value);
+        }
+        Ok(Json::Object(out))
+    }
+}
+
+/// The top-level `"entries"` value: a list goes element by element to the
+/// hook (and is left empty); anything else is read as by [`parse`].
+struct EntriesSeed<'a, 'h> {
+    hook: &'a mut EntryHook<'h>,
+    top: &'a Map<String, Json>,
+}
+
+const ENTRIES: Step<'static> = Step::Key(&Step::Root, "entries");
+
+impl<'de> DeserializeSeed<'de> for EntriesSeed<'_, '_> {
+    type Value = Json;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Json, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesSeed<'_, '_> {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    scalars_as_parse!(ENTRIES);
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Json, A::Error> {
+        Seed(ENTRIES).visit_map(map)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut index = 0;
+        while let Some(v) = seq.next_element_seed(Seed(Step::Index(&ENTRIES, index)))? {
+            (self.hook)(self.top, index, v);
+            index += 1;
+        }
+        Ok(Json::Array(Vec::new()))
+    }
+}
+
+fn duplicate<E: de::Error>(key: &str, at: Step) -> E {
+    let at = match at {
+        Step::Root => "the top-level object".to_string(),
+        step => step.to_string(),
+    };
+    E::custom(format_args!("duplicate key {key:?} in {at}"))
+}
+
 struct Seed<'a>(Step<'a>);
 
 impl<'de> DeserializeSeed<'de> for Seed<'_> {
@@ -92,13 +221,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
-                let at = match self.0 {
-                    Step::Root => "the top-level object".to_string(),
-                    step => step.to_string(),
-                };
-                return Err(de::Error::custom(format_args!(
-                    "duplicate key {key:?} in {at}"
-                )));
+                return Err(duplicate(&key, self.0));
             }
             let value = map.next_value_seed(Seed(Step::Key(&self.0, &key)))?;
             out.insert(key, value);

@@ -19,12 +19,50 @@ pub fn base64_lines(data: &[u8]) -> String {
     out
 }
 
+/// Appends [`base64_lines`] of `data` as the inside of a JSON string literal
+/// (each line break escaped as `\\n`), without building the text first.
+pub fn push_base64_lines_json(out: &mut Vec<u8>, data: &[u8]) {
+    // 57 input bytes are exactly one 76-character line.
+    out.reserve(data.len().div_ceil(57) * 78);
+    for chunk in data.chunks(57) {
+        let at = out.len();
+        out.resize(at + 76, 0);
+        let n = STANDARD
+            .encode_slice(chunk, &mut out[at..])
+            .expect("76 bytes hold the base64 of 57");
+        out.truncate(at + n);
+        out.extend_from_slice(b"\\n");
+    }
+}
+
 /// Decodes base64 text, ignoring line breaks and other ASCII white space.
 pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+    if let Some(out) = base64_decode_lines(text) {
+        return Ok(out);
+    }
     let clean: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     STANDARD
         .decode(&clean)
         .map_err(|e| format!("invalid base64 ({e})"))
+}
+
+/// The common case without copying the text: CRIT's lines of 76 characters
+/// are whole 4-character groups, padded only at the very end, so each line
+/// decodes on its own. None when the text is not of that shape.
+fn base64_decode_lines(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let mut padded = false;
+    for piece in text.split(|c: char| c.is_ascii_whitespace()) {
+        if piece.is_empty() {
+            continue;
+        }
+        if padded || piece.len() % 4 != 0 {
+            return None;
+        }
+        padded = piece.ends_with('=');
+        STANDARD.decode_vec(piece, &mut out).ok()?;
+    }
+    Some(out)
 }
 
 const QP_LINE: usize = 76;
@@ -439,8 +477,9 @@ pub fn python_int(text: &str) -> Option<i128> {
         .strip_prefix('_')
         .filter(|_| radix != 10)
         .unwrap_or(digits);
+    // from_str_radix takes a sign of its own; Python takes one sign, before any prefix.
     if digits.is_empty()
-        || digits.starts_with('_')
+        || digits.starts_with(['_', '+', '-'])
         || digits.ends_with('_')
         || digits.contains("__")
     {
@@ -457,6 +496,24 @@ mod tests {
     #[test]
     fn base64_breaks_lines_like_python() {
         assert_eq!(base64_lines(b""), "");
+        for (text, want) in [
+            ("YWJj\nZGVm\n", Some(&b"abcdef"[..])),
+            ("YW Jj ZA==", Some(b"abcd")),
+            ("YWI=\nYWI=", None),
+            ("YQ", None),
+            ("", Some(b"")),
+        ] {
+            assert_eq!(base64_decode(text).ok().as_deref(), want, "{text:?}");
+        }
+        for n in [0, 1, 2, 56, 57, 58, 113, 114, 115, 1000] {
+            let data: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+            let mut json = Vec::new();
+            crate::json::writer::write_str(&mut json, &base64_lines(&data));
+            let mut direct = b"\"".to_vec();
+            push_base64_lines_json(&mut direct, &data);
+            direct.push(b'"');
+            assert_eq!(direct, json, "{n} bytes");
+        }
         assert_eq!(base64_lines(b"ab"), "YWI=\n");
         let long = base64_lines(&[0u8; 60]);
         assert_eq!(long.lines().next().unwrap().len(), 76);

@@ -93,12 +93,24 @@ impl<'a> JsonWriter<'a> {
 
     pub fn u64(&mut self, v: u64) {
         self.item();
-        let _ = write!(Buf(self.out), "{v}");
+        push_u64(self.out, v);
     }
 
     pub fn i64(&mut self, v: i64) {
         self.item();
-        let _ = write!(Buf(self.out), "{v}");
+        if v < 0 {
+            self.out.push(b'-');
+        }
+        push_u64(self.out, v.unsigned_abs());
+    }
+
+    /// A string value written by `f` straight into the output, which must
+    /// append only printable ASCII other than `"` and `\\` (no escaping is done).
+    pub fn raw_string(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
+        self.item();
+        self.out.push(b'"');
+        f(self.out);
+        self.out.push(b'"');
     }
 
     pub fn f64(&mut self, v: f64) {
@@ -106,11 +118,31 @@ impl<'a> JsonWriter<'a> {
         let _ = write!(Buf(self.out), "{}", python_float_repr(v));
     }
 
+    /// CRIT's base64 text of `data` (76-character lines) as a string value.
+    pub fn base64(&mut self, data: &[u8]) {
+        self.raw_string(|out| super::text::push_base64_lines_json(out, data));
+    }
+
     pub fn bool(&mut self, v: bool) {
         self.item();
         self.out
             .extend_from_slice(if v { b"true" } else { b"false" });
     }
+}
+
+/// Appends the decimal digits of `v` (the hot path of decode: no fmt machinery).
+pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 struct Buf<'a>(&'a mut Vec<u8>);
@@ -196,6 +228,20 @@ mod tests {
         w.end_array();
         w.end_object();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn integers_match_display() {
+        for v in [0, 1, 9, 10, 99, 100, 12345, i64::MAX, i64::MIN, -1, -10] {
+            let mut out = Vec::new();
+            JsonWriter::new(&mut out, false).i64(v);
+            assert_eq!(out, v.to_string().as_bytes());
+        }
+        for v in [0, 7, 10, u64::MAX, u64::MAX / 10] {
+            let mut out = Vec::new();
+            JsonWriter::new(&mut out, false).u64(v);
+            assert_eq!(out, v.to_string().as_bytes());
+        }
     }
 
     #[test]
