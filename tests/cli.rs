@@ -357,9 +357,6 @@ fn output_through_a_fifo_or_symlink_keeps_the_special_file() {
             .file_type()
             .is_symlink()
     );
-    assert_eq!(
-        std::fs::read(&real).unwrap(),
-        read("sleep/expected/pstree.json")
-    );
+    assert_eq!(std::fs::read(&real).unwrap(), &want[..want.len() - 1]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
