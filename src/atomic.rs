@@ -31,17 +31,28 @@ fn next_id() -> u64 {
 }
 
 /// Atomically replaces (or creates) `target` with `data`, keeping an existing
-/// file's permission bits.
+/// file's permission bits. A symlink is followed to the file it names; a
+/// target that is not a regular file (`/dev/null`, a FIFO, a terminal) is
+/// written in place, since renaming over it would replace the device itself.
 pub fn replace_file(target: &Path, data: &[u8]) -> io::Result<()> {
     replace_file_with(target, |f| f.write_all(data))
 }
 
 /// [`replace_file`] with the new content written by `write` into the
-/// temporary file; if `write` fails, `target` is left as it was.
+/// temporary file; if `write` fails, a regular `target` is left as it was (a
+/// device or FIFO, written in place, may have received part of it).
 pub fn replace_file_with<E: From<io::Error>>(
     target: &Path,
     write: impl FnOnce(&mut File) -> Result<(), E>,
 ) -> Result<(), E> {
+    let resolved = fs::canonicalize(target).ok();
+    let target = resolved.as_deref().unwrap_or(target);
+    if let Ok(meta) = fs::metadata(target)
+        && !meta.is_file()
+    {
+        let mut f = OpenOptions::new().write(true).truncate(true).open(target)?;
+        return write(&mut f);
+    }
     let mode = fs::metadata(target)
         .map(|m| m.permissions().mode() & 0o7777)
         .unwrap_or(0o644);
