@@ -97,7 +97,7 @@ pub(super) fn write_value(
 fn write_int(w: &mut JsonWriter, field: &FieldPlan, v: i128, pretty: bool, hex: bool) {
     if pretty {
         if hex {
-            return w.string(&hex_text(v));
+            return w.raw_string(|out| push_hex(out, v));
         }
         if field.opts.dev {
             return w.string(&text::dev_text(v as u64, field.opts.odev));
@@ -120,11 +120,52 @@ fn write_int(w: &mut JsonWriter, field: &FieldPlan, v: i128, pretty: bool, hex: 
     }
 }
 
-/// Python's `"0x%x" % v`.
-fn hex_text(v: i128) -> String {
+/// Python's `"0x%x" % v`, appended without a temporary string (hex fields
+/// are most of a pretty mm image).
+fn push_hex(out: &mut Vec<u8>, v: i128) {
     if v < 0 {
-        format!("-0x{:x}", -v)
-    } else {
-        format!("0x{v:x}")
+        out.push(b'-');
+    }
+    out.extend_from_slice(b"0x");
+    let mut m = v.unsigned_abs();
+    let mut digits = [0u8; 32];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(m & 15) as usize];
+        m >>= 4;
+        if m == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_hex;
+
+    #[test]
+    fn hex_matches_python() {
+        for v in [
+            0i128,
+            1,
+            15,
+            16,
+            0x7fff_ffff_ffff,
+            -1,
+            -255,
+            u64::MAX as i128,
+            i64::MIN as i128,
+        ] {
+            let mut out = Vec::new();
+            push_hex(&mut out, v);
+            let want = if v < 0 {
+                format!("-0x{:x}", -v)
+            } else {
+                format!("0x{v:x}")
+            };
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
     }
 }

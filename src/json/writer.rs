@@ -241,6 +241,15 @@ fn python_float_repr(v: f64) -> String {
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Keys and most values need no escaping: copy them whole.
+    if bytes
+        .iter()
+        .all(|&b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut plain_from = 0;
     for (i, c) in s.char_indices() {
         let esc: Option<&[u8]> = match c {
