@@ -169,12 +169,42 @@ pub struct MessagePlan {
     pub name: &'static str,
     pub fields: &'static [FieldPlan],
     by_name: Map<&'static str, usize>,
+    /// Index in `fields` by number for numbers below [`SMALL`] (`NONE` if
+    /// absent): decode looks up every field occurrence, nearly all small.
+    by_small_number: [u8; SMALL],
 }
 
+/// Field numbers below this are looked up in a table, others by binary search.
+const SMALL: usize = 64;
+const NONE: u8 = u8::MAX;
+
 impl MessagePlan {
+    fn new(name: &'static str, fields: &'static [FieldPlan]) -> MessagePlan {
+        let mut by_small_number = [NONE; SMALL];
+        for (i, f) in fields.iter().enumerate() {
+            if (f.number as usize) < SMALL && i < NONE as usize {
+                by_small_number[f.number as usize] = i as u8;
+            }
+        }
+        MessagePlan {
+            name,
+            fields,
+            by_name: fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name, i))
+                .collect(),
+            by_small_number,
+        }
+    }
+
     /// Index in `fields` of the field with this wire number.
     pub fn field_by_number(&self, number: u32) -> Option<usize> {
-        self.fields.binary_search_by_key(&number, |f| f.number).ok()
+        match self.by_small_number.get(number as usize) {
+            Some(&NONE) if self.fields.len() < NONE as usize => None,
+            Some(&i) if i != NONE => Some(i as usize),
+            _ => self.fields.binary_search_by_key(&number, |f| f.number).ok(),
+        }
     }
 
     /// Index in `fields` of the field with this name.
@@ -228,16 +258,7 @@ impl Schema {
     fn from_tables() -> Schema {
         let messages = MESSAGES
             .iter()
-            .map(|m| MessagePlan {
-                name: m.name,
-                fields: m.fields,
-                by_name: m
-                    .fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| (f.name, i))
-                    .collect(),
-            })
+            .map(|m| MessagePlan::new(m.name, m.fields))
             .collect();
         let enums = ENUMS
             .iter()
@@ -264,6 +285,19 @@ impl Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_lookup_by_number_agrees_with_the_plan() {
+        for plan in &Schema::get().messages {
+            for n in 0..200 {
+                let want = plan.fields.iter().position(|f| f.number == n);
+                assert_eq!(plan.field_by_number(n), want, "{} {n}", plan.name);
+            }
+            for (i, f) in plan.fields.iter().enumerate() {
+                assert_eq!(plan.field_by_number(f.number), Some(i));
+            }
+        }
+    }
 
     #[test]
     fn options_survive_the_build() {
