@@ -338,6 +338,59 @@ fn mutated_images_fail_cleanly() {
     );
 }
 
+/// Decode renders regular messages straight from their wire bytes and the
+/// rest through the message tree (src/wire.rs): on every mutated image both
+/// must give the tree's JSON or its exact error, and `info` the same error.
+#[test]
+fn wire_path_matches_the_tree_on_mutated_images() {
+    use crit_fs::image::{Image, ImageError};
+    use crit_fs::json::image::{decode_image_to_json, image_to_json};
+    let mut rng = Rng(0x7769_7265_2d70_6174);
+    let mut inputs = 0usize;
+    for (name, data) in corpus_images() {
+        let mut all = mutations(&data, &mut rng);
+        all.push(("unchanged".into(), data.clone()));
+        for (how, m) in all {
+            let tree = Image::decode(&m);
+            for opts in [
+                Options::default(),
+                Options {
+                    pretty: true,
+                    no_payload: false,
+                },
+                Options {
+                    pretty: true,
+                    no_payload: true,
+                },
+            ] {
+                let want = match &tree {
+                    Ok(img) => Ok(image_to_json(img, opts)),
+                    Err(e) => Err(e.clone()),
+                };
+                let got = decode_image_to_json(&m, opts);
+                if got != want {
+                    let text = |r: &Result<Vec<u8>, ImageError>| match r {
+                        Ok(j) => String::from_utf8_lossy(j).into_owned(),
+                        Err(e) => format!("error {e}"),
+                    };
+                    panic!(
+                        "{name} {how} {opts:?}: wire path {:?}, tree {:?}",
+                        text(&got),
+                        text(&want)
+                    );
+                }
+            }
+            assert_eq!(
+                Image::count(&m).err(),
+                tree.as_ref().err().cloned(),
+                "{name} {how}: info"
+            );
+            inputs += 1;
+        }
+    }
+    eprintln!("{inputs} images: the wire path matches the tree");
+}
+
 #[test]
 fn binary_exits_1_on_mutated_images() {
     let bin = env!("CARGO_BIN_EXE_crit-fs");
