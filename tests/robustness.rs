@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use crit_fs::codec::{self, Options};
 use crit_fs::image::magic;
 
+mod common;
+
 // ---------------------------------------------------------------------------
 // A global allocator that counts, per thread, the bytes live and their peak.
 
@@ -532,4 +534,175 @@ fn hostile_json_fails_cleanly() {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Mutated dumps: `check` and every explorer over a copy of a corpus dump in
+// which one image is damaged.
+
+/// Most bytes `check` or an explorer may allocate at once over a dump whose
+/// images (pages images aside, which are only measured) hold `len` bytes.
+fn dump_budget(len: usize) -> usize {
+    64 * len + (1 << 20)
+}
+
+/// Bytes of the files of `dir` that `check` and the explorers decode.
+fn decoded_bytes(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with("pages-"))
+        .map(|e| e.metadata().unwrap().len() as usize)
+        .sum()
+}
+
+/// Runs `check` and every explorer (text and JSON) over `dir`; panics
+/// describing the input on a panic, a hang or an allocation beyond the
+/// budget. Returns the peak allocation and how many calls succeeded.
+fn check_dump(what: &str, dir: &Path) -> (usize, usize) {
+    let budget = dump_budget(decoded_bytes(dir));
+    let mut calls: Vec<(String, Box<dyn Fn() -> bool + '_>)> = Vec::new();
+    calls.push((
+        "check".into(),
+        Box::new(|| {
+            crit_fs::check::check(dir).is_ok_and(|r| {
+                let _ = (r.text(), r.json());
+                true
+            })
+        }),
+    ));
+    for x in crit_fs::explore::EXPLORERS {
+        for json in [false, true] {
+            calls.push((
+                format!("x {x}{}", if json { " --json" } else { "" }),
+                Box::new(move || crit_fs::explore::render(dir, x, json).is_ok()),
+            ));
+        }
+    }
+    let (mut worst, mut ok) = (0, 0);
+    for (name, call) in calls {
+        let t0 = Instant::now();
+        let (r, peak) = peak_alloc(|| catch_unwind(AssertUnwindSafe(&call)));
+        let took = t0.elapsed();
+        let Ok(r) = r else {
+            panic!("{name} panicked on {what}");
+        };
+        assert!(took < HANG, "{name} took {took:?} on {what}");
+        assert!(
+            peak <= budget,
+            "{name} allocated {peak} bytes at once on {what} (budget {budget})"
+        );
+        worst = worst.max(peak);
+        ok += usize::from(r);
+    }
+    (worst, ok)
+}
+
+/// The magic number of an image (after a common/service header), if any.
+fn magic_of(data: &[u8]) -> Option<u32> {
+    let word = |at: usize| {
+        data.get(at..at + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+    };
+    match word(0)? {
+        magic::IMG_COMMON | magic::IMG_SERVICE => word(4),
+        m => Some(m),
+    }
+}
+
+#[test]
+fn mutated_dumps_fail_cleanly() {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    // The schema is built once per process: not part of any one call.
+    crit_fs::schema::Schema::get();
+    let mut rng = Rng(0x6475_6d70_2d66_7321);
+    let (mut runs, mut calls_ok, mut calls, mut worst) = (0usize, 0usize, 0usize, 0f64);
+    let mut failure = None;
+    'cases: for case in common::cases() {
+        let case_name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let tmp = common::copy_case(&case_name);
+        let dir = tmp.path();
+        let mut images: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".img") && !n.starts_with("pages-"))
+            .map(|n| {
+                let data = std::fs::read(dir.join(&n)).unwrap();
+                (n, data)
+            })
+            .collect();
+        images.sort();
+        let total = decoded_bytes(dir).max(1);
+        // The undamaged dump first, then a sample of damaged ones: each image
+        // of the dump with mutations picked at random from those of the image
+        // test (one truncation or flipped byte, one huge size or length
+        // field) and, for about half of them, the image replaced by one of
+        // another kind.
+        let mut inputs: Vec<(String, Option<(String, Vec<u8>)>)> = vec![("intact".into(), None)];
+        for (name, data) in &images {
+            let all = mutations(data, &mut rng);
+            // One truncation or flipped byte, one huge size or length field.
+            let (cut_or_flip, sizes): (Vec<_>, Vec<_>) = all
+                .iter()
+                .partition(|(how, _)| !how.starts_with("entry size") && !how.starts_with("length"));
+            for pick in [cut_or_flip, sizes] {
+                if !pick.is_empty() {
+                    let (how, m) = pick[rng.below(pick.len())];
+                    inputs.push((format!("{name} {how}"), Some((name.clone(), m.clone()))));
+                }
+            }
+            let others: Vec<&(String, Vec<u8>)> = images
+                .iter()
+                .filter(|(_, d)| magic_of(d) != magic_of(data))
+                .collect();
+            if !others.is_empty() && rng.below(2) == 0 {
+                let (other, d) = others[rng.below(others.len())];
+                inputs.push((
+                    format!("{name} replaced by {other}"),
+                    Some((name.clone(), d.clone())),
+                ));
+            }
+        }
+        for (how, change) in inputs {
+            let what = format!("{case_name}: {how}");
+            if let Some((name, bytes)) = &change {
+                std::fs::write(dir.join(name), bytes).unwrap();
+            }
+            match catch_unwind(AssertUnwindSafe(|| check_dump(&what, dir))) {
+                Ok((peak, ok)) => {
+                    worst = worst.max(peak as f64 / total as f64);
+                    calls_ok += ok;
+                    calls += 11;
+                }
+                Err(e) => {
+                    failure = Some((what, change, e));
+                    break 'cases;
+                }
+            }
+            runs += 1;
+            if let Some((name, _)) = &change {
+                let good = &images.iter().find(|(n, _)| n == name).unwrap().1;
+                std::fs::write(dir.join(name), good).unwrap();
+            }
+        }
+    }
+    std::panic::set_hook(hook);
+    if let Some((what, change, e)) = failure {
+        let mut msg = e
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_else(|| what.clone());
+        if let Some((name, bytes)) = change {
+            let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&name);
+            std::fs::write(&keep, bytes).unwrap();
+            msg.push_str(&format!(" (the damaged {name} kept in {})", keep.display()));
+        }
+        panic!("{msg}");
+    }
+    eprintln!(
+        "{runs} dumps with a damaged image: {calls_ok} of {calls} runs of check and the \
+         explorers answered, the rest failed cleanly; worst peak allocation {worst:.1}x \
+         the dump's decoded images"
+    );
 }
