@@ -610,6 +610,9 @@ fn magic_of(data: &[u8]) -> Option<u32> {
     }
 }
 
+/// An image of a dump (by name) and the bytes that replace it.
+type Replaced = (String, Vec<u8>);
+
 #[test]
 fn mutated_dumps_fail_cleanly() {
     let hook = std::panic::take_hook();
@@ -639,7 +642,7 @@ fn mutated_dumps_fail_cleanly() {
         // test (one truncation or flipped byte, one huge size or length
         // field) and, for about half of them, the image replaced by one of
         // another kind.
-        let mut inputs: Vec<(String, Option<(String, Vec<u8>)>)> = vec![("intact".into(), None)];
+        let mut inputs: Vec<(String, Option<Replaced>)> = vec![("intact".into(), None)];
         for (name, data) in &images {
             let all = mutations(data, &mut rng);
             // One truncation or flipped byte, one huge size or length field.

@@ -173,7 +173,7 @@ impl<'d> Files<'d> {
             },
             "UNIXSK" => match self.lookup(fd_type, id, needed_by)? {
                 Some(ux) => {
-                    let name = unix_name(&ux);
+                    let name = unix_name(ux);
                     let name = if name.is_empty() {
                         String::new()
                     } else {

@@ -26,7 +26,7 @@ pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
         }
         return list.finish(out);
     }
-    write!(out, "{:>7}{:>7}{:>7}   {}\n", "PID", "PGID", "SID", "COMM")?;
+    writeln!(out, "{:>7}{:>7}{:>7}   COMM", "PID", "PGID", "SID")?;
     // Depth-first, children in pstree order, without recursion.
     let mut stack: Vec<(usize, usize)> = roots.iter().rev().map(|&r| (r, 0)).collect();
     while let Some((i, depth)) = stack.pop() {
