@@ -31,8 +31,18 @@ fn next_id() -> u64 {
 }
 
 /// Atomically replaces (or creates) `target` with `data`, keeping an existing
-/// file's permission bits.
+/// file's permission bits. A symlink is followed to the file it names; a
+/// target that is not a regular file (`/dev/null`, a FIFO, a terminal) is
+/// written in place, since renaming over it would replace the device itself.
 pub fn replace_file(target: &Path, data: &[u8]) -> io::Result<()> {
+    let resolved = fs::canonicalize(target).ok();
+    let target = resolved.as_deref().unwrap_or(target);
+    if let Ok(meta) = fs::metadata(target)
+        && !meta.is_file()
+    {
+        let mut f = OpenOptions::new().write(true).truncate(true).open(target)?;
+        return f.write_all(data);
+    }
     let mode = fs::metadata(target)
         .map(|m| m.permissions().mode() & 0o7777)
         .unwrap_or(0o644);

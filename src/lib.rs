@@ -7,6 +7,8 @@ pub mod cli;
 pub mod codec;
 pub mod error;
 pub mod explore;
+pub mod fs;
+pub mod fuse;
 pub mod image;
 pub mod json;
 pub mod message;

@@ -1,20 +1,415 @@
-//! `crit-fs mount` / `umount`. Placeholder until the filesystem lands.
+//! The daemon of `crit-fs mount` and `crit-fs umount`: checks the arguments,
+//! mounts, goes to the background once the mount is ready (like sshfs), unmounts
+//! on SIGINT/SIGTERM/SIGHUP, and relies on fusermount3's auto_unmount so that a
+//! crash leaves no dead mount behind.
 
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::fs::{Config, CritFs, Invalidate};
 
 /// Arguments of `crit-fs mount`.
 #[derive(clap::Args, Debug)]
 pub struct MountArgs {
+    /// The checkpoint directory to show.
     pub dump: PathBuf,
+    /// Where to mount it (an existing, empty directory).
     pub mountpoint: PathBuf,
+    /// Stay in the foreground (logs go to stderr).
+    #[arg(short = 'f', long)]
+    pub foreground: bool,
+    /// Mount options, comma-separated: ro, rw, allow_other, default_permissions.
+    #[arg(short = 'o', value_delimiter = ',')]
+    pub options: Vec<String>,
+    /// Views hold compact JSON (like `crit-fs decode`) instead of pretty JSON.
+    #[arg(long)]
+    pub plain: bool,
+    /// Memory budget of the rendered-JSON cache, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub cache_mb: usize,
+    /// Log file of the background daemon (default /tmp/crit-fs.UID.log).
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
 }
 
-pub fn mount(_args: MountArgs) -> Result<()> {
-    Err(Error::other("mount is not implemented yet"))
+/// Mount options after parsing.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    pub read_only: bool,
+    pub allow_other: bool,
 }
 
-pub fn umount(_mnt: &Path) -> Result<()> {
-    Err(Error::other("umount is not implemented yet"))
+/// Parses `-o` options; unknown ones are an error.
+pub fn parse_options(opts: &[String]) -> Result<MountOptions> {
+    let mut o = MountOptions::default();
+    for opt in opts.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        match opt {
+            "ro" => o.read_only = true,
+            "rw" => o.read_only = false,
+            "allow_other" => o.allow_other = true,
+            // Always on with allow_other; alone it changes nothing for a private mount.
+            "default_permissions" => {}
+            other => {
+                return Err(Error::other(format!(
+                    "unknown mount option {other:?} (known: ro, rw, allow_other, default_permissions)"
+                )));
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// Whether `path` (canonical) is a mount point, from /proc/self/mountinfo.
+pub fn is_mount_point(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.to_string_lossy();
+    info.lines().any(|l| {
+        l.split(' ')
+            .nth(4)
+            .map(unescape_mountinfo)
+            .is_some_and(|p| p == want)
+    })
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn in_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+struct Checked {
+    dump: PathBuf,
+    mountpoint: PathBuf,
+    opts: MountOptions,
+}
+
+fn check(args: &MountArgs) -> Result<Checked> {
+    let opts = parse_options(&args.options)?;
+    let dump = std::fs::canonicalize(&args.dump)
+        .map_err(|e| Error::other(format!("dump directory {}: {e}", args.dump.display())))?;
+    if !dump.is_dir() {
+        return Err(Error::other(format!(
+            "dump directory {}: not a directory",
+            args.dump.display()
+        )));
+    }
+    let mountpoint = std::fs::canonicalize(&args.mountpoint).map_err(|e| {
+        Error::other(format!(
+            "mount point {}: {e} (crit-fs does not create it: mkdir it first)",
+            args.mountpoint.display()
+        ))
+    })?;
+    if !mountpoint.is_dir() {
+        return Err(Error::other(format!(
+            "mount point {}: not a directory",
+            args.mountpoint.display()
+        )));
+    }
+    if is_mount_point(&mountpoint) {
+        return Err(Error::other(format!(
+            "mount point {}: already a mount point (unmount it first)",
+            args.mountpoint.display()
+        )));
+    }
+    if !Path::new("/dev/fuse").exists() {
+        return Err(Error::other(
+            "/dev/fuse does not exist: load the fuse module (modprobe fuse)",
+        ));
+    }
+    if !in_path("fusermount3") {
+        return Err(Error::other(
+            "fusermount3 not found in PATH: install fuse3 (apt-get install fuse3)",
+        ));
+    }
+    Ok(Checked {
+        dump,
+        mountpoint,
+        opts,
+    })
+}
+
+/// `crit-fs mount`: returns once the mount is ready (or failed).
+pub fn mount(args: MountArgs) -> Result<()> {
+    let checked = check(&args)?;
+    if args.foreground {
+        init_logging();
+        return serve(&args, &checked, None);
+    }
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: both descriptors were just created and are owned here.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: no other thread runs yet (the CLI is single-threaded until here).
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error().into()),
+        0 => {
+            drop(rd);
+            let code = daemon_child(&args, &checked, wr);
+            std::process::exit(code);
+        }
+        _child => {
+            drop(wr);
+            let mut msg = String::new();
+            let _ = std::fs::File::from(rd).read_to_string(&mut msg);
+            match msg.strip_prefix("ok") {
+                Some(_) => Ok(()),
+                None if msg.is_empty() => {
+                    Err(Error::other("the daemon exited before the mount was ready"))
+                }
+                None => Err(Error::other(msg.trim_end().trim_start_matches("error: "))),
+            }
+        }
+    }
+}
+
+fn daemon_child(args: &MountArgs, checked: &Checked, ready: OwnedFd) -> i32 {
+    // SAFETY: plain system calls on our own process.
+    unsafe {
+        libc::setsid();
+    }
+    let _ = std::env::set_current_dir("/");
+    let log = args.log_file.clone().unwrap_or_else(|| {
+        // SAFETY: getuid has no preconditions.
+        PathBuf::from(format!("/tmp/crit-fs.{}.log", unsafe { libc::getuid() }))
+    });
+    if let Ok(null) = OpenOptions::new().read(true).write(true).open("/dev/null") {
+        redirect(&null, 0);
+        redirect(&null, 1);
+    }
+    if let Ok(f) = OpenOptions::new().create(true).append(true).open(&log) {
+        redirect(&f, 2);
+    }
+    init_logging();
+    match serve(args, checked, Some(ready)) {
+        Ok(()) => 0,
+        Err(e) => {
+            log::error!("{e}");
+            1
+        }
+    }
+}
+
+fn redirect(f: &std::fs::File, to: i32) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: both are valid descriptors.
+    unsafe {
+        libc::dup2(f.as_raw_fd(), to);
+    }
+}
+
+fn init_logging() {
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp_millis()
+        .try_init();
+}
+
+fn tell(ready: &mut Option<OwnedFd>, msg: &str) {
+    if let Some(fd) = ready.take() {
+        let _ = std::fs::File::from(fd).write_all(msg.as_bytes());
+    }
+}
+
+fn serve(args: &MountArgs, checked: &Checked, mut ready: Option<OwnedFd>) -> Result<()> {
+    let result = serve_inner(args, checked, &mut ready);
+    if let Err(e) = &result {
+        tell(&mut ready, &format!("error: {e}\n"));
+    }
+    result
+}
+
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset operations on a local set; pthread_sigmask on this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn serve_inner(args: &MountArgs, checked: &Checked, ready: &mut Option<OwnedFd>) -> Result<()> {
+    // Blocked before any thread starts, so that only the signal thread takes them.
+    let sigs = block_signals();
+    let cfg = Config {
+        dump: checked.dump.clone(),
+        plain: args.plain,
+        cache_budget: args.cache_mb.saturating_mul(1 << 20),
+        read_only: checked.opts.read_only,
+    };
+    let core = Arc::new(CritFs::new(cfg).map_err(|e| Error::other(e.message))?);
+    if !checked.opts.read_only {
+        core.remove_stale_temp_files();
+    }
+    let mut options = vec![
+        fuser::MountOption::FSName(checked.dump.to_string_lossy().into_owned()),
+        fuser::MountOption::Subtype("crit-fs".into()),
+        fuser::MountOption::NoDev,
+        fuser::MountOption::NoSuid,
+    ];
+    if checked.opts.read_only {
+        options.push(fuser::MountOption::RO);
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let may_allow_other = root
+        || std::fs::read_to_string("/etc/fuse.conf")
+            .is_ok_and(|c| c.lines().any(|l| l.trim() == "user_allow_other"));
+    let acl = if checked.opts.allow_other {
+        options.push(fuser::MountOption::DefaultPermissions);
+        fuser::SessionACL::All
+    } else {
+        fuser::SessionACL::RootAndOwner
+    };
+    if may_allow_other {
+        options.push(fuser::MountOption::AutoUnmount);
+    } else {
+        log::warn!(
+            "auto_unmount needs user_allow_other in /etc/fuse.conf; a crash may leave a dead mount"
+        );
+    }
+    let mut config = fuser::Config::default();
+    config.mount_options = options;
+    config.acl = if may_allow_other || checked.opts.allow_other {
+        acl
+    } else {
+        fuser::SessionACL::Owner
+    };
+    config.n_threads = Some(4);
+    let mut session = fuser::Session::new(
+        crate::fuse::FuseFs::new(core.clone()),
+        &checked.mountpoint,
+        &config,
+    )
+    .map_err(|e| Error::other(format!("mount on {}: {e}", checked.mountpoint.display())))?;
+
+    let notifier = session.notifier();
+    let (tx, rx) = std::sync::mpsc::channel::<Invalidate>();
+    let tx = std::sync::Mutex::new(tx);
+    core.set_invalidator(Box::new(move |i| {
+        let _ = tx.lock().map(|t| t.send(i));
+    }));
+    std::thread::Builder::new()
+        .name("invalidate".into())
+        .spawn(move || {
+            for Invalidate::Inode(ino) in rx {
+                if let Err(e) = notifier.inval_inode(fuser::INodeNo(ino), 0, 0) {
+                    log::debug!("invalidate inode {ino}: {e}");
+                }
+            }
+        })?;
+    let mut unmounter = session.unmount_callable();
+    let mnt = checked.mountpoint.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut sig = 0;
+            // SAFETY: `sigs` is a valid set; `sig` a valid out-pointer.
+            if unsafe { libc::sigwait(&sigs, &mut sig) } == 0 {
+                log::info!("signal {sig}: unmounting {}", mnt.display());
+                // Dropping fusermount3's auto_unmount socket does not unmount a
+                // live connection; unmount explicitly (lazily: open files may remain).
+                if let Err(e) = unmounter.unmount() {
+                    log::debug!("unmount {}: {e}", mnt.display());
+                }
+                if is_mount_point(&mnt) {
+                    let out = std::process::Command::new("fusermount3")
+                        .arg("-u")
+                        .arg("-z")
+                        .arg(&mnt)
+                        .output();
+                    if let Some(o) = out.as_ref().ok().filter(|o| !o.status.success()) {
+                        log::warn!(
+                            "fusermount3 -u {}: {}",
+                            mnt.display(),
+                            String::from_utf8_lossy(&o.stderr).trim()
+                        );
+                    }
+                }
+            }
+        })?;
+    log::info!(
+        "mounted {} on {}",
+        checked.dump.display(),
+        checked.mountpoint.display()
+    );
+    tell(ready, "ok\n");
+    session
+        .run()
+        .map_err(|e| Error::other(format!("session: {e}")))?;
+    log::info!("unmounted {}", checked.mountpoint.display());
+    Ok(())
+}
+
+/// `crit-fs umount MNT`: `fusermount3 -u MNT`, with a one-line error.
+pub fn umount(mnt: &Path) -> Result<()> {
+    let canon =
+        std::fs::canonicalize(mnt).map_err(|e| Error::other(format!("{}: {e}", mnt.display())))?;
+    if !is_mount_point(&canon) {
+        return Err(Error::other(format!(
+            "{}: not a mount point",
+            mnt.display()
+        )));
+    }
+    let out = std::process::Command::new("fusermount3")
+        .arg("-u")
+        .arg(&canon)
+        .output()
+        .map_err(|e| Error::other(format!("fusermount3: {e}")))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::other(format!(
+            "unmount {}: {}",
+            mnt.display(),
+            msg.lines().next().unwrap_or("fusermount3 failed").trim()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_and_reject_unknown() {
+        let o = parse_options(&["ro".into(), "allow_other".into()]).unwrap();
+        assert!(o.read_only && o.allow_other);
+        assert!(parse_options(&["bogus".into()]).is_err());
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo(r"/a\040b"), "/a b");
+    }
 }

@@ -295,3 +295,68 @@ fn missing_files_and_bad_usage() {
          crit-fs: error: too few arguments\n"
     );
 }
+
+/// `-o` names a device, a FIFO or a symlink: the output goes through it, and the
+/// special file itself stays (renaming over `/dev/null` once replaced the device).
+#[test]
+fn output_through_a_fifo_or_symlink_keeps_the_special_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = scratch("fifo");
+    let fifo = dir.join("out.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            std::fs::File::open(fifo)
+                .unwrap()
+                .read_to_string(&mut s)
+                .unwrap();
+            s
+        })
+    };
+    let img = corpus("sleep/pstree.img");
+    let out = run(
+        Path::new(BIN),
+        &[
+            "decode",
+            "-i",
+            img.to_str().unwrap(),
+            "-o",
+            fifo.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = reader.join().unwrap();
+    let want = read("sleep/expected/pstree.json");
+    // `-o` output has no final newline, as in crit.
+    assert_eq!(got.as_bytes(), &want[..want.len() - 1]);
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+
+    let real = dir.join("real.json");
+    let link = dir.join("link.json");
+    std::fs::write(&real, "old").unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let out = run(
+        Path::new(BIN),
+        &[
+            "decode",
+            "-i",
+            img.to_str().unwrap(),
+            "-o",
+            link.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(&real).unwrap(), &want[..want.len() - 1]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -8,19 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crit_fs::codec::{self, Options};
 
-/// Files that are raw data, not protobuf images.
-const RAW_PREFIXES: &[&str] = &[
-    "pages-",
-    "tmpfs-",
-    "ifaddr-",
-    "route-",
-    "route6-",
-    "rule-",
-    "iptables-",
-    "ip6tables-",
-    "nftables-",
-];
-
+use crit_fs::image::magic::is_raw_name;
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus")
 }
@@ -86,7 +74,7 @@ fn every_corpus_image_matches_the_reference() {
         let bytes = fs::read(&path).unwrap();
         let expected = case.join("expected");
         if !expected.join(format!("{name}.json")).exists() {
-            if !RAW_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            if !is_raw_name(&name) {
                 failures.push(format!("{label}: no expected output and not a raw file"));
                 continue;
             }

@@ -6,20 +6,7 @@ use super::Checker;
 use crate::message::{Message, Value};
 use crate::schema::Schema;
 
-/// Images that hold raw data, not protobuf entries (their names' prefixes).
-pub const RAW_PREFIXES: &[&str] = &[
-    "pages-",
-    "tmpfs-",
-    "ifaddr-",
-    "route-",
-    "route6-",
-    "rule-",
-    "iptables-",
-    "ip6tables-",
-    "nftables-",
-    "netns-ct-",
-    "netns-exp-",
-];
+pub use crate::image::magic::is_raw_name as is_raw;
 
 /// Images holding exactly one entry, by name prefix.
 const SINGLE_ENTRY: &[&str] = &["core-", "ids-", "mm-", "fs-", "inventory.img"];
@@ -41,10 +28,6 @@ pub fn image_names(dir: &Path) -> std::io::Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
-}
-
-pub fn is_raw(name: &str) -> bool {
-    RAW_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 impl Checker<'_> {

@@ -5,6 +5,27 @@ pub const IMG_COMMON: u32 = 0x5456_4319;
 /// First magic of service files (stats, irmap-cache).
 pub const IMG_SERVICE: u32 = 0x5510_5940;
 
+/// Name prefixes of the files CRIU writes raw data into (memory pages, tmpfs
+/// archives, network tool dumps): they have no magic and no protobuf entries.
+pub const RAW_PREFIXES: &[&str] = &[
+    "pages-",
+    "tmpfs-",
+    "ifaddr-",
+    "route-",
+    "route6-",
+    "rule-",
+    "iptables-",
+    "ip6tables-",
+    "nftables-",
+    "netns-ct-",
+    "netns-exp-",
+];
+
+/// Whether a file name is one of CRIU's raw data files.
+pub fn is_raw_name(name: &str) -> bool {
+    RAW_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
 /// What follows an entry's protobuf message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PayloadKind {

@@ -1,0 +1,283 @@
+//! Helpers of the mount tests: a temporary copy of a corpus case, mounted with
+//! the real binary, and always unmounted (even when the test fails).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_crit-fs")
+}
+
+pub fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus")
+}
+
+/// Every corpus case directory.
+pub fn cases() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(corpus())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "crit-fs-test.{}.{}.{tag}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies a corpus case (without `expected/`) into `to`.
+pub fn copy_case(case: &str, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(corpus().join(case)).unwrap().flatten() {
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A temporary directory holding `dump/` (a copy of `case`, or empty for "")
+/// and an empty `mnt/`, not mounted.
+pub fn dump_and_mnt(case: &str, tag: &str) -> (TempDir, PathBuf, PathBuf) {
+    let t = TempDir::new(tag);
+    let (dump, mnt) = (t.0.join("dump"), t.0.join("mnt"));
+    if case.is_empty() {
+        std::fs::create_dir_all(&dump).unwrap();
+    } else {
+        copy_case(case, &dump);
+    }
+    std::fs::create_dir(&mnt).unwrap();
+    (t, dump, mnt)
+}
+
+/// A mounted copy of a corpus case. Unmounts in Drop.
+pub struct Mounted {
+    pub dump: PathBuf,
+    pub mnt: PathBuf,
+    pub log: PathBuf,
+    // Dropped last: the mount is gone before the directory is removed.
+    pub tmp: TempDir,
+}
+
+impl Mounted {
+    pub fn new(case: &str) -> Mounted {
+        Mounted::with_args(case, &[])
+    }
+
+    pub fn with_args(case: &str, args: &[&str]) -> Mounted {
+        let tmp = TempDir::new(case);
+        let dump = tmp.0.join("dump");
+        let mnt = tmp.0.join("mnt");
+        copy_case(case, &dump);
+        std::fs::create_dir(&mnt).unwrap();
+        let log = tmp.0.join("daemon.log");
+        let m = Mounted {
+            dump,
+            mnt,
+            log,
+            tmp,
+        };
+        let out = Command::new(bin())
+            .arg("mount")
+            .arg(&m.dump)
+            .arg(&m.mnt)
+            .arg("--log-file")
+            .arg(&m.log)
+            .args(args)
+            .env("RUST_LOG", "crit_fs=debug")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        m
+    }
+
+    pub fn p(&self, name: &str) -> PathBuf {
+        self.mnt.join(name)
+    }
+
+    pub fn d(&self, name: &str) -> PathBuf {
+        self.dump.join(name)
+    }
+
+    pub fn is_mounted(&self) -> bool {
+        is_mounted(&self.mnt)
+    }
+
+    pub fn unmount(&self) {
+        unmount(&self.mnt);
+    }
+
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+pub fn is_mounted(mnt: &Path) -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let want = mnt.to_string_lossy().into_owned();
+    info.lines()
+        .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+}
+
+pub fn unmount(mnt: &Path) {
+    for _ in 0..50 {
+        if !is_mounted(mnt) {
+            return;
+        }
+        let _ = Command::new("fusermount3")
+            .arg("-u")
+            .arg("-z")
+            .arg(mnt)
+            .output();
+        if is_mounted(mnt) {
+            let _ = Command::new("umount").arg("-l").arg(mnt).output();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The pid of the daemon serving `dump` on `mnt` (from /proc, argv exact).
+pub fn daemon_pid(dump: &Path, mnt: &Path) -> i32 {
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if argv.len() >= 4
+            && argv[0].ends_with(b"crit-fs")
+            && argv[1] == b"mount"
+            && argv[2] == dump.as_os_str().as_encoded_bytes()
+            && argv[3] == mnt.as_os_str().as_encoded_bytes()
+        {
+            return pid;
+        }
+    }
+    panic!("no daemon for {}", mnt.display());
+}
+
+/// Waits until `mnt` is no longer a mount point (auto-unmount is asynchronous).
+pub fn wait_unmounted(mnt: &Path) -> bool {
+    for _ in 0..600 {
+        if !is_mounted(mnt) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    false
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        self.unmount();
+    }
+}
+
+/// Runs a shell command line; returns its output.
+pub fn sh(cmd: &str) -> Output {
+    Command::new("sh").arg("-c").arg(cmd).output().unwrap()
+}
+
+/// `crit-fs decode [--pretty] -i PATH` as the CLI prints it.
+pub fn decode(path: &Path, pretty: bool) -> Vec<u8> {
+    let mut c = Command::new(bin());
+    c.arg("decode");
+    if pretty {
+        c.arg("--pretty");
+    }
+    let out = c.arg("-i").arg(path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "decode {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Names of the image files (decodable) of a dump directory.
+pub fn image_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_file())
+        .filter(|e| {
+            let b = std::fs::read(e.path()).unwrap_or_default();
+            crit_fs::image::read_magic(&b).is_ok()
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn view_of(image: &str) -> String {
+    format!("{}.json", image.strip_suffix(".img").unwrap_or(image))
+}
+
+/// Bytes of every file of a dump directory, by name.
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Asserts that only `changed` differs between two snapshots.
+pub fn only_changed(
+    before: &std::collections::BTreeMap<String, Vec<u8>>,
+    after: &std::collections::BTreeMap<String, Vec<u8>>,
+    changed: &[&str],
+) {
+    let names: std::collections::BTreeSet<_> = before.keys().chain(after.keys()).collect();
+    for n in names {
+        let same = before.get(n) == after.get(n);
+        if changed.contains(&n.as_str()) {
+            assert!(!same, "{n} should have changed");
+        } else {
+            assert!(same, "{n} should be byte-identical");
+        }
+    }
+}
+
+/// Replaces `from` by `to` exactly once in `text`.
+pub fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(text.matches(from).count(), 1, "{from:?} must occur once");
+    text.replacen(from, to, 1)
+}
