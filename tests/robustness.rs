@@ -14,7 +14,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crit_fs::codec::{self, Options};
-use crit_fs::image::magic;
+use crit_fs::image::{Image, magic};
+use crit_fs::message::{Message, Value};
+use crit_fs::schema::{Kind, Schema};
 
 mod common;
 
@@ -558,8 +560,9 @@ fn decoded_bytes(dir: &Path) -> usize {
 
 /// Runs `check` and every explorer (text and JSON) over `dir`; panics
 /// describing the input on a panic, a hang or an allocation beyond the
-/// budget. Returns the peak allocation and how many calls succeeded.
-fn check_dump(what: &str, dir: &Path) -> (usize, usize) {
+/// budget. Returns the peak allocation, how many calls succeeded, and how
+/// many there were.
+fn check_dump(what: &str, dir: &Path) -> (usize, usize, usize) {
     let budget = dump_budget(decoded_bytes(dir));
     let mut calls: Vec<(String, Box<dyn Fn() -> bool + '_>)> = Vec::new();
     calls.push((
@@ -579,7 +582,7 @@ fn check_dump(what: &str, dir: &Path) -> (usize, usize) {
             ));
         }
     }
-    let (mut worst, mut ok) = (0, 0);
+    let (mut worst, mut ok, n) = (0, 0, calls.len());
     for (name, call) in calls {
         let t0 = Instant::now();
         let (r, peak) = peak_alloc(|| catch_unwind(AssertUnwindSafe(&call)));
@@ -595,7 +598,7 @@ fn check_dump(what: &str, dir: &Path) -> (usize, usize) {
         worst = worst.max(peak);
         ok += usize::from(r);
     }
-    (worst, ok)
+    (worst, ok, n)
 }
 
 /// The magic number of an image (after a common/service header), if any.
@@ -608,6 +611,81 @@ fn magic_of(data: &[u8]) -> Option<u32> {
         magic::IMG_COMMON | magic::IMG_SERVICE => word(4),
         m => Some(m),
     }
+}
+
+/// Integer fields that place, size or name things across images.
+const HUGE_FIELDS: &[&str] = &[
+    "vaddr",
+    "nr_pages",
+    "compat_nr_pages",
+    "start",
+    "end",
+    "pgoff",
+    "shmid",
+    "pid",
+    "ppid",
+    "pgid",
+    "sid",
+    "threads",
+    "fd",
+    "id",
+    "files_id",
+    "exe_file_id",
+    "cwd_id",
+    "root_id",
+    "pages_id",
+    "ino",
+    "peer",
+    "id_for",
+    "inq_len",
+    "outq_len",
+];
+
+/// The largest value of an integer field's type.
+fn max_of(kind: Kind) -> Option<Value> {
+    match kind {
+        Kind::Uint32 | Kind::Fixed32 => Some(Value::U64(u32::MAX.into())),
+        Kind::Uint64 | Kind::Fixed64 => Some(Value::U64(u64::MAX)),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Some(Value::I64(i32::MAX.into())),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Some(Value::I64(i64::MAX)),
+        _ => None,
+    }
+}
+
+/// Sets every [`HUGE_FIELDS`] field of `m` and its nested messages to its
+/// type's largest value; whether there was one.
+fn maximize(m: &mut Message, depth: usize) -> bool {
+    let plan = Schema::get().message(m.msg_type);
+    let mut changed = false;
+    for fv in &mut m.fields {
+        let field = &plan.fields[fv.field];
+        let max = HUGE_FIELDS
+            .contains(&field.name.as_str())
+            .then(|| max_of(field.kind))
+            .flatten();
+        for v in &mut fv.values {
+            if let Some(max) = &max {
+                *v = max.clone();
+                changed = true;
+            } else if let Value::Msg(sub) = v
+                && depth < 8
+            {
+                changed |= maximize(sub, depth + 1);
+            }
+        }
+    }
+    changed
+}
+
+/// The image with every id, address and count at its type's largest value
+/// (a valid image that sizes things hugely), if it decodes and has any.
+fn with_huge_values(data: &[u8]) -> Option<Vec<u8>> {
+    let mut img = Image::decode(data).ok()?;
+    let mut changed = false;
+    for e in &mut img.entries {
+        changed |= maximize(&mut e.msg, 0);
+    }
+    if changed { img.encode().ok() } else { None }
 }
 
 /// An image of a dump (by name) and the bytes that replace it.
@@ -640,8 +718,8 @@ fn mutated_dumps_fail_cleanly() {
         // The undamaged dump first, then a sample of damaged ones: each image
         // of the dump with mutations picked at random from those of the image
         // test (one truncation or flipped byte, one huge size or length
-        // field) and, for about half of them, the image replaced by one of
-        // another kind.
+        // field), with its ids, addresses and counts at their largest and,
+        // for about half of them, replaced by an image of another kind.
         let mut inputs: Vec<(String, Option<Replaced>)> = vec![("intact".into(), None)];
         for (name, data) in &images {
             let all = mutations(data, &mut rng);
@@ -654,6 +732,12 @@ fn mutated_dumps_fail_cleanly() {
                     let (how, m) = pick[rng.below(pick.len())];
                     inputs.push((format!("{name} {how}"), Some((name.clone(), m.clone()))));
                 }
+            }
+            if let Some(m) = with_huge_values(data) {
+                inputs.push((
+                    format!("{name} with huge ids, addresses and counts"),
+                    Some((name.clone(), m)),
+                ));
             }
             let others: Vec<&(String, Vec<u8>)> = images
                 .iter()
@@ -673,10 +757,10 @@ fn mutated_dumps_fail_cleanly() {
                 std::fs::write(dir.join(name), bytes).unwrap();
             }
             match catch_unwind(AssertUnwindSafe(|| check_dump(&what, dir))) {
-                Ok((peak, ok)) => {
+                Ok((peak, ok, n)) => {
                     worst = worst.max(peak as f64 / total as f64);
                     calls_ok += ok;
-                    calls += 11;
+                    calls += n;
                 }
                 Err(e) => {
                     failure = Some((what, change, e));
