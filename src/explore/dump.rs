@@ -264,8 +264,8 @@ fn needed<T>(found: Result<Option<T>>, name: &str, needed_by: &str) -> Result<T>
 }
 
 /// `tc.task_state` of the first entry of a core image, read from the wire
-/// without decoding the rest of the entry; None when there is none or the
-/// bytes are not what a well-formed core image holds.
+/// without decoding the rest of the entry (registers, signal actions…); None
+/// when there is none or the bytes are not what a well-formed core holds.
 fn quick_task_state(bytes: &[u8]) -> Option<u64> {
     let (magic, start) = read_magic(bytes).ok()?;
     let Layout::Entries("core_entry", _) = magic.layout else {
@@ -279,10 +279,32 @@ fn quick_task_state(bytes: &[u8]) -> Option<u64> {
     let crate::schema::Kind::Message(tc_type) = tc.kind else {
         return None;
     };
+    let tc_plan = schema.message(tc_type);
+    let state_no = tc_plan.fields[tc_plan.field_by_name("task_state")?].number;
+    // A repeated `tc` merges into one, and a repeated singular field keeps
+    // its last value: the last task_state on the wire counts.
     let mut state = None;
+    let mut inner_ok = true;
+    wire_fields(body, |number, wire, value| {
+        if number == tc.number && wire == 2 {
+            inner_ok &= wire_fields(value, |n, w, v| {
+                if n == state_no && w == 0 {
+                    state = read_varint(v, &mut 0);
+                }
+            })
+            .is_some();
+        }
+    })?;
+    if inner_ok { state } else { None }
+}
+
+/// Calls `f` with (field number, wire type, value bytes) of each field of a
+/// protobuf message on the wire; None when the bytes are not well-formed.
+fn wire_fields(body: &[u8], mut f: impl FnMut(u32, u64, &[u8])) -> Option<()> {
     let mut pos = 0;
     while pos < body.len() {
         let key = read_varint(body, &mut pos)?;
+        let at = pos;
         let end = match key & 7 {
             0 => {
                 read_varint(body, &mut pos)?;
@@ -296,15 +318,15 @@ fn quick_task_state(bytes: &[u8]) -> Option<u64> {
             }
             _ => return None,
         };
-        let value = body.get(pos..end)?;
-        if key >> 3 == u64::from(tc.number) && key & 7 == 2 {
-            // A repeated `tc` merges into one: its last task_state counts.
-            let m = Message::decode(tc_type, value).ok()?;
-            state = m.u64("task_state").or(state);
-        }
+        let value = if key & 7 == 0 {
+            body.get(at..end)?
+        } else {
+            body.get(pos..end)?
+        };
+        f(u32::try_from(key >> 3).ok()?, key & 7, value);
         pos = end;
     }
-    state
+    Some(())
 }
 
 /// A task from its pstree entry; `pid` may also be recorded as `ns_pid[0]`.
