@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
-use crate::image::Image;
-use crate::image::{Layout, read_magic};
+use crate::image::{Image, Layout, read_magic};
 use crate::message::{Message, Value, read_varint};
 use crate::schema::Schema;
 
@@ -156,9 +155,9 @@ impl Dump {
         let Ok(Some(bytes)) = self.read(&name) else {
             return false;
         };
-        // Most tasks are alive: their state is read from the core's `tc`
-        // alone, without decoding the registers around it. Only a task that
-        // looks stateless has its whole core decoded, so that the answer is
+        // Most tasks are alive: their state is read from `tc.task_state` on
+        // the wire, without decoding the core. Only a task that looks
+        // stateless has its whole core decoded, so that the answer is
         // the same as from a full decode (an undecodable core has state).
         if let Some(state) = quick_task_state(&bytes)
             && !STATELESS_STATES.contains(&state)
