@@ -361,3 +361,23 @@ fn ps_with_a_broken_tree_says_where() {
         "pstree.img: entry 2: parent 4242 of pid 18694 is not in the tree (needed by x ps)"
     );
 }
+
+#[test]
+fn zombie_whose_core_does_not_decode_counts_as_having_state() {
+    // A task's state is read from its core's tc alone; one that looks like a
+    // zombie is confirmed by decoding the whole core, as before.
+    let tmp = copy_case("shell-tree");
+    edit(tmp.path(), "core-18696.img", |img| {
+        set_int(sub(&mut img.entries[0].msg, "tc"), "task_state", 6);
+    });
+    std::fs::remove_file(tmp.path().join("ids-18696.img")).unwrap();
+    let core = tmp.path().join("core-18696.img");
+    let mut bytes = std::fs::read(&core).unwrap();
+    bytes.extend_from_slice(&[1, 0]); // half an entry size after the entry
+    std::fs::write(&core, bytes).unwrap();
+    let e = explore::render(tmp.path(), "fds", false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ids-18696.img: missing (needed by x fds for pid 18696)"
+    );
+}

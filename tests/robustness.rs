@@ -14,7 +14,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crit_fs::codec::{self, Options};
-use crit_fs::image::magic;
+use crit_fs::image::{Image, magic};
+use crit_fs::message::{Message, Value};
+use crit_fs::schema::{Kind, Schema};
+
+mod common;
 
 // ---------------------------------------------------------------------------
 // A global allocator that counts, per thread, the bytes live and their peak.
@@ -585,4 +589,260 @@ fn hostile_json_fails_cleanly() {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Mutated dumps: `check` and every explorer over a copy of a corpus dump in
+// which one image is damaged.
+
+/// Most bytes `check` or an explorer may allocate at once over a dump whose
+/// images (pages images aside, which are only measured) hold `len` bytes.
+fn dump_budget(len: usize) -> usize {
+    64 * len + (1 << 20)
+}
+
+/// Bytes of the files of `dir` that `check` and the explorers decode.
+fn decoded_bytes(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with("pages-"))
+        .map(|e| e.metadata().unwrap().len() as usize)
+        .sum()
+}
+
+/// Runs `check` and every explorer (text and JSON) over `dir`; panics
+/// describing the input on a panic, a hang or an allocation beyond the
+/// budget. Returns the peak allocation, how many calls succeeded, and how
+/// many there were.
+fn check_dump(what: &str, dir: &Path) -> (usize, usize, usize) {
+    let budget = dump_budget(decoded_bytes(dir));
+    let mut calls: Vec<(String, Box<dyn Fn() -> bool + '_>)> = Vec::new();
+    calls.push((
+        "check".into(),
+        Box::new(|| {
+            crit_fs::check::check(dir).is_ok_and(|r| {
+                let _ = (r.text(), r.json());
+                true
+            })
+        }),
+    ));
+    for x in crit_fs::explore::EXPLORERS {
+        for json in [false, true] {
+            calls.push((
+                format!("x {x}{}", if json { " --json" } else { "" }),
+                Box::new(move || crit_fs::explore::render(dir, x, json).is_ok()),
+            ));
+        }
+    }
+    let (mut worst, mut ok, n) = (0, 0, calls.len());
+    for (name, call) in calls {
+        let t0 = Instant::now();
+        let (r, peak) = peak_alloc(|| catch_unwind(AssertUnwindSafe(&call)));
+        let took = t0.elapsed();
+        let Ok(r) = r else {
+            panic!("{name} panicked on {what}");
+        };
+        assert!(took < HANG, "{name} took {took:?} on {what}");
+        assert!(
+            peak <= budget,
+            "{name} allocated {peak} bytes at once on {what} (budget {budget})"
+        );
+        worst = worst.max(peak);
+        ok += usize::from(r);
+    }
+    (worst, ok, n)
+}
+
+/// The magic number of an image (after a common/service header), if any.
+fn magic_of(data: &[u8]) -> Option<u32> {
+    let word = |at: usize| {
+        data.get(at..at + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+    };
+    match word(0)? {
+        magic::IMG_COMMON | magic::IMG_SERVICE => word(4),
+        m => Some(m),
+    }
+}
+
+/// Integer fields that place, size or name things across images.
+const HUGE_FIELDS: &[&str] = &[
+    "vaddr",
+    "nr_pages",
+    "compat_nr_pages",
+    "start",
+    "end",
+    "pgoff",
+    "shmid",
+    "pid",
+    "ppid",
+    "pgid",
+    "sid",
+    "threads",
+    "fd",
+    "id",
+    "files_id",
+    "exe_file_id",
+    "cwd_id",
+    "root_id",
+    "pages_id",
+    "ino",
+    "peer",
+    "id_for",
+    "inq_len",
+    "outq_len",
+];
+
+/// The largest value of an integer field's type.
+fn max_of(kind: Kind) -> Option<Value> {
+    match kind {
+        Kind::Uint32 | Kind::Fixed32 => Some(Value::U64(u32::MAX.into())),
+        Kind::Uint64 | Kind::Fixed64 => Some(Value::U64(u64::MAX)),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Some(Value::I64(i32::MAX.into())),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Some(Value::I64(i64::MAX)),
+        _ => None,
+    }
+}
+
+/// Sets every [`HUGE_FIELDS`] field of `m` and its nested messages to its
+/// type's largest value; whether there was one.
+fn maximize(m: &mut Message, depth: usize) -> bool {
+    let plan = Schema::get().message(m.msg_type);
+    let mut changed = false;
+    for fv in &mut m.fields {
+        let field = &plan.fields[fv.field];
+        let max = HUGE_FIELDS
+            .contains(&field.name)
+            .then(|| max_of(field.kind))
+            .flatten();
+        for v in &mut fv.values {
+            if let Some(max) = &max {
+                *v = max.clone();
+                changed = true;
+            } else if let Value::Msg(sub) = v
+                && depth < 8
+            {
+                changed |= maximize(sub, depth + 1);
+            }
+        }
+    }
+    changed
+}
+
+/// The image with every id, address and count at its type's largest value
+/// (a valid image that sizes things hugely), if it decodes and has any.
+fn with_huge_values(data: &[u8]) -> Option<Vec<u8>> {
+    let mut img = Image::decode(data).ok()?;
+    let mut changed = false;
+    for e in &mut img.entries {
+        changed |= maximize(&mut e.msg, 0);
+    }
+    if changed { img.encode().ok() } else { None }
+}
+
+/// An image of a dump (by name) and the bytes that replace it.
+type Replaced = (String, Vec<u8>);
+
+#[test]
+fn mutated_dumps_fail_cleanly() {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    // The schema is built once per process: not part of any one call.
+    crit_fs::schema::Schema::get();
+    let mut rng = Rng(0x6475_6d70_2d66_7321);
+    let (mut runs, mut calls_ok, mut calls, mut worst) = (0usize, 0usize, 0usize, 0f64);
+    let mut failure = None;
+    'cases: for case in common::cases() {
+        let case_name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let tmp = common::copy_case(&case_name);
+        let dir = tmp.path();
+        let mut images: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".img") && !n.starts_with("pages-"))
+            .map(|n| {
+                let data = std::fs::read(dir.join(&n)).unwrap();
+                (n, data)
+            })
+            .collect();
+        images.sort();
+        let total = decoded_bytes(dir).max(1);
+        // The undamaged dump first, then a sample of damaged ones: each image
+        // of the dump with mutations picked at random from those of the image
+        // test (one truncation or flipped byte, one huge size or length
+        // field), with its ids, addresses and counts at their largest and,
+        // for about half of them, replaced by an image of another kind.
+        let mut inputs: Vec<(String, Option<Replaced>)> = vec![("intact".into(), None)];
+        for (name, data) in &images {
+            let all = mutations(data, &mut rng);
+            // One truncation or flipped byte, one huge size or length field.
+            let (cut_or_flip, sizes): (Vec<_>, Vec<_>) = all
+                .iter()
+                .partition(|(how, _)| !how.starts_with("entry size") && !how.starts_with("length"));
+            for pick in [cut_or_flip, sizes] {
+                if !pick.is_empty() {
+                    let (how, m) = pick[rng.below(pick.len())];
+                    inputs.push((format!("{name} {how}"), Some((name.clone(), m.clone()))));
+                }
+            }
+            if let Some(m) = with_huge_values(data) {
+                inputs.push((
+                    format!("{name} with huge ids, addresses and counts"),
+                    Some((name.clone(), m)),
+                ));
+            }
+            let others: Vec<&(String, Vec<u8>)> = images
+                .iter()
+                .filter(|(_, d)| magic_of(d) != magic_of(data))
+                .collect();
+            if !others.is_empty() && rng.below(2) == 0 {
+                let (other, d) = others[rng.below(others.len())];
+                inputs.push((
+                    format!("{name} replaced by {other}"),
+                    Some((name.clone(), d.clone())),
+                ));
+            }
+        }
+        for (how, change) in inputs {
+            let what = format!("{case_name}: {how}");
+            if let Some((name, bytes)) = &change {
+                std::fs::write(dir.join(name), bytes).unwrap();
+            }
+            match catch_unwind(AssertUnwindSafe(|| check_dump(&what, dir))) {
+                Ok((peak, ok, n)) => {
+                    worst = worst.max(peak as f64 / total as f64);
+                    calls_ok += ok;
+                    calls += n;
+                }
+                Err(e) => {
+                    failure = Some((what, change, e));
+                    break 'cases;
+                }
+            }
+            runs += 1;
+            if let Some((name, _)) = &change {
+                let good = &images.iter().find(|(n, _)| n == name).unwrap().1;
+                std::fs::write(dir.join(name), good).unwrap();
+            }
+        }
+    }
+    std::panic::set_hook(hook);
+    if let Some((what, change, e)) = failure {
+        let mut msg = e
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_else(|| what.clone());
+        if let Some((name, bytes)) = change {
+            let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&name);
+            std::fs::write(&keep, bytes).unwrap();
+            msg.push_str(&format!(" (the damaged {name} kept in {})", keep.display()));
+        }
+        panic!("{msg}");
+    }
+    eprintln!(
+        "{runs} dumps with a damaged image: {calls_ok} of {calls} runs of check and the \
+         explorers answered, the rest failed cleanly; worst peak allocation {worst:.1}x \
+         the dump's decoded images"
+    );
 }

@@ -1,7 +1,7 @@
 //! Memory: pagemap ranges lie inside the task's mappings and do not
 //! overlap; every pages image holds exactly the pages its pagemap needs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::Checker;
 use super::scan::is_raw;
@@ -64,9 +64,10 @@ impl Checker<'_> {
             .filter(|t| !self.dump.is_stateless(t.pid))
             .map(|t| format!("pagemap-{}.img", t.pid))
             .collect();
+        let of_tasks: HashSet<&String> = pagemaps.iter().collect();
         let others: Vec<String> = names
             .iter()
-            .filter(|n| n.starts_with("pagemap-") && !pagemaps.contains(n))
+            .filter(|n| n.starts_with("pagemap-") && !of_tasks.contains(n))
             .cloned()
             .collect();
         pagemaps.extend(others);

@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
-use std::rc::Rc;
 
 use serde_json::json;
 
@@ -210,7 +209,7 @@ impl Checker<'_> {
 
     /// Image `name`, which `needed` requires: a missing image is reported
     /// (once); an undecodable one was reported by the scan.
-    fn require(&mut self, name: &str, needed: &str) -> Option<Rc<Image>> {
+    fn require(&mut self, name: &str, needed: &str) -> Option<Image> {
         match self.dump.try_image(name) {
             Ok(Some(img)) => Some(img),
             Ok(None) => {
@@ -231,7 +230,18 @@ impl Checker<'_> {
     }
 
     /// Image `name` if it exists and decodes; None otherwise, silently.
-    fn optional(&mut self, name: &str) -> Option<Rc<Image>> {
+    fn optional(&mut self, name: &str) -> Option<Image> {
         self.dump.try_image(name).ok().flatten()
+    }
+
+    /// Like [`Checker::require`] for an image whose content is not needed:
+    /// the scan has decoded every image, so it is enough that it exists.
+    fn require_present(&mut self, name: &str, needed: &str) {
+        if self.bad.contains(name) {
+            return; // reported by the scan
+        }
+        if !std::fs::metadata(self.dump.path(name)).is_ok_and(|m| m.is_file()) {
+            self.require(name, needed);
+        }
     }
 }

@@ -101,9 +101,9 @@ impl Checker<'_> {
         let mut files_seen = HashSet::new();
         for t in tasks {
             let pid = t.pid;
-            self.require(&format!("core-{pid}.img"), &format!("pid {pid}"));
+            self.require_present(&format!("core-{pid}.img"), &format!("pid {pid}"));
             for &tid in t.threads.iter().filter(|&&tid| tid != pid) {
-                self.require(
+                self.require_present(
                     &format!("core-{tid}.img"),
                     &format!("thread {tid} of pid {pid}"),
                 );
@@ -128,12 +128,11 @@ impl Checker<'_> {
                     self.fds(&name, &fdinfo);
                 }
             }
-            if let Some(fs) = fs.as_ref().and_then(|i| i.entries.first()) {
-                let fs = fs.msg.clone();
-                self.fs_refs(pid, &fs);
+            if let Some(fs) = fs.and_then(|i| i.entries.into_iter().next()) {
+                self.fs_refs(pid, &fs.msg);
             }
-            if let Some(mm) = mm.as_ref().and_then(|i| i.entries.first()) {
-                let mm = mm.msg.clone();
+            if let Some(mm) = mm.and_then(|i| i.entries.into_iter().next()) {
+                let mm = mm.msg;
                 self.mm_refs(pid, &mm);
                 if let Some(pm) = pagemap {
                     self.pagemap(pid, &mm, &pm);

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
-use crate::image::Image;
-use crate::message::{Message, Value};
+use crate::image::{Image, Layout, read_magic};
+use crate::message::{Message, Value, read_varint};
+use crate::schema::Schema;
+use crate::wire::next_field;
 
 /// `task_state` values of tasks that have only a core image (CRIU's
 /// TASK_DEAD and TASK_ZOMBIE).
@@ -34,10 +36,14 @@ pub struct Task {
     pub threads: Vec<u64>,
 }
 
-/// A dump directory with a cache of decoded images.
+/// A dump directory. Images are decoded when asked for and handed over
+/// (the caller drops them when done), except the few that every task looks
+/// things up in — pstree.img, files.img, the legacy per-kind file images —
+/// which [`Dump::try_shared`] decodes once and keeps for the whole run. So an
+/// explorer or `check` over many tasks holds one task's images at a time.
 pub struct Dump {
     dir: PathBuf,
-    cache: RefCell<HashMap<String, Option<Rc<Image>>>>,
+    shared: RefCell<HashMap<String, Option<Rc<Image>>>>,
     page_size: Cell<Option<u64>>,
 }
 
@@ -45,7 +51,7 @@ impl Dump {
     pub fn new(dir: &Path) -> Dump {
         Dump {
             dir: dir.to_path_buf(),
-            cache: RefCell::new(HashMap::new()),
+            shared: RefCell::new(HashMap::new()),
             page_size: Cell::new(None),
         }
     }
@@ -58,19 +64,34 @@ impl Dump {
         self.dir.join(name)
     }
 
-    /// The image `name`, or None when the file does not exist.
-    pub fn try_image(&self, name: &str) -> Result<Option<Rc<Image>>> {
-        if let Some(cached) = self.cache.borrow().get(name) {
-            return Ok(cached.clone());
+    /// The bytes of file `name`, or None when it does not exist.
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match std::fs::read(self.path(name)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::from(e).in_file(name)),
         }
-        let loaded = match std::fs::read(self.path(name)) {
-            Ok(bytes) => Some(Rc::new(
+    }
+
+    /// The image `name` decoded afresh (not kept), or None when the file
+    /// does not exist.
+    pub fn try_image(&self, name: &str) -> Result<Option<Image>> {
+        match self.read(name)? {
+            Some(bytes) => Ok(Some(
                 Image::decode(&bytes).map_err(|e| Error::from(e).in_file(name))?,
             )),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::from(e).in_file(name)),
-        };
-        self.cache
+            None => Ok(None),
+        }
+    }
+
+    /// The image `name`, decoded once and kept for the run (for images that
+    /// many tasks look things up in), or None when the file does not exist.
+    pub fn try_shared(&self, name: &str) -> Result<Option<Rc<Image>>> {
+        if let Some(cached) = self.shared.borrow().get(name) {
+            return Ok(cached.clone());
+        }
+        let loaded = self.try_image(name)?.map(Rc::new);
+        self.shared
             .borrow_mut()
             .insert(name.to_string(), loaded.clone());
         Ok(loaded)
@@ -78,22 +99,20 @@ impl Dump {
 
     /// The image `name`; a missing or undecodable image is an error that says
     /// what needed it.
-    pub fn image(&self, name: &str, needed_by: &str) -> Result<Rc<Image>> {
-        match self.try_image(name) {
-            Ok(Some(img)) => Ok(img),
-            Ok(None) => Err(Error::other(format!("missing (needed by {needed_by})")).in_file(name)),
-            Err(mut e) => {
-                e.file = None;
-                Err(Error::other(format!("{e} (needed by {needed_by})")).in_file(name))
-            }
-        }
+    pub fn image(&self, name: &str, needed_by: &str) -> Result<Image> {
+        needed(self.try_image(name), name, needed_by)
+    }
+
+    /// [`Dump::image`] through the shared images ([`Dump::try_shared`]).
+    pub fn shared(&self, name: &str, needed_by: &str) -> Result<Rc<Image>> {
+        needed(self.try_shared(name), name, needed_by)
     }
 
     /// The first entry of image `name` (core, mm, ids, fs… hold one).
     pub fn head(&self, name: &str, needed_by: &str) -> Result<Message> {
         let img = self.image(name, needed_by)?;
-        match img.entries.first() {
-            Some(e) => Ok(e.msg.clone()),
+        match img.entries.into_iter().next() {
+            Some(e) => Ok(e.msg),
             None => {
                 Err(Error::other(format!("has no entries (needed by {needed_by})")).in_file(name))
             }
@@ -101,7 +120,7 @@ impl Dump {
     }
 
     /// The fdinfo image of task `pid`: fdinfo-FILES_ID.img, named by its ids image.
-    pub fn fdinfo(&self, pid: u64, needed_by: &str) -> Result<Rc<Image>> {
+    pub fn fdinfo(&self, pid: u64, needed_by: &str) -> Result<Image> {
         let name = format!("ids-{pid}.img");
         let files_id = self
             .head(&name, needed_by)?
@@ -120,7 +139,7 @@ impl Dump {
 
     /// The process tree, in pstree.img order.
     pub fn tasks(&self, needed_by: &str) -> Result<Vec<Task>> {
-        let img = self.image("pstree.img", needed_by)?;
+        let img = self.shared("pstree.img", needed_by)?;
         Ok(img
             .entries
             .iter()
@@ -133,15 +152,26 @@ impl Dump {
     /// whose core is missing or unreadable counts as having state, so that
     /// the images an explorer needs are reported missing.
     pub fn is_stateless(&self, pid: u64) -> bool {
-        match self.try_image(&format!("core-{pid}.img")) {
-            Ok(Some(img)) => img
-                .entries
+        let name = format!("core-{pid}.img");
+        let Ok(Some(bytes)) = self.read(&name) else {
+            return false;
+        };
+        // Most tasks are alive: their state is read from `tc.task_state` on
+        // the wire, without decoding the core. Only a task that looks
+        // stateless has its whole core decoded, so that the answer is
+        // the same as from a full decode (an undecodable core has state).
+        if let Some(state) = quick_task_state(&bytes)
+            && !STATELESS_STATES.contains(&state)
+        {
+            return false;
+        }
+        Image::decode(&bytes).is_ok_and(|img| {
+            img.entries
                 .first()
                 .and_then(|e| e.msg.msg("tc"))
                 .and_then(|tc| tc.u64("task_state"))
-                .is_some_and(|s| STATELESS_STATES.contains(&s)),
-            _ => false,
-        }
+                .is_some_and(|s| STATELESS_STATES.contains(&s))
+        })
     }
 
     /// The tasks that have state (explorers other than `ps` skip the rest).
@@ -218,6 +248,56 @@ impl Dump {
             _ => 4096,
         }
     }
+}
+
+/// An image that `needed_by` requires: missing or undecodable is an error
+/// naming it and `needed_by`.
+fn needed<T>(found: Result<Option<T>>, name: &str, needed_by: &str) -> Result<T> {
+    match found {
+        Ok(Some(img)) => Ok(img),
+        Ok(None) => Err(Error::other(format!("missing (needed by {needed_by})")).in_file(name)),
+        Err(mut e) => {
+            e.file = None;
+            Err(Error::other(format!("{e} (needed by {needed_by})")).in_file(name))
+        }
+    }
+}
+
+/// `tc.task_state` of the first entry of a core image, read from the wire
+/// without decoding the rest of the entry (registers, signal actions…); None
+/// when there is none or the bytes are not what a well-formed core holds.
+fn quick_task_state(bytes: &[u8]) -> Option<u64> {
+    let (magic, start) = read_magic(bytes).ok()?;
+    let Layout::Entries("core_entry", _) = magic.layout else {
+        return None;
+    };
+    let size = u32::from_le_bytes(bytes.get(start..start + 4)?.try_into().ok()?) as usize;
+    let body = bytes.get(start + 4..(start + 4).checked_add(size)?)?;
+    let schema = Schema::get();
+    let core = schema.message(schema.message_id("core_entry")?);
+    let tc = &core.fields[core.field_by_name("tc")?];
+    let crate::schema::Kind::Message(tc_type) = tc.kind else {
+        return None;
+    };
+    let tc_plan = schema.message(tc_type);
+    let state_no = tc_plan.fields[tc_plan.field_by_name("task_state")?].number;
+    // A repeated `tc` merges into one, and a repeated singular field keeps
+    // its last value: the last task_state on the wire counts.
+    let mut state = None;
+    let mut pos = 0;
+    while pos < body.len() {
+        let f = next_field(body, &mut pos)?;
+        if f.number == tc.number && f.wire == 2 {
+            let mut p = 0;
+            while p < f.data.len() {
+                let g = next_field(f.data, &mut p)?;
+                if g.number == state_no && g.wire == 0 {
+                    state = read_varint(g.data, &mut 0);
+                }
+            }
+        }
+    }
+    state
 }
 
 /// A task from its pstree entry; `pid` may also be recorded as `ns_pid[0]`.

@@ -3,6 +3,7 @@
 //! dumps older than files.img.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::rc::Rc;
 
 use super::dump::Dump;
@@ -54,14 +55,14 @@ pub struct Files<'d> {
     /// are unique per type only: a tun device is a REG and a TUNF file of
     /// the same id.
     table: Option<(Rc<Image>, ByTypeAndId)>,
-    /// Legacy images indexed by id, loaded on first use.
-    legacy: HashMap<&'static str, HashMap<u64, usize>>,
+    /// Legacy images and their entries by id, loaded on first use.
+    legacy: HashMap<&'static str, (Rc<Image>, HashMap<u64, usize>)>,
 }
 
 impl<'d> Files<'d> {
     /// Opens the file tables of `dump` (files.img, if present).
     pub fn new(dump: &'d Dump) -> Result<Files<'d>> {
-        let table = dump.try_image("files.img")?.map(|img| {
+        let table = dump.try_shared("files.img")?.map(|img| {
             let mut ids = HashMap::new();
             for (i, e) in img.entries.iter().enumerate() {
                 if let (Some(ty), Some(id)) = (e.msg.enum_name("type"), e.msg.u64("id")) {
@@ -107,25 +108,25 @@ impl<'d> Files<'d> {
     /// The per-kind entry (reg_file_entry, pipe_entry, …) of file `id` of
     /// type `fd_type`; None when the dump has no such file. Without
     /// files.img, a missing legacy image is an error naming `needed_by`.
-    pub fn lookup(&mut self, fd_type: &str, id: u64, needed_by: &str) -> Result<Option<Message>> {
+    pub fn lookup(&mut self, fd_type: &str, id: u64, needed_by: &str) -> Result<Option<&Message>> {
         let Some((field, legacy)) = kind(fd_type) else {
             return Ok(None);
         };
         if self.table.is_some() {
-            return Ok(self
-                .file_entry(fd_type, id)
-                .and_then(|f| f.msg(field))
-                .cloned());
+            return Ok(self.file_entry(fd_type, id).and_then(|f| f.msg(field)));
         }
         let Some(legacy) = legacy else {
             return Ok(None);
         };
-        let img = self.dump.image(legacy, needed_by)?;
-        let ids = self
-            .legacy
-            .entry(legacy)
-            .or_insert_with(|| index_by_id(&img));
-        Ok(ids.get(&id).map(|&i| img.entries[i].msg.clone()))
+        let (img, ids) = match self.legacy.entry(legacy) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let img = self.dump.shared(legacy, needed_by)?;
+                let ids = index_by_id(&img);
+                v.insert((img, ids))
+            }
+        };
+        Ok(ids.get(&id).map(|&i| &img.entries[i].msg))
     }
 
     /// Every file of type `fd_type` as (id, per-kind entry). Without
@@ -145,7 +146,7 @@ impl<'d> Files<'d> {
         let Some(legacy) = legacy else {
             return Ok(Vec::new());
         };
-        Ok(match self.dump.try_image(legacy)? {
+        Ok(match self.dump.try_shared(legacy)? {
             Some(img) => img
                 .entries
                 .iter()
@@ -172,7 +173,7 @@ impl<'d> Files<'d> {
             },
             "UNIXSK" => match self.lookup(fd_type, id, needed_by)? {
                 Some(ux) => {
-                    let name = unix_name(&ux);
+                    let name = unix_name(ux);
                     let name = if name.is_empty() {
                         String::new()
                     } else {

@@ -1,10 +1,12 @@
 //! `x mems`: each task's executable and memory mappings.
 
 use std::collections::HashMap;
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::Write;
 
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
+use super::JsonList;
 use super::dump::Dump;
 use super::files::Files;
 use crate::error::Result;
@@ -34,37 +36,42 @@ impl ShmIds {
     }
 }
 
-/// Tasks and their mappings as CRIT prints them.
-pub fn render(dump: &Dump, json: bool) -> Result<String> {
+/// Tasks and their mappings as CRIT prints them, one task at a time.
+pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
     let mut files = Files::new(dump)?;
     let mut shm = ShmIds::default();
-    let mut out = String::new();
-    let mut list = Vec::new();
+    let mut list = JsonList::default();
     for task in dump.live_tasks("x mems")? {
         let pid = task.pid;
         let why = format!("x mems for pid {pid}");
         let mm = dump.head(&format!("mm-{pid}.img"), &why)?;
         let exe = files.describe("REG", mm.u64("exe_file_id").unwrap_or(0), &why)?;
-        let _ = writeln!(out, "{pid}");
-        let _ = writeln!(out, "\t{:<36}    {exe}", "exe");
-        let mut vmas = Vec::new();
+        if json {
+            let mut vmas = Vec::new();
+            for vma in mm.msgs("vmas") {
+                let v = describe(vma, &mut files, &mut shm, &why)?;
+                vmas.push(json!({
+                    "start": v.start,
+                    "end": v.end,
+                    "prot": v.prot,
+                    "what": v.text.trim_start(),
+                }));
+            }
+            list.push(out, &json!({"pid": pid, "exe": exe, "vmas": vmas}))?;
+            continue;
+        }
+        writeln!(out, "{pid}")?;
+        writeln!(out, "\t{:<36}    {exe}", "exe")?;
         for vma in mm.msgs("vmas") {
             let v = describe(vma, &mut files, &mut shm, &why)?;
             let range = format!("{:08x}-{:08x}", v.start, v.end);
-            let _ = writeln!(out, "\t{range:<36}{}{}", v.prot, v.text);
-            vmas.push(json!({
-                "start": v.start,
-                "end": v.end,
-                "prot": v.prot,
-                "what": v.text.trim_start(),
-            }));
+            writeln!(out, "\t{range:<36}{}{}", v.prot, v.text)?;
         }
-        list.push(json!({"pid": pid, "exe": exe, "vmas": vmas}));
     }
     if json {
-        return Ok(super::json_text(&Json::Array(list)));
+        list.finish(out)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 struct Vma {

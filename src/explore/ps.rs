@@ -1,10 +1,11 @@
 //! `x ps`: the process tree with pgid, sid and command name.
 
 use std::collections::HashMap;
-use std::fmt::Write;
+use std::io::Write;
 
 use serde_json::{Value as Json, json};
 
+use super::JsonList;
 use super::dump::{Dump, Task};
 use crate::error::{Error, Result};
 
@@ -16,29 +17,33 @@ struct Proc {
 }
 
 /// The tree as CRIT prints it: a header, then each task indented under its parent.
-pub fn render(dump: &Dump, json: bool) -> Result<String> {
+pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
     let (procs, roots) = tree(dump)?;
     if json {
-        let list: Vec<Json> = roots.iter().map(|&r| to_json(&procs, r)).collect();
-        return Ok(super::json_text(&Json::Array(list)));
+        let mut list = JsonList::default();
+        for &r in &roots {
+            list.push(out, &to_json(&procs, r))?;
+        }
+        return list.finish(out);
     }
-    let mut out = format!("{:>7}{:>7}{:>7}   {}\n", "PID", "PGID", "SID", "COMM");
+    writeln!(out, "{:>7}{:>7}{:>7}   COMM", "PID", "PGID", "SID")?;
     // Depth-first, children in pstree order, without recursion.
     let mut stack: Vec<(usize, usize)> = roots.iter().rev().map(|&r| (r, 0)).collect();
     while let Some((i, depth)) = stack.pop() {
         let p = &procs[i];
-        let _ = writeln!(
+        writeln!(
             out,
-            "{:>7}{:>7}{:>7}   {}{}",
+            "{:>7}{:>7}{:>7}   {:indent$}{}",
             p.task.pid,
             p.task.pgid,
             p.task.sid,
-            " ".repeat(4 * depth),
-            p.comm
-        );
+            "",
+            p.comm,
+            indent = 4 * depth
+        )?;
         stack.extend(p.kids.iter().rev().map(|&k| (k, depth + 1)));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The tasks with their children, and the roots (tasks with ppid 0).

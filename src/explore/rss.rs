@@ -1,29 +1,32 @@
 //! `x rss`: each task's dumped pages (pagemap entries) beside the mappings
 //! they fall in.
 
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::Write;
 
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
+use super::JsonList;
 use super::dump::{Dump, nr_pages};
 use super::files::Files;
 use super::mems::{VMA_FILE_PRIVATE, VMA_FILE_SHARED};
 use crate::error::Result;
 use crate::message::Message;
 
-/// Tasks and their pages as CRIT prints them.
-pub fn render(dump: &Dump, json: bool) -> Result<String> {
+/// Tasks and their pages as CRIT prints them, one task at a time.
+pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
     let mut files = Files::new(dump)?;
     let shift = dump.page_size().trailing_zeros();
-    let mut out = String::new();
-    let mut list = Vec::new();
+    let mut list = JsonList::default();
     for task in dump.live_tasks("x rss")? {
         let pid = task.pid;
         let why = format!("x rss for pid {pid}");
         let mm = dump.head(&format!("mm-{pid}.img"), &why)?;
         let vmas: Vec<&Message> = mm.msgs("vmas").collect();
         let pagemap = dump.image(&format!("pagemap-{pid}.img"), &why)?;
-        let _ = writeln!(out, "{pid}");
+        if !json {
+            writeln!(out, "{pid}")?;
+        }
         let mut ranges = Vec::new();
         let mut walk = Walk::new(&vmas);
         for pm in pagemap.entries.iter().skip(1).map(|e| &e.msg) {
@@ -50,20 +53,30 @@ pub fn render(dump: &Dump, json: bool) -> Result<String> {
                             let _ = write!(tail, " {name}");
                             file = Some(name);
                         }
-                        hit.push(json!({"start": start, "nr_pages": vpages, "file": file}));
+                        if json {
+                            hit.push(json!({"start": start, "nr_pages": vpages, "file": file}));
+                        }
                     }
                 }
                 let _ = write!(tail, "\n\t{:23}", "");
             }
-            let _ = writeln!(out, "{head:<24}{tail}");
-            ranges.push(json!({"vaddr": vaddr, "nr_pages": pages, "vmas": hit}));
+            if json {
+                ranges.push(json!({"vaddr": vaddr, "nr_pages": pages, "vmas": hit}));
+            } else {
+                writeln!(out, "{head:<24}{tail}")?;
+            }
         }
-        list.push(json!({"pid": pid, "page_size": 1u64 << shift, "pages": ranges}));
+        if json {
+            list.push(
+                out,
+                &json!({"pid": pid, "page_size": 1u64 << shift, "pages": ranges}),
+            )?;
+        }
     }
     if json {
-        return Ok(super::json_text(&Json::Array(list)));
+        list.finish(out)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 enum Step<'a> {

@@ -2,10 +2,12 @@
 //! peers and queued bytes. The format is documented in docs/explorers.md.
 
 use std::collections::HashMap;
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::Write;
 
 use serde_json::{Map, Value as Json, json};
 
+use super::JsonList;
 use super::dump::Dump;
 use super::files::{Files, unix_name};
 use crate::error::{Error, Result};
@@ -15,17 +17,18 @@ use crate::schema::DictMap;
 
 const SOCKET_TYPES: &[&str] = &["UNIXSK", "INETSK", "PACKETSK", "NETLINKSK"];
 
-/// Tasks and their sockets.
-pub fn render(dump: &Dump, json: bool) -> Result<String> {
+/// Tasks and their sockets, one task at a time.
+pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
     let mut files = Files::new(dump)?;
     let queued = queued_bytes(dump)?;
-    let mut out = String::new();
-    let mut list = Vec::new();
+    let mut list = JsonList::default();
     for task in dump.live_tasks("x sk")? {
         let pid = task.pid;
         let why = format!("x sk for pid {pid}");
         let fdinfo = dump.fdinfo(pid, &why)?;
-        let _ = writeln!(out, "{pid}");
+        if !json {
+            writeln!(out, "{pid}")?;
+        }
         let mut socks = Vec::new();
         for e in &fdinfo.entries {
             let ty = e.msg.enum_name("type").unwrap_or("UND");
@@ -44,17 +47,17 @@ pub fn render(dump: &Dump, json: bool) -> Result<String> {
                 }
                 Some(sk) => {
                     let mut t = match ty {
-                        "UNIXSK" => unix(&sk, &mut obj),
-                        "INETSK" => inet(dump, &sk, &mut obj, &why)?,
-                        "PACKETSK" => packet(&sk, &mut obj),
-                        _ => netlink(&sk, &mut obj),
+                        "UNIXSK" => unix(sk, &mut obj),
+                        "INETSK" => inet(dump, sk, &mut obj, &why)?,
+                        "PACKETSK" => packet(sk, &mut obj),
+                        _ => netlink(sk, &mut obj),
                     };
                     if let Some(&q) = queued.get(&id) {
                         let _ = write!(t, " queued={q}");
                         obj.insert("queued".into(), json!(q));
                     }
                     if ty == "UNIXSK" {
-                        let name = unix_name(&sk);
+                        let name = unix_name(sk);
                         if !name.is_empty() {
                             let _ = write!(t, " name={name}");
                         }
@@ -62,15 +65,20 @@ pub fn render(dump: &Dump, json: bool) -> Result<String> {
                     t
                 }
             };
-            let _ = writeln!(out, "\t{fd:>7}: {text}");
-            socks.push(Json::Object(obj));
+            if json {
+                socks.push(Json::Object(obj));
+            } else {
+                writeln!(out, "\t{fd:>7}: {text}")?;
+            }
         }
-        list.push(json!({"pid": pid, "sockets": socks}));
+        if json {
+            list.push(out, &json!({"pid": pid, "sockets": socks}))?;
+        }
     }
     if json {
-        return Ok(super::json_text(&Json::Array(list)));
+        list.finish(out)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Bytes queued on each socket (by file id), from sk-queues.img.
