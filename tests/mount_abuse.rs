@@ -542,6 +542,12 @@ fn hostile_json_saved_through_the_mount() {
         );
         assert_eq!(snapshot(&m.dump), before, "{what}: the dump is untouched");
         assert!(m.is_mounted(), "{what}: the mount is gone");
+        let err = fs::read_to_string(m.p("pstree.json.err")).unwrap();
+        assert!(
+            err.len() < 4200 && err.lines().count() == 1 && err.starts_with("pstree.json: "),
+            "{what}: a short reason of one line in pstree.json.err, not {} bytes",
+            err.len()
+        );
     }
     // A valid save of a 16 MiB file name goes through, and reads back as decode prints it.
     let files = fs::read_to_string(m.p("files.json")).unwrap();
@@ -557,6 +563,9 @@ fn hostile_json_saved_through_the_mount() {
             .unwrap()
             .contains(&name)
     );
+    // Reasons are cut in the log as in the .err file (the log is at debug level).
+    let log_len = fs::metadata(&m.log).unwrap().len();
+    assert!(log_len < MIB, "the log holds {log_len} bytes");
     assert_memory_bounded(&m, 256, "after the hostile saves");
     assert_serving(&m, &images);
 }
