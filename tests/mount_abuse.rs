@@ -60,27 +60,6 @@ fn assert_memory_bounded(m: &Mounted, cache_mb: u64, what: &str) {
     );
 }
 
-/// `crit-fs x DUMP WHAT` (or `check DUMP`) as the report file should hold it.
-fn cli_report(dump: &Path, what: &str) -> Vec<u8> {
-    let out = if what == "check" {
-        Command::new(bin()).arg("check").arg(dump).output().unwrap()
-    } else {
-        Command::new(bin())
-            .arg("x")
-            .arg(dump)
-            .arg(what)
-            .output()
-            .unwrap()
-    };
-    if out.status.success() || (what == "check" && !out.stdout.is_empty()) {
-        out.stdout
-    } else {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let msg = err.trim_end();
-        format!("error: {}\n", msg.strip_prefix("crit-fs: ").unwrap_or(msg)).into_bytes()
-    }
-}
-
 /// The mount still serves: every view of the original images and the reports
 /// read as the CLI prints them.
 fn assert_serving(m: &Mounted, images: &[String]) {
@@ -94,15 +73,15 @@ fn assert_serving(m: &Mounted, images: &[String]) {
         let got = fs::read(m.p(&format!("{what}.txt"))).unwrap();
         assert_eq!(
             String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(&cli_report(&m.dump, what)),
+            String::from_utf8_lossy(&report_text(&m.dump, what)),
             "{what}.txt"
         );
     }
 }
 
-/// Writes a pagemap image of `n` entries (from the corpus's) to `to`, made by
-/// our own encoder: its view is a few MiB.
-fn big_pagemap(from: &Path, to: &Path, n: usize) {
+/// Writes a pagemap image of `n` entries to `to`, made by our own encoder:
+/// its view is a few MiB.
+fn big_pagemap(to: &Path, n: usize) {
     let mut text = String::from(r#"{"magic": "PAGEMAP", "entries": [{"pages_id": 1}"#);
     for i in 0..n {
         text.push_str(&format!(
@@ -111,7 +90,6 @@ fn big_pagemap(from: &Path, to: &Path, n: usize) {
         ));
     }
     text.push_str("]}");
-    let _ = from;
     let mut child = Command::new(bin())
         .arg("encode")
         .arg("-o")
@@ -142,7 +120,7 @@ fn fd_pos(pid: u32, fd: u32) -> Option<u64> {
 fn reader_killed_mid_read() {
     let m = Mounted::new("sleep");
     let images = image_names(&m.dump);
-    big_pagemap(&m.d("pagemap-18604.img"), &m.d("pagemap-99.img"), 60_000);
+    big_pagemap(&m.d("pagemap-99.img"), 60_000);
     let big = m.p("pagemap-99.json");
     let size = fs::metadata(&big).unwrap().len();
     assert!(size > 4 * MIB, "a large view: {size} bytes");
@@ -169,7 +147,7 @@ fn reader_killed_mid_read() {
 
     // Killed while its first read waits for the view to be rendered (no cache).
     let m0 = Mounted::with_args("sleep", &["--cache-mb", "0"]);
-    big_pagemap(&m0.d("pagemap-18604.img"), &m0.d("pagemap-99.img"), 60_000);
+    big_pagemap(&m0.d("pagemap-99.img"), 60_000);
     for _ in 0..3 {
         let mut child = Command::new("cat")
             .arg(m0.p("pagemap-99.json"))
