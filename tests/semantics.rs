@@ -152,24 +152,6 @@ fn s_lookup_missing_enoent() {
     );
 }
 
-fn cli_report(dump: &std::path::Path, what: &str) -> (bool, Vec<u8>, String) {
-    let out = if what == "check" {
-        Command::new(bin()).arg("check").arg(dump).output().unwrap()
-    } else {
-        Command::new(bin())
-            .arg("x")
-            .arg(dump)
-            .arg(what)
-            .output()
-            .unwrap()
-    };
-    (
-        out.status.success(),
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn s_reports_match_cli() {
     // The report files hold what `crit-fs x DUMP WHAT` prints; when the explorer
@@ -851,7 +833,8 @@ fn semantics_doc_names_real_tests() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let doc = fs::read_to_string(root.join("SEMANTICS.md")).unwrap();
     let sources = fs::read_to_string(root.join("tests/semantics.rs")).unwrap()
-        + &fs::read_to_string(root.join("tests/mount.rs")).unwrap();
+        + &fs::read_to_string(root.join("tests/mount.rs")).unwrap()
+        + &fs::read_to_string(root.join("tests/mount_abuse.rs")).unwrap();
     let named: Vec<&str> = doc
         .split("[test: ")
         .skip(1)

@@ -1103,7 +1103,9 @@ impl CritFs {
     pub fn commit(&self, image: &Path, text: &[u8]) -> FsResult<()> {
         let view = view_name(image.file_name().unwrap_or_default());
         let view = image.with_file_name(view);
-        let result = self.commit_inner(image, &view, text);
+        let result = self
+            .commit_inner(image, &view, text)
+            .map_err(FsError::clipped);
         let mut st = lock(&self.state);
         match &result {
             Ok(()) => {

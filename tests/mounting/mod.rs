@@ -281,3 +281,34 @@ pub fn replace_once(text: &str, from: &str, to: &str) -> String {
     assert_eq!(text.matches(from).count(), 1, "{from:?} must occur once");
     text.replacen(from, to, 1)
 }
+
+/// `crit-fs x DUMP WHAT` (`crit-fs check DUMP` for "check"): success, stdout, stderr.
+pub fn cli_report(dump: &Path, what: &str) -> (bool, Vec<u8>, String) {
+    let out = if what == "check" {
+        Command::new(bin()).arg("check").arg(dump).output().unwrap()
+    } else {
+        Command::new(bin())
+            .arg("x")
+            .arg(dump)
+            .arg(what)
+            .output()
+            .unwrap()
+    };
+    (
+        out.status.success(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// What the report file `WHAT.txt` should hold: the CLI's output, or
+/// `error: MESSAGE` when the explorer fails.
+pub fn report_text(dump: &Path, what: &str) -> Vec<u8> {
+    let (ok, stdout, stderr) = cli_report(dump, what);
+    if ok || (what == "check" && !stdout.is_empty()) {
+        stdout
+    } else {
+        let msg = stderr.trim_end();
+        format!("error: {}\n", msg.strip_prefix("crit-fs: ").unwrap_or(msg)).into_bytes()
+    }
+}
