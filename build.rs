@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use protox::prost_reflect::{
+use prost_reflect::{
     Cardinality, DescriptorPool, DynamicMessage, ExtensionDescriptor, Kind,
 };
 
