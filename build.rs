@@ -9,9 +9,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use prost_reflect::{
-    Cardinality, DescriptorPool, DynamicMessage, ExtensionDescriptor, Kind,
-};
+use prost_reflect::{Cardinality, DescriptorPool, DynamicMessage, ExtensionDescriptor, Kind};
 
 fn main() {
     let proto_dir = PathBuf::from("proto");
