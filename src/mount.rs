@@ -258,9 +258,36 @@ fn block_signals() -> libc::sigset_t {
     }
 }
 
+/// Raises the soft limit of open descriptors to the hard limit: every open
+/// raw file of the mount holds one of the daemon's descriptors, and the usual
+/// soft limit (1024) would make a client's 1,000th open fail with EMFILE.
+/// Beyond the hard limit, opens fail with EMFILE and the daemon goes on serving.
+fn raise_nofile_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit to fill and then read.
+    let raised = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0
+        }
+    };
+    if raised {
+        log::info!("open file limit raised to {}", lim.rlim_cur);
+    } else {
+        log::warn!(
+            "open file limit not raised: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 fn serve_inner(args: &MountArgs, checked: &Checked, ready: &mut Option<OwnedFd>) -> Result<()> {
     // Blocked before any thread starts, so that only the signal thread takes them.
     let sigs = block_signals();
+    raise_nofile_limit();
     let cfg = Config {
         dump: checked.dump.clone(),
         plain: args.plain,

@@ -225,6 +225,83 @@ fn thousands_of_opens_never_closed() {
 }
 
 #[test]
+fn thousands_of_raw_files_held_open() {
+    // The daemon starts with the usual soft limit of descriptors (1024) and a
+    // hard limit above 3,000; each open raw file holds one of its descriptors.
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) },
+        0
+    );
+    assert!(
+        hard.rlim_max > 3_500,
+        "hard RLIMIT_NOFILE {} too low for this test",
+        hard.rlim_max
+    );
+    let m = Mounted::with_nofile("shell-tree", &[], Some(1024));
+    let images = image_names(&m.dump);
+    let raw: Vec<String> = fs::read_dir(&m.dump)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pages-"))
+        .collect();
+    assert!(!raw.is_empty(), "pages-*.img in the case");
+    let mut paths: Vec<String> = raw
+        .iter()
+        .map(|n| m.p(n).to_string_lossy().into_owned())
+        .collect();
+    paths.push(m.p("README.txt").to_string_lossy().into_owned());
+    // One process opens raw files 3,000 times and holds every descriptor.
+    let script = "import os,sys,resource\n\
+                  resource.setrlimit(resource.RLIMIT_NOFILE,(4000,4000))\n\
+                  ps=sys.argv[1:]\n\
+                  fds=[]\n\
+                  errs={}\n\
+                  for i in range(3000):\n\
+                  \x20 try: fds.append(os.open(ps[i%len(ps)],os.O_RDONLY))\n\
+                  \x20 except OSError as e: errs[e.strerror]=errs.get(e.strerror,0)+1\n\
+                  print(len(fds),sum(errs.values()),errs,flush=True)\n\
+                  sys.stdin.readline()\n\
+                  os._exit(0)\n";
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(&paths)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let counts: Vec<&str> = line.split_whitespace().take(2).collect();
+    assert_eq!(counts, ["3000", "0"], "opened, failed: {line}");
+    // While they are held: the daemon serves others, raw files included.
+    assert_eq!(
+        fs::read(m.p("README.txt")).unwrap(),
+        fs::read(m.d("README.txt")).unwrap()
+    );
+    assert_eq!(
+        fs::read(m.p("pstree.json")).unwrap(),
+        decode(&m.d("pstree.img"), true)
+    );
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    assert_serving(&m, &images);
+    assert!(
+        m.daemon_log().contains("open file limit raised to"),
+        "the daemon logs its limit"
+    );
+}
+
+#[test]
 fn directory_of_10000_files() {
     let cache_mb = 16;
     let m = Mounted::with_args("sleep", &["--cache-mb", &cache_mb.to_string()]);

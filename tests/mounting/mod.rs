@@ -88,6 +88,12 @@ impl Mounted {
     }
 
     pub fn with_args(case: &str, args: &[&str]) -> Mounted {
+        Mounted::with_nofile(case, args, None)
+    }
+
+    /// Mounted by a `crit-fs mount` whose soft limit of open descriptors is
+    /// `soft` (the daemon inherits it), when given.
+    pub fn with_nofile(case: &str, args: &[&str], soft: Option<u64>) -> Mounted {
         let tmp = TempDir::new(case);
         let dump = tmp.0.join("dump");
         let mnt = tmp.0.join("mnt");
@@ -100,7 +106,28 @@ impl Mounted {
             log,
             tmp,
         };
-        let out = Command::new(bin())
+        let mut cmd = Command::new(bin());
+        if let Some(soft) = soft {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let mut lim = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    lim.rlim_cur = soft.min(lim.rlim_max);
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let out = cmd
             .arg("mount")
             .arg(&m.dump)
             .arg(&m.mnt)
