@@ -51,8 +51,106 @@ impl Error {
     }
 }
 
+/// Longest message an error shows (about; the cut adds a short note): a reason
+/// that quotes a huge key or value of hostile JSON would otherwise fill stderr,
+/// the mount's log and `NAME.json.err` with it.
+pub const MAX_MESSAGE: usize = 4096;
+
+/// `message` cut in the middle when longer than [`MAX_MESSAGE`] (at character
+/// boundaries), so that its start (the file) and its end (the JSON path or
+/// position and what was expected) stay.
+pub fn clip(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.len() <= MAX_MESSAGE {
+        return message.into();
+    }
+    clip_fmt(format_args!("{message}")).into()
+}
+
+/// What `format!(…)` would give, cut as by [`clip`], without ever holding
+/// more than about [`MAX_MESSAGE`] bytes of it: for a message that quotes a
+/// huge key or value.
+pub fn clip_fmt(args: std::fmt::Arguments<'_>) -> String {
+    let mut c = Clipper::default();
+    let _ = std::fmt::Write::write_fmt(&mut c, args);
+    c.finish()
+}
+
+/// Keeps the first and the last `MAX_MESSAGE / 2` bytes of what is written.
+#[derive(Default)]
+struct Clipper {
+    head: String,
+    head_full: bool,
+    tail: String,
+    total: usize,
+}
+
+const HALF: usize = MAX_MESSAGE / 2;
+
+impl std::fmt::Write for Clipper {
+    fn write_str(&mut self, mut s: &str) -> std::fmt::Result {
+        self.total += s.len();
+        if !self.head_full {
+            let mut take = s.len().min(HALF - self.head.len());
+            while !s.is_char_boundary(take) {
+                take -= 1;
+            }
+            self.head.push_str(&s[..take]);
+            s = &s[take..];
+            if s.is_empty() {
+                return Ok(());
+            }
+            self.head_full = true;
+        }
+        // Keep the last HALF bytes (and up to HALF more, to cut rarely).
+        if s.len() > HALF {
+            self.tail.clear();
+            s = &s[ceil_boundary(s, s.len() - HALF)..];
+        }
+        self.tail.push_str(s);
+        if self.tail.len() > 2 * HALF {
+            let cut = ceil_boundary(&self.tail, self.tail.len() - HALF);
+            self.tail.drain(..cut);
+        }
+        Ok(())
+    }
+}
+
+fn ceil_boundary(s: &str, mut at: usize) -> usize {
+    while !s.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
+impl Clipper {
+    fn finish(mut self) -> String {
+        if self.total <= MAX_MESSAGE {
+            self.head.push_str(&self.tail);
+            return self.head;
+        }
+        let tail = &self.tail[ceil_boundary(&self.tail, self.tail.len().saturating_sub(HALF))..];
+        format!(
+            "{} … ({} bytes cut) … {}",
+            self.head,
+            self.total - self.head.len() - tail.len(),
+            tail
+        )
+    }
+}
+
+/// Shows the message clipped by [`clip`]; the alternate form (`{:#}`) shows
+/// it whole, for callers that add to it and clip the result themselves.
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if f.alternate() {
+            return self.fmt_whole(f);
+        }
+        f.write_str(&clip_fmt(format_args!("{self:#}")))
+    }
+}
+
+impl Error {
+    fn fmt_whole(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if let Some(file) = &self.file {
             write!(f, "{file}: ")?;
         }
@@ -69,6 +167,46 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipping_keeps_start_and_end() {
+        let short = "a".repeat(MAX_MESSAGE);
+        assert_eq!(clip(&short), short.as_str());
+        let long = format!(
+            "file: {}é{} at entries[0]",
+            "k".repeat(10_000),
+            "é".repeat(3_000)
+        );
+        let c = clip(&long);
+        assert!(c.len() < MAX_MESSAGE + 40, "{}", c.len());
+        assert!(c.starts_with("file: kkk") && c.ends_with("éé at entries[0]"));
+        // Streamed in pieces of any size, the same cut.
+        let pieces = clip_fmt(format_args!(
+            "{}{}{}",
+            &long[..7],
+            &long[7..9_000],
+            &long[9_000..]
+        ));
+        assert_eq!(pieces, c);
+        let cut: usize = c
+            .split("(")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            c.len() - " …  bytes cut) … ".len() - 1 - cut.to_string().len() + cut,
+            long.len()
+        );
+    }
+}
 
 impl From<ImageError> for Error {
     fn from(e: ImageError) -> Error {

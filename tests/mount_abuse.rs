@@ -585,11 +585,27 @@ fn hostile_json_saved_through_the_mount() {
         ));
     }
     let before = snapshot(&m.dump);
+    let pid = daemon_pid(&m.dump, &m.mnt);
     for (what, text) in &cases {
+        // VmHWM set back to VmRSS, to see the peak of this save alone.
+        fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+        let (rss_before, _) = rss_hwm(pid);
         assert_eq!(
             write_and_close(&m.p("pstree.json"), text),
             libc::EINVAL,
             "{what}: close(2) of the save"
+        );
+        // A rejected save costs the daemon a small multiple of its text (the
+        // writer's buffer, the encoder's copy of a huge string or key and its
+        // reason before the cut), not a tree of the whole text.
+        let (_, hwm) = rss_hwm(pid);
+        let grown = hwm.saturating_sub(rss_before);
+        eprintln!("{what}: the daemon's peak grew by {} KiB", grown >> 10);
+        assert!(
+            grown < 8 * text.len() as u64 + 4 * MIB,
+            "{what}: the daemon's peak grew by {} MiB for a text of {} MiB",
+            grown / MIB,
+            text.len() as u64 / MIB
         );
         assert!(
             m.p("pstree.json.err").exists(),

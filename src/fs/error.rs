@@ -20,34 +20,14 @@ macro_rules! fs_err {
     };
 }
 
-/// Longest message an error keeps (about; the cut adds a short note): a reason
-/// that quotes a huge key or value of a hostile save would otherwise fill
-/// `NAME.json.err` and the log with it.
-pub const MAX_MESSAGE: usize = 4096;
-
 impl FsError {
-    /// This error with a message longer than [`MAX_MESSAGE`] cut in the middle
-    /// (at character boundaries), so that its start (the view) and its end (the
-    /// JSON path or position and what was expected) stay.
+    /// This error with its message clipped by [`crate::error::clip`]: a
+    /// reason that quotes a huge key or value of a hostile save would otherwise
+    /// fill `NAME.json.err` and the log with it.
     pub fn clipped(mut self) -> FsError {
-        let len = self.message.len();
-        if len <= MAX_MESSAGE {
-            return self;
+        if let std::borrow::Cow::Owned(m) = crate::error::clip(&self.message) {
+            self.message = m;
         }
-        let mut head = MAX_MESSAGE / 2;
-        while !self.message.is_char_boundary(head) {
-            head -= 1;
-        }
-        let mut tail = len - MAX_MESSAGE / 2;
-        while !self.message.is_char_boundary(tail) {
-            tail += 1;
-        }
-        self.message = format!(
-            "{} … ({} bytes cut) … {}",
-            &self.message[..head],
-            tail - head,
-            &self.message[tail..]
-        );
         self
     }
 

@@ -177,6 +177,57 @@ struct State {
     hidden: std::collections::HashSet<PathBuf>,
 }
 
+/// The string value of the top-level `"magic"` key of a JSON text, when the
+/// text is JSON with exactly one such key. Cheap: nothing else is kept (other
+/// keys are compared in place, other values skipped).
+fn top_level_magic(text: &[u8]) -> Option<String> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+    use std::fmt;
+
+    struct IsMagic;
+    impl<'de> Visitor<'de> for IsMagic {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a key")
+        }
+        fn visit_str<E>(self, v: &str) -> Result<bool, E> {
+            Ok(v == "magic")
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for IsMagic {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    struct Top;
+    impl<'de> Visitor<'de> for Top {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut magic = None;
+            while let Some(is_magic) = map.next_key_seed(IsMagic)? {
+                if !is_magic {
+                    map.next_value::<IgnoredAny>()?;
+                } else if magic.is_some() {
+                    return Err(serde::de::Error::custom("duplicate magic"));
+                } else {
+                    magic = Some(map.next_value::<String>()?);
+                }
+            }
+            Ok(magic)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let magic = de.deserialize_map(Top).ok()?;
+    de.end().ok()?;
+    magic
+}
+
 /// The filesystem.
 pub struct CritFs {
     cfg: Config,
@@ -1131,36 +1182,45 @@ impl CritFs {
         let path = self.path(image);
         let old = fs::read(&path).map_err(|e| FsError::io(&e, image.display()))?;
         let meta = fs::metadata(&path).map_err(|e| FsError::io(&e, image.display()))?;
-        let invalid = |e: crate::Error| fs_err!(libc::EINVAL, "{}: {}", view.display(), e);
+        // The whole reason (`{:#}`), cut once as it is formatted.
+        let invalid = |e: crate::Error| FsError {
+            errno: libc::EINVAL,
+            message: crate::error::clip_fmt(format_args!("{}: {:#}", view.display(), e)),
+        };
         let (old_magic, _) = crate::image::read_magic(&old)
             .map_err(|e| fs_err!(libc::EIO, "{}: {e}", image.display()))?;
-        // The magic first, so that a changed magic is named as such.
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(text)
-            && let Some(m) = v.get("magic").and_then(|m| m.as_str())
-            && m != old_magic.name
-        {
-            return Err(fs_err!(
+        let magic_changed = |new: &str| {
+            fs_err!(
                 libc::EINVAL,
-                "{}: the magic changed from {} to {m}; a view keeps its image's magic",
+                "{}: the magic changed from {} to {new}; a view keeps its image's magic",
                 view.display(),
                 old_magic.name
-            ));
+            )
+        };
+        // The streaming encoder of `crit-fs encode`: memory for one entry, not
+        // a tree of the whole text. When it fails, a changed magic is named as
+        // such rather than as the schema error it causes.
+        let bytes = match crate::codec::encode_from_json(text) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                return Err(match top_level_magic(text) {
+                    Some(m) if m != old_magic.name => magic_changed(&m),
+                    _ => invalid(e),
+                });
+            }
+        };
+        let (new_magic, _) = crate::image::read_magic(&bytes).map_err(|e| invalid(e.into()))?;
+        if new_magic != old_magic {
+            return Err(magic_changed(new_magic.name));
         }
-        let new = crate::codec::image_from_json_text(text).map_err(invalid)?;
-        if new.magic != old_magic {
-            return Err(fs_err!(
-                libc::EINVAL,
-                "{}: the magic changed from {} to {}; a view keeps its image's magic",
-                view.display(),
-                old_magic.name,
-                new.magic.name
-            ));
-        }
-        if crate::image::Image::decode(&old).ok().as_ref() == Some(&new) {
+        let unchanged = bytes == old || {
+            let new = crate::image::Image::decode(&bytes).map_err(|e| invalid(e.into()))?;
+            crate::image::Image::decode(&old).ok().as_ref() == Some(&new)
+        };
+        if unchanged {
             log::debug!("{}: unchanged, image left as it is", view.display());
             return Ok(());
         }
-        let bytes = new.encode().map_err(|e| invalid(e.into()))?;
         crate::atomic::replace_file(&path, &bytes).map_err(|e| FsError::io(&e, image.display()))?;
         if meta.uid() != 0 || meta.gid() != 0 {
             let _ = std::os::unix::fs::lchown(&path, Some(meta.uid()), Some(meta.gid()));
