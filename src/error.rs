@@ -70,7 +70,16 @@ pub fn clip(message: &str) -> std::borrow::Cow<'_, str> {
 /// more than about [`MAX_MESSAGE`] bytes of it: for a message that quotes a
 /// huge key or value.
 pub fn clip_fmt(args: std::fmt::Arguments<'_>) -> String {
-    let mut c = Clipper::default();
+    clip_fmt_to(MAX_MESSAGE, args)
+}
+
+/// [`clip_fmt`] to at most about `max` bytes: for a part of a message (a JSON
+/// path, a key it quotes), so that the whole stays under [`MAX_MESSAGE`].
+pub fn clip_fmt_to(max: usize, args: std::fmt::Arguments<'_>) -> String {
+    let mut c = Clipper {
+        half: max / 2,
+        ..Clipper::default()
+    };
     let _ = std::fmt::Write::write_fmt(&mut c, args);
     c.finish()
 }
@@ -82,15 +91,14 @@ struct Clipper {
     head_full: bool,
     tail: String,
     total: usize,
+    half: usize,
 }
-
-const HALF: usize = MAX_MESSAGE / 2;
 
 impl std::fmt::Write for Clipper {
     fn write_str(&mut self, mut s: &str) -> std::fmt::Result {
         self.total += s.len();
         if !self.head_full {
-            let mut take = s.len().min(HALF - self.head.len());
+            let mut take = s.len().min(self.half - self.head.len());
             while !s.is_char_boundary(take) {
                 take -= 1;
             }
@@ -101,14 +109,15 @@ impl std::fmt::Write for Clipper {
             }
             self.head_full = true;
         }
-        // Keep the last HALF bytes (and up to HALF more, to cut rarely).
-        if s.len() > HALF {
+        // Keep the last `half` bytes (and up to `half` more, to cut rarely).
+        let half = self.half;
+        if s.len() > half {
             self.tail.clear();
-            s = &s[ceil_boundary(s, s.len() - HALF)..];
+            s = &s[ceil_boundary(s, s.len() - half)..];
         }
         self.tail.push_str(s);
-        if self.tail.len() > 2 * HALF {
-            let cut = ceil_boundary(&self.tail, self.tail.len() - HALF);
+        if self.tail.len() > 2 * half {
+            let cut = ceil_boundary(&self.tail, self.tail.len() - half);
             self.tail.drain(..cut);
         }
         Ok(())
@@ -124,11 +133,12 @@ fn ceil_boundary(s: &str, mut at: usize) -> usize {
 
 impl Clipper {
     fn finish(mut self) -> String {
-        if self.total <= MAX_MESSAGE {
+        if self.total <= 2 * self.half {
             self.head.push_str(&self.tail);
             return self.head;
         }
-        let tail = &self.tail[ceil_boundary(&self.tail, self.tail.len().saturating_sub(HALF))..];
+        let at = self.tail.len().saturating_sub(self.half);
+        let tail = &self.tail[ceil_boundary(&self.tail, at)..];
         format!(
             "{} … ({} bytes cut) … {}",
             self.head,

@@ -360,3 +360,57 @@ fn output_through_a_fifo_or_symlink_keeps_the_special_file() {
     assert_eq!(std::fs::read(&real).unwrap(), &want[..want.len() - 1]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An error quoting a huge key or value is cut in the middle on stderr: one
+/// line that keeps the file name at its start and the reason at its end.
+#[test]
+fn huge_keys_and_values_are_cut_in_error_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "k".repeat(16 << 20);
+    let cases = [
+        (
+            "key",
+            format!(
+                r#"{{"magic": "PSTREE", "entries": [{{"pid": 1, "ppid": 0, "pgid": 1, "sid": 1, "{huge}": 1}}]}}"#
+            ),
+            "\" for pstree_entry",
+        ),
+        (
+            "value",
+            format!(
+                r#"{{"magic": "PSTREE", "entries": [{{"pid": "{huge}", "ppid": 0, "pgid": 1, "sid": 1}}]}}"#
+            ),
+            "kkkk\"",
+        ),
+        (
+            "magic",
+            format!(r#"{{"magic": "{huge}", "entries": []}}"#),
+            "kkkk\"",
+        ),
+    ];
+    for (what, text, end) in cases {
+        let path = dir.path().join(format!("{what}.json"));
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(BIN)
+            .arg("encode")
+            .arg("-i")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{what}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.len() < 4200 && err.lines().count() == 1,
+            "{what}: {} bytes on stderr",
+            err.len()
+        );
+        let start = format!("crit-fs: {}: ", path.display());
+        assert!(err.starts_with(&start), "{what}: {}", &err[..200]);
+        assert!(err.contains(" bytes cut) … "), "{what}: the cut is shown");
+        assert!(
+            err.trim_end().ends_with(end),
+            "{what}: ends {:?}",
+            &err[err.len() - 100..]
+        );
+    }
+}

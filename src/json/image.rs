@@ -239,7 +239,10 @@ fn magic_from_json(v: Option<&Json>) -> Result<Magic, JsonError> {
     match v {
         Some(Json::String(s)) => match Magic::by_name(s) {
             Some(m) if m.layout != Layout::NotEntries => Ok(m),
-            _ => fail("magic", format!("unknown image magic {s:?}")),
+            _ => fail(
+                "magic",
+                format!("unknown image magic {}", super::parse::quoted(s)),
+            ),
         },
         Some(_) => fail("magic", "expected a string"),
         None => fail("magic", "missing"),

@@ -43,9 +43,17 @@ impl std::fmt::Display for JPath<'_> {
     }
 }
 
+/// `s` quoted as `{s:?}` would, cut in the middle when huge (a hostile key or
+/// value), so that the message quoting it stays readable.
+pub(crate) fn quoted(s: &str) -> String {
+    crate::error::clip_fmt_to(crate::error::MAX_MESSAGE / 4, format_args!("{s:?}"))
+}
+
 fn fail<T>(path: &JPath, what: impl Into<String>) -> Result<T, JsonError> {
     Err(JsonError {
-        path: path.to_string(),
+        // A path through a huge key is cut, so that path and reason together
+        // stay readable (crate::error::MAX_MESSAGE).
+        path: crate::error::clip_fmt_to(crate::error::MAX_MESSAGE / 4, format_args!("{path}")),
         what: what.into(),
     })
 }
@@ -98,7 +106,8 @@ fn message_at(
             continue;
         }
         let Some(idx) = plan.field_by_name(key) else {
-            return fail(&fpath, format!("unknown field {key:?} for {}", plan.name));
+            let key = quoted(key);
+            return fail(&fpath, format!("unknown field {key} for {}", plan.name));
         };
         let field = &plan.fields[idx];
         let values = if field.repeated {
@@ -114,7 +123,7 @@ fn message_at(
                     None => {
                         return fail(
                             &JPath::Index(&fpath, 0),
-                            format!("invalid IP address {s:?}"),
+                            format!("invalid IP address {}", quoted(s)),
                         );
                     }
                 }
@@ -235,7 +244,10 @@ fn value_from_json(
             match v {
                 Json::String(s) => match plan.number_of(s) {
                     Some(n) => Ok(Value::Enum(n)),
-                    None => fail(path, format!("{s:?} is not a value of enum {}", plan.name)),
+                    None => fail(
+                        path,
+                        format!("{} is not a value of enum {}", quoted(s), plan.name),
+                    ),
                 },
                 Json::Number(n) => match n.as_i64().and_then(|x| i32::try_from(x).ok()) {
                     Some(x) => Ok(Value::Enum(x)),
@@ -281,7 +293,10 @@ fn int_from_json(field: &FieldPlan, v: &Json, path: &JPath) -> Result<i128, Json
             if field.opts.dev {
                 return match text::dev_value(s, field.opts.odev) {
                     Some(x) => Ok(i128::from(x)),
-                    None => fail(path, format!("invalid device {s:?}, expected MAJOR:MINOR")),
+                    None => fail(
+                        path,
+                        format!("invalid device {}, expected MAJOR:MINOR", quoted(s)),
+                    ),
                 };
             }
             if let Some(map) = field.opts.flags {
@@ -294,7 +309,7 @@ fn int_from_json(field: &FieldPlan, v: &Json, path: &JPath) -> Result<i128, Json
             }
             match text::python_int(s) {
                 Some(x) => Ok(x),
-                None => fail(path, format!("invalid integer {s:?}")),
+                None => fail(path, format!("invalid integer {}", quoted(s))),
             }
         }
         _ => fail(path, format!("expected an integer, found {}", kind_of(v))),
