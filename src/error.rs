@@ -155,7 +155,16 @@ impl std::fmt::Display for Error {
         if f.alternate() {
             return self.fmt_whole(f);
         }
-        f.write_str(&clip_fmt(format_args!("{self:#}")))
+        f.write_str(&clip_fmt(format_args!("{}", Whole(self))))
+    }
+}
+
+/// An error shown whole (what `{:#}` shows).
+struct Whole<'a>(&'a Error);
+
+impl std::fmt::Display for Whole<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt_whole(f)
     }
 }
 
@@ -177,6 +186,26 @@ impl Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<ImageError> for Error {
+    fn from(e: ImageError) -> Error {
+        Error::new(ErrorKind::Image(e))
+    }
+}
+
+impl From<JsonError> for Error {
+    fn from(e: JsonError) -> Error {
+        Error::new(ErrorKind::JsonSchema(e))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        Error::new(ErrorKind::Io(e))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
 
 #[cfg(test)]
 mod tests {
@@ -217,23 +246,3 @@ mod tests {
         );
     }
 }
-
-impl From<ImageError> for Error {
-    fn from(e: ImageError) -> Error {
-        Error::new(ErrorKind::Image(e))
-    }
-}
-
-impl From<JsonError> for Error {
-    fn from(e: JsonError) -> Error {
-        Error::new(ErrorKind::JsonSchema(e))
-    }
-}
-
-impl From<std::io::Error> for Error {
-    fn from(e: std::io::Error) -> Error {
-        Error::new(ErrorKind::Io(e))
-    }
-}
-
-pub type Result<T> = std::result::Result<T, Error>;

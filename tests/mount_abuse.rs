@@ -114,6 +114,27 @@ fn fd_pos(pid: u32, fd: u32) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Runs a python3 `script` that opens `paths`, prints one line and waits for
+/// a line on its stdin; returns the process (holding its descriptors) and
+/// the line it printed.
+fn run_holder(script: &str, paths: &[String]) -> (std::process::Child, String) {
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(paths)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    (child, line)
+}
+
 // ---------------------------------------------------------------- readers
 
 #[test]
@@ -193,20 +214,7 @@ fn thousands_of_opens_never_closed() {
                   print(len(fds),errs,flush=True)\n\
                   sys.stdin.readline()\n\
                   os._exit(0)\n";
-    let mut child = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(&paths)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let (mut child, line) = run_holder(script, &paths);
     let counts: Vec<usize> = line
         .split_whitespace()
         .map(|w| w.parse().unwrap())
@@ -267,20 +275,7 @@ fn thousands_of_raw_files_held_open() {
                   print(len(fds),sum(errs.values()),errs,flush=True)\n\
                   sys.stdin.readline()\n\
                   os._exit(0)\n";
-    let mut child = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(&paths)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let (mut child, line) = run_holder(script, &paths);
     let counts: Vec<&str> = line.split_whitespace().take(2).collect();
     assert_eq!(counts, ["3000", "0"], "opened, failed: {line}");
     // While they are held: the daemon serves others, raw files included.
