@@ -373,3 +373,34 @@ mod tests {
         assert_eq!(parse(text).unwrap(), want);
     }
 }
+
+#[cfg(test)]
+mod escape_tests {
+    use super::{parse, prepare, string_bytes};
+
+    fn read(text: &str) -> Vec<u8> {
+        match parse(text.as_bytes()).unwrap() {
+            serde_json::Value::String(s) => string_bytes(&s),
+            v => panic!("{v}"),
+        }
+    }
+
+    #[test]
+    fn lone_low_escapes_are_bytes() {
+        assert_eq!(read(r#""a\udcff\udc80b""#), b"a\xff\x80b");
+        assert_eq!(read(r#""\uDCFE""#), b"\xfe");
+        // A pair stays a character; an escaped backslash is not an escape.
+        assert_eq!(read(r#""\ud800\udc80""#), "\u{10080}".as_bytes());
+        assert_eq!(read(r#""\\udc80""#), br"\udc80");
+        assert!(parse(br#""\udc7f""#).is_err());
+    }
+
+    #[test]
+    fn private_use_characters_stand_for_themselves() {
+        let s = "\u{ef00}\u{ef80}\u{efff}\u{ef7f}";
+        assert_eq!(read(&format!("\"{s}\"")), s.as_bytes());
+        assert_eq!(read(r#""\uef80\uEF00""#), "\u{ef80}\u{ef00}".as_bytes());
+        // Nothing to do: no copy.
+        assert!(prepare(br#"{"a": "\u00e9\n\\", "b": "\uef7f"}"#).is_none());
+    }
+}
