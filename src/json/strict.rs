@@ -90,7 +90,12 @@ fn prepare(text: &[u8]) -> Option<Vec<u8>> {
     let mut i = 0;
     // The previous escape was a high surrogate: a low one after it is a pair.
     let mut high_before = false;
-    while i < text.len() {
+    // Only backslashes and 0xee (the first byte of U+EF00..U+EFFF) matter.
+    while let Some(skip) = memchr::memchr2(b'\\', 0xee, &text[i..]) {
+        if skip > 0 {
+            high_before = false;
+            i += skip;
+        }
         match text[i] {
             b'\\' if text.get(i + 1) == Some(&b'u') => {
                 let Some(u) = hex(i + 2) else {
