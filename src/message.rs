@@ -12,8 +12,10 @@ pub enum Value {
     /// uint32, uint64, fixed32, fixed64
     U64(u64),
     Bool(bool),
-    /// A string field (always valid UTF-8: decoding refuses anything else).
-    Str(String),
+    /// A string field's raw bytes: usually UTF-8, but CRIU writes file names
+    /// as the kernel has them, so any bytes are kept (the JSON form escapes
+    /// the invalid ones, docs/json.md).
+    Str(Vec<u8>),
     Bytes(Vec<u8>),
     /// An enum number (possibly one the schema does not name).
     Enum(i32),
@@ -128,10 +130,11 @@ impl Message {
         }
     }
 
-    /// A string field.
-    pub fn str(&self, name: &str) -> Option<&str> {
+    /// A string field, bytes that are not UTF-8 replaced by U+FFFD (for
+    /// display; [`Message::bytes`] gives the exact bytes).
+    pub fn str(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
         match self.get(name).last()? {
-            Value::Str(s) => Some(s),
+            Value::Str(s) => Some(String::from_utf8_lossy(s)),
             _ => None,
         }
     }
@@ -140,7 +143,7 @@ impl Message {
     pub fn bytes(&self, name: &str) -> Option<&[u8]> {
         match self.get(name).last()? {
             Value::Bytes(b) => Some(b),
-            Value::Str(s) => Some(s.as_bytes()),
+            Value::Str(s) => Some(s),
             _ => None,
         }
     }
@@ -361,20 +364,9 @@ fn decode_message(
                     depth + 1,
                     path,
                 )?)),
-                // CRIT's JSON has no lossless form for a string that is not
-                // UTF-8 (Python's protobuf refuses it too): say so, never
-                // replace bytes. docs/json.md has the reasoning.
-                Kind::String => match String::from_utf8(payload.to_vec()) {
-                    Ok(s) => Value::Str(s),
-                    Err(e) => {
-                        let bad = e.utf8_error().valid_up_to();
-                        return Err(err(
-                            base + (end - payload.len()) + bad,
-                            path,
-                            format!("string is not valid UTF-8 (byte {bad} of the string)"),
-                        ));
-                    }
-                },
+                // Any bytes: file names need not be UTF-8 (the JSON form
+                // escapes what is not, as Python's surrogateescape does).
+                Kind::String => Value::Str(payload.to_vec()),
                 Kind::Bytes => Value::Bytes(payload.to_vec()),
                 k => {
                     scalar(k, wire, payload, 0)
@@ -601,7 +593,7 @@ fn encode_field(field: &FieldPlan, values: &[Value], out: &mut Vec<u8>) {
                     }
                     Value::Str(s) => {
                         write_varint(s.len() as u64, out);
-                        out.extend_from_slice(s.as_bytes());
+                        out.extend_from_slice(s);
                     }
                     Value::Bytes(b) => {
                         write_varint(b.len() as u64, out);

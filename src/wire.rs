@@ -104,8 +104,7 @@ fn regular(schema: &Schema, msg_type: MsgId, buf: &[u8], depth: usize) -> bool {
         } else if wire_matches(field.kind, f.wire) {
             match field.kind {
                 Kind::Message(sub) => regular(schema, sub, f.data, depth + 1),
-                Kind::String => std::str::from_utf8(f.data).is_ok(),
-                Kind::Bytes => true,
+                Kind::String | Kind::Bytes => true,
                 k => scalar(k, f.wire, f.data, 0).is_ok(),
             }
         } else {

@@ -169,7 +169,8 @@ fn corrupt_protobuf_is_located() {
         "entry 0 at byte 14: pipe_data_entry message: wire type 1 does not fit the \
          field's type uint32 in field bytes (message byte 2)"
     );
-    // A string field holding bytes that are not UTF-8: refused, not replaced.
+    // A string field holding bytes that are not UTF-8 is no error (it was
+    // until the surrogateescape form): tests/surrogateescape.rs has more.
     // FILES entry { type: REG, id: 1, reg: { id: 1, flags: 0, pos: 0,
     // fown: { all 0 }, name: "a\xffb" } }.
     let fown = [0x08, 0x00, 0x10, 0x00, 0x18, 0x00, 0x20, 0x00, 0x28, 0x00];
@@ -181,11 +182,10 @@ fn corrupt_protobuf_is_located() {
     let mut img = image("sleep/files.img")[..8].to_vec();
     img.extend((file.len() as u32).to_le_bytes());
     img.extend(&file);
-    assert_eq!(
-        decode_err(&img),
-        "entry 0 at byte 39: file_entry message: string is not valid UTF-8 (byte 1 of the \
-         string) in field reg.name (message byte 27)"
-    );
+    let json = codec::decode_to_json(&img, Options::default()).unwrap();
+    let text = String::from_utf8(json.clone()).unwrap();
+    assert!(text.contains(r#""name": "a\udcffb""#), "{text}");
+    assert_eq!(codec::encode_from_json(&json).unwrap(), img);
 }
 
 #[test]

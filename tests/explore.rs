@@ -381,3 +381,22 @@ fn zombie_whose_core_does_not_decode_counts_as_having_state() {
         "ids-18696.img: missing (needed by x fds for pid 18696)"
     );
 }
+
+#[test]
+fn names_that_are_not_utf8_are_shown_lossily() {
+    use crit_fs::message::Value;
+    let tmp = copy_case("sleep");
+    edit(tmp.path(), "files.img", |img| {
+        let reg = sub(&mut img.entries[0].msg, "reg");
+        let idx = crit_fs::schema::Schema::get()
+            .message(reg.msg_type)
+            .field_by_name("name")
+            .unwrap();
+        reg.set(idx, vec![Value::Str(b"/usr/bin/sl\xffeep".to_vec())]);
+    });
+    // files.img's first entry is the executable.
+    let out = explore::render(tmp.path(), "mems", false).unwrap();
+    assert!(out.contains(" /usr/bin/sl\u{fffd}eep\n"), "{out}");
+    let v = json(tmp.path(), "mems");
+    assert_eq!(v[0]["exe"], "/usr/bin/sl\u{fffd}eep");
+}

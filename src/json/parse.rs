@@ -226,7 +226,7 @@ fn value_from_json(
             }
         }
         Kind::String => match v {
-            Json::String(s) => Ok(Value::Str(s.clone())),
+            Json::String(s) => Ok(Value::Str(super::strict::string_bytes(s))),
             _ => fail(path, format!("expected a string, found {}", kind_of(v))),
         },
         Kind::Bool => match v {

@@ -76,7 +76,7 @@ pub(super) fn write_value(
         Value::Msg(m) => write_message(w, m, pretty, hex),
         Value::Bytes(b) if field.opts.unix_name => w.string(&text::qp_encode_lossless(b)),
         Value::Bytes(b) => w.base64(b),
-        Value::Str(s) => w.string(s),
+        Value::Str(s) => w.string_bytes(s),
         Value::Bool(b) => w.bool(*b),
         Value::F64(f) => w.f64(*f),
         Value::Enum(n) => {

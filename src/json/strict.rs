@@ -2,6 +2,15 @@
 //! serde_json keeps the last of two equal keys silently; for a hand-edited
 //! image that hides a mistake, so the second occurrence is an error naming the
 //! key and its JSON path (serde_json adds the line and column).
+//!
+//! It also reads the `\udc80`..`\udcff` escapes that stand for bytes of a
+//! string that are not UTF-8 (Python's `surrogateescape`, written by
+//! `JsonWriter::string_bytes`). serde_json refuses lone surrogates, so
+//! [`prepare`] first rewrites the text: each such escape becomes a character
+//! of the private-use range U+EF80..U+EFFF, and a character of that range (or
+//! U+EF00) already in the text is prefixed with U+EF00. Strings of the parsed
+//! value are therefore in that form; [`string_bytes`] gives a string field's
+//! bytes back. Other lone surrogates stay serde_json's error.
 
 use std::fmt;
 
@@ -28,8 +37,120 @@ impl fmt::Display for Step<'_> {
     }
 }
 
+/// Marks the next character as itself (see the module comment).
+const MARK: char = '\u{ef00}';
+
+/// The bytes of a string read by [`parse`]: a lone U+EF80..U+EFFF is the byte
+/// 0x80..0xff, U+EF00 followed by a character is that character.
+pub fn string_bytes(s: &str) -> Vec<u8> {
+    // U+EF00..U+EFFF all start with 0xee in UTF-8.
+    if !s.as_bytes().contains(&0xee) {
+        return s.as_bytes().to_vec();
+    }
+    let mut out = Vec::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        let c = match c {
+            MARK => match chars.next() {
+                Some(c) => c,
+                None => break,
+            },
+            '\u{ef80}'..='\u{efff}' => {
+                out.push((c as u32 - 0xef00) as u8);
+                continue;
+            }
+            c => c,
+        };
+        let mut buf = [0; 4];
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    }
+    out
+}
+
+/// Whether `c` must be marked to stand for itself.
+fn special(c: u32) -> bool {
+    c == 0xef00 || (0xef80..=0xefff).contains(&c)
+}
+
+/// The text serde_json is given: `text` itself unless it holds a
+/// `\udc80`..`\udcff` escape that is not the second half of a pair, or a
+/// character that [`string_bytes`] would read otherwise than as itself.
+/// Escapes are rewritten in place (same length, so serde_json's positions
+/// stay right); a marked character gets six bytes (`\uef00`) before it.
+fn prepare(text: &[u8]) -> Option<Vec<u8>> {
+    let hex = |at: usize| -> Option<u32> {
+        let h = text.get(at..at + 4)?;
+        let h = std::str::from_utf8(h).ok()?;
+        u32::from_str_radix(h, 16)
+            .ok()
+            .filter(|_| h.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    // The previous escape was a high surrogate: a low one after it is a pair.
+    let mut high_before = false;
+    // Only backslashes and 0xee (the first byte of U+EF00..U+EFFF) matter.
+    while let Some(skip) = memchr::memchr2(b'\\', 0xee, &text[i..]) {
+        if skip > 0 {
+            high_before = false;
+            i += skip;
+        }
+        match text[i] {
+            b'\\' if text.get(i + 1) == Some(&b'u') => {
+                let Some(u) = hex(i + 2) else {
+                    i += 2;
+                    high_before = false;
+                    continue;
+                };
+                let (lone_byte, marked) =
+                    (!high_before && (0xdc80..=0xdcff).contains(&u), special(u));
+                if lone_byte || marked {
+                    let o = out.get_or_insert_with(|| Vec::with_capacity(text.len() + 64));
+                    o.extend_from_slice(&text[copied..i]);
+                    if lone_byte {
+                        o.extend_from_slice(format!("\\uef{:02x}", u & 0xff).as_bytes());
+                    } else {
+                        o.extend_from_slice(b"\\uef00");
+                        o.extend_from_slice(&text[i..i + 6]);
+                    }
+                    copied = i + 6;
+                }
+                high_before = (0xd800..=0xdbff).contains(&u);
+                i += 6;
+            }
+            b'\\' => {
+                high_before = false;
+                i += 2;
+            }
+            // U+EF00 is ee bc 80; U+EF80..U+EFFF are ee be xx and ee bf xx.
+            0xee if matches!(
+                text.get(i + 1..i + 3),
+                Some([0xbe | 0xbf, _]) | Some([0xbc, 0x80])
+            ) =>
+            {
+                let o = out.get_or_insert_with(|| Vec::with_capacity(text.len() + 64));
+                o.extend_from_slice(&text[copied..i]);
+                o.extend_from_slice(b"\\uef00");
+                copied = i;
+                high_before = false;
+                i += 3;
+            }
+            _ => {
+                high_before = false;
+                i += 1;
+            }
+        }
+    }
+    let mut out = out?;
+    out.extend_from_slice(&text[copied..]);
+    Some(out)
+}
+
 /// Parses JSON text; a duplicate key anywhere is an error.
 pub fn parse(text: &[u8]) -> serde_json::Result<Json> {
+    let prepared = prepare(text);
+    let text = prepared.as_deref().unwrap_or(text);
     let mut de = serde_json::Deserializer::from_slice(text);
     let v = Seed(Step::Root).deserialize(&mut de)?;
     de.end()?;
@@ -46,6 +167,8 @@ pub type EntryHook<'h> = dyn FnMut(&Map<String, Json>, usize, Json) + 'h;
 /// that list stays empty). Syntax errors and duplicate keys are found exactly
 /// as by [`parse`].
 pub fn parse_streaming_entries(text: &[u8], hook: &mut EntryHook) -> serde_json::Result<Json> {
+    let prepared = prepare(text);
+    let text = prepared.as_deref().unwrap_or(text);
     let mut de = serde_json::Deserializer::from_slice(text);
     let v = de.deserialize_any(RootSeed(hook))?;
     de.end()?;
@@ -253,5 +376,36 @@ mod tests {
         let text = br#"{"a": [1, -2, 3.5, "x\u00e9", true, null, {}], "b": 18446744073709551615}"#;
         let want: serde_json::Value = serde_json::from_slice(text).unwrap();
         assert_eq!(parse(text).unwrap(), want);
+    }
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::{parse, prepare, string_bytes};
+
+    fn read(text: &str) -> Vec<u8> {
+        match parse(text.as_bytes()).unwrap() {
+            serde_json::Value::String(s) => string_bytes(&s),
+            v => panic!("{v}"),
+        }
+    }
+
+    #[test]
+    fn lone_low_escapes_are_bytes() {
+        assert_eq!(read(r#""a\udcff\udc80b""#), b"a\xff\x80b");
+        assert_eq!(read(r#""\uDCFE""#), b"\xfe");
+        // A pair stays a character; an escaped backslash is not an escape.
+        assert_eq!(read(r#""\ud800\udc80""#), "\u{10080}".as_bytes());
+        assert_eq!(read(r#""\\udc80""#), br"\udc80");
+        assert!(parse(br#""\udc7f""#).is_err());
+    }
+
+    #[test]
+    fn private_use_characters_stand_for_themselves() {
+        let s = "\u{ef00}\u{ef80}\u{efff}\u{ef7f}";
+        assert_eq!(read(&format!("\"{s}\"")), s.as_bytes());
+        assert_eq!(read(r#""\uef80\uEF00""#), "\u{ef80}\u{ef00}".as_bytes());
+        // Nothing to do: no copy.
+        assert!(prepare(br#"{"a": "\u00e9\n\\", "b": "\uef7f"}"#).is_none());
     }
 }

@@ -122,7 +122,7 @@ fn write_one(
             write_fields(w, schema, sub, f.data, pretty, hex);
             w.end_object();
         }
-        Kind::String => w.string(std::str::from_utf8(f.data).expect("checked by is_regular")),
+        Kind::String => w.string_bytes(f.data),
         Kind::Bytes if field.opts.unix_name => w.string(&super::text::qp_encode_lossless(f.data)),
         Kind::Bytes => w.base64(f.data),
         k => {

@@ -145,6 +145,14 @@ impl<'a> JsonWriter<'a> {
         write_str(self.out, s);
     }
 
+    /// A string given as bytes: valid UTF-8 is written as by
+    /// [`JsonWriter::string`], each other byte as `\udcXX` (Python's
+    /// `surrogateescape`), which the strict reader turns back into the byte.
+    pub fn string_bytes(&mut self, s: &[u8]) {
+        self.item();
+        write_str_bytes(self.out, s);
+    }
+
     pub fn u64(&mut self, v: u64) {
         self.item();
         push_u64(self.out, v);
@@ -237,9 +245,32 @@ fn python_float_repr(v: f64) -> String {
     }
 }
 
+/// Writes bytes as a JSON string literal: the UTF-8 parts as [`write_str`]
+/// does, each byte that is not part of valid UTF-8 as `\udcXX`, the lone
+/// surrogate Python's `surrogateescape` error handler decodes it to.
+pub fn write_str_bytes(out: &mut Vec<u8>, s: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(s) {
+        return write_str(out, s);
+    }
+    out.push(b'"');
+    for chunk in s.utf8_chunks() {
+        write_str_body(out, chunk.valid());
+        for b in chunk.invalid() {
+            let _ = write!(Buf(out), "\\udc{b:02x}");
+        }
+    }
+    out.push(b'"');
+}
+
 /// Writes a JSON string literal with Python's `ensure_ascii` escaping.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    write_str_body(out, s);
+    out.push(b'"');
+}
+
+/// The inside of [`write_str`]'s literal.
+fn write_str_body(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     // Keys and most values need no escaping: copy them whole.
     if bytes
@@ -247,7 +278,6 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         .all(|&b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
     {
         out.extend_from_slice(bytes);
-        out.push(b'"');
         return;
     }
     let mut plain_from = 0;
@@ -276,7 +306,6 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         }
     }
     out.extend_from_slice(&bytes[plain_from..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]
