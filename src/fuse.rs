@@ -99,6 +99,18 @@ fn time(t: TimeOrNow) -> SystemTime {
     }
 }
 
+impl FuseFs {
+    /// The errno of a change the mount never makes: EROFS on a read-only
+    /// mount, else EPERM.
+    fn refused(&self) -> Errno {
+        if self.fs.config().read_only {
+            Errno::EROFS
+        } else {
+            Errno::EPERM
+        }
+    }
+}
+
 impl Filesystem for FuseFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // open(O_TRUNC) arrives as one OPEN with the flag (not OPEN + a
@@ -187,11 +199,7 @@ impl Filesystem for FuseFs {
         reply: ReplyEntry,
     ) {
         log::debug!("mkdir {name:?}: directories cannot be created through the mount");
-        reply.error(if self.fs.config().read_only {
-            Errno::EROFS
-        } else {
-            Errno::EPERM
-        });
+        reply.error(self.refused());
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -200,11 +208,7 @@ impl Filesystem for FuseFs {
 
     fn rmdir(&self, _req: &Request, _parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         log::debug!("rmdir {name:?}: the mount never deletes dump files");
-        reply.error(if self.fs.config().read_only {
-            Errno::EROFS
-        } else {
-            Errno::EPERM
-        });
+        reply.error(self.refused());
     }
 
     fn symlink(

@@ -37,6 +37,18 @@ fn run(bin: &Path, args: &[&str], stdin: &[u8]) -> Output {
     out
 }
 
+/// `crit-fs decode -i input -o output`.
+fn decode_to(input: &Path, output: &Path) -> Output {
+    let args = [
+        "decode",
+        "-i",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+    ];
+    run(Path::new(BIN), &args, b"")
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -83,17 +95,7 @@ fn output_file_has_no_final_newline() {
     let dir = scratch("out");
     let json = dir.join("mm.json");
     let input = corpus("sleep/mm-18604.img");
-    let out = run(
-        Path::new(BIN),
-        &[
-            "decode",
-            "-i",
-            input.to_str().unwrap(),
-            "-o",
-            json.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = decode_to(&input, &json);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
     let want = read("sleep/expected/mm-18604.json");
@@ -317,17 +319,7 @@ fn output_through_a_fifo_or_symlink_keeps_the_special_file() {
         })
     };
     let img = corpus("sleep/pstree.img");
-    let out = run(
-        Path::new(BIN),
-        &[
-            "decode",
-            "-i",
-            img.to_str().unwrap(),
-            "-o",
-            fifo.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = decode_to(&img, &fifo);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let got = reader.join().unwrap();
     let want = read("sleep/expected/pstree.json");
@@ -339,17 +331,7 @@ fn output_through_a_fifo_or_symlink_keeps_the_special_file() {
     let link = dir.join("link.json");
     std::fs::write(&real, "old").unwrap();
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let out = run(
-        Path::new(BIN),
-        &[
-            "decode",
-            "-i",
-            img.to_str().unwrap(),
-            "-o",
-            link.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = decode_to(&img, &link);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         std::fs::symlink_metadata(&link)
