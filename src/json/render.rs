@@ -22,7 +22,7 @@ pub fn write_fields(w: &mut JsonWriter, msg: &Message, pretty: bool, hex: bool) 
     let plan = schema.message(msg.msg_type);
     for fv in &msg.fields {
         let field = &plan.fields[fv.field];
-        w.key(field.name);
+        w.plain_key(field.name);
         let is_hex = hex || field.opts.hex;
         if field.repeated {
             w.begin_array();
@@ -94,7 +94,8 @@ pub(super) fn write_value(
     }
 }
 
-fn write_int(w: &mut JsonWriter, field: &FieldPlan, v: i128, pretty: bool, hex: bool) {
+#[inline]
+pub(super) fn write_int(w: &mut JsonWriter, field: &FieldPlan, v: i128, pretty: bool, hex: bool) {
     if pretty {
         if hex {
             return w.raw_string(|out| push_hex(out, v));

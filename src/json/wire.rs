@@ -5,11 +5,11 @@
 //!
 //! [`Message`]: crate::message::Message
 
-use super::render::{ip_of, write_value};
+use super::render::{ip_of, write_int, write_value};
 use super::writer::JsonWriter;
 use crate::message::{Value, fixed_wire, scalar};
 use crate::schema::{FieldPlan, Kind, MsgId, Schema};
-use crate::wire::{WireField, is_packed_run, next_field};
+use crate::wire::{WireField, is_packed_run, next_field, raw_scalar};
 
 /// Writes the fields of a message that [`crate::wire::is_regular`] accepted as keys of the
 /// object the caller has opened, exactly as `render::write_fields` would
@@ -38,7 +38,7 @@ pub fn write_fields(
             open = None;
         }
         if !field.repeated {
-            w.key(field.name);
+            w.plain_key(field.name);
             write_one(w, schema, field, &f, pretty, is_hex);
             continue;
         }
@@ -71,7 +71,7 @@ pub fn write_fields(
             continue;
         }
         if open.is_none() {
-            w.key(field.name);
+            w.plain_key(field.name);
             w.begin_array();
             open = Some(f.number);
         }
@@ -79,9 +79,8 @@ pub fn write_fields(
             let wire = fixed_wire(field.kind);
             let mut p = 0;
             while p < f.data.len() {
-                let (v, np) = scalar(field.kind, wire, f.data, p).expect("checked by is_regular");
-                write_value(w, schema, field, &v, pretty, is_hex);
-                p = np;
+                let raw = raw_scalar(wire, f.data, &mut p).expect("checked by is_regular");
+                write_raw(w, schema, field, raw, pretty, is_hex);
             }
         } else {
             write_one(w, schema, field, &f, pretty, is_hex);
@@ -125,11 +124,47 @@ fn write_one(
         Kind::String => w.string_bytes(f.data),
         Kind::Bytes if field.opts.unix_name => w.string(&super::text::qp_encode_lossless(f.data)),
         Kind::Bytes => w.base64(f.data),
-        k => {
-            let (v, _) = scalar(k, f.wire, f.data, 0).expect("checked by is_regular");
-            write_value(w, schema, field, &v, pretty, hex);
+        _ => {
+            let raw = raw_scalar(f.wire, f.data, &mut 0).expect("checked by is_regular");
+            write_raw(w, schema, field, raw, pretty, hex);
         }
     }
+}
+
+/// Writes a scalar from its raw wire bits (see [`raw_scalar`]) as
+/// `render::write_value` writes the value `message::scalar` makes of them,
+/// without making it: is_regular has checked that it fits the field.
+#[inline(always)]
+fn write_raw(
+    w: &mut JsonWriter,
+    schema: &Schema,
+    field: &FieldPlan,
+    raw: u64,
+    pretty: bool,
+    hex: bool,
+) {
+    let v = match field.kind {
+        Kind::Uint32 | Kind::Uint64 | Kind::Fixed32 | Kind::Fixed64 => i128::from(raw),
+        // Negative 32-bit values are sign-extended on the wire.
+        Kind::Int32 | Kind::Int64 | Kind::Sfixed64 => i128::from(raw as i64),
+        Kind::Sfixed32 => i128::from(raw as u32 as i32),
+        Kind::Sint32 | Kind::Sint64 => i128::from((raw >> 1) as i64 ^ -((raw & 1) as i64)),
+        Kind::Bool => return w.bool(raw == 1),
+        Kind::Float => return w.f64(f32::from_bits(raw as u32).into()),
+        Kind::Double => return w.f64(f64::from_bits(raw)),
+        Kind::Enum(_) => {
+            return write_value(
+                w,
+                schema,
+                field,
+                &Value::Enum(raw as i64 as i32),
+                pretty,
+                hex,
+            );
+        }
+        Kind::String | Kind::Bytes | Kind::Message(_) => unreachable!("not a scalar"),
+    };
+    write_int(w, field, v, pretty, hex)
 }
 
 #[cfg(test)]

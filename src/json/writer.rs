@@ -17,8 +17,11 @@ pub struct JsonWriter<'a> {
     /// The first error of the sink; later output is dropped.
     sink_error: Option<io::Error>,
     pretty: bool,
-    /// One entry per open container: whether it has items yet.
-    stack: Vec<bool>,
+    /// How many containers are open.
+    depth: usize,
+    /// Whether the innermost open container has items yet (an outer one
+    /// always has: the inner one).
+    has_items: bool,
     /// A key was just written: the next value needs no separator.
     after_key: bool,
 }
@@ -30,7 +33,8 @@ impl<'a> JsonWriter<'a> {
             sink: None,
             sink_error: None,
             pretty,
-            stack: Vec::new(),
+            depth: 0,
+            has_items: false,
             after_key: false,
         }
     }
@@ -50,6 +54,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// Hands the buffer to the sink once it holds [`SPILL_AT`] bytes.
+    #[inline(always)]
     fn spill(&mut self) {
         if self.out.len() >= SPILL_AT {
             self.drain();
@@ -78,35 +83,34 @@ impl<'a> JsonWriter<'a> {
     }
 
     fn newline(&mut self) {
-        self.out.push(b'\n');
-        for _ in 0..self.stack.len() {
-            self.out.extend_from_slice(b"    ");
-        }
+        push_indent(self.out, self.depth);
     }
 
     /// Separator before the next item of the innermost container.
+    #[inline(always)]
     fn item(&mut self) {
-        if std::mem::take(&mut self.after_key) {
+        if std::mem::take(&mut self.after_key) || self.depth == 0 {
             return;
         }
-        if let Some(has) = self.stack.last_mut() {
-            let had = std::mem::replace(has, true);
-            if had {
-                self.out.push(b',');
-                if !self.pretty {
-                    self.out.push(b' ');
-                }
-            }
-            if self.pretty {
-                self.newline();
-            }
+        if std::mem::replace(&mut self.has_items, true) {
+            self.out
+                .extend_from_slice(if self.pretty { b"," } else { b", " });
+        }
+        if self.pretty {
+            self.newline();
         }
     }
 
-    pub fn begin_object(&mut self) {
+    #[inline(always)]
+    fn open(&mut self, c: u8) {
         self.item();
-        self.out.push(b'{');
-        self.stack.push(false);
+        self.out.push(c);
+        self.depth += 1;
+        self.has_items = false;
+    }
+
+    pub fn begin_object(&mut self) {
+        self.open(b'{');
     }
 
     pub fn end_object(&mut self) {
@@ -114,21 +118,23 @@ impl<'a> JsonWriter<'a> {
     }
 
     pub fn begin_array(&mut self) {
-        self.item();
-        self.out.push(b'[');
-        self.stack.push(false);
+        self.open(b'[');
     }
 
     pub fn end_array(&mut self) {
         self.close(b']');
     }
 
+    #[inline(always)]
     fn close(&mut self, c: u8) {
-        let had = self.stack.pop().unwrap_or(false);
+        let had = self.depth > 0 && self.has_items;
+        self.depth = self.depth.saturating_sub(1);
         if had && self.pretty {
             self.newline();
         }
         self.out.push(c);
+        // The container just closed is an item of the one around it.
+        self.has_items = true;
         self.spill();
     }
 
@@ -137,6 +143,18 @@ impl<'a> JsonWriter<'a> {
         self.item();
         write_str(self.out, k);
         self.out.extend_from_slice(b": ");
+        self.after_key = true;
+    }
+
+    /// A key that needs no escaping, such as a protobuf field name (letters,
+    /// digits and `_`): copied as it is, the hot path of decode.
+    #[inline(always)]
+    pub fn plain_key(&mut self, k: &str) {
+        debug_assert!(needs_no_escape(k.as_bytes()), "{k:?}");
+        self.item();
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\": ");
         self.after_key = true;
     }
 
@@ -201,17 +219,56 @@ impl<'a> JsonWriter<'a> {
     }
 }
 
-/// Appends the decimal digits of `v` (the hot path of decode: no fmt machinery).
+/// A line break and the indentation of `depth` levels, from one constant
+/// when it is deep enough (pretty output writes one per item).
+fn push_indent(out: &mut Vec<u8>, depth: usize) {
+    const INDENT: [u8; 129] = {
+        let mut a = [b' '; 129];
+        a[0] = b'\n';
+        a
+    };
+    match INDENT.get(..1 + 4 * depth) {
+        Some(s) => out.extend_from_slice(s),
+        None => {
+            out.push(b'\n');
+            for _ in 0..depth {
+                out.extend_from_slice(b"    ");
+            }
+        }
+    }
+}
+
+/// The two digits of each number below 100.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// Appends the decimal digits of `v` (the hot path of decode: no fmt
+/// machinery, two digits per division).
+#[inline(always)]
 pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    if v < 10 {
+        out.push(b'0' + v as u8);
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    }
+    if v >= 10 {
+        let d = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        buf[i] = b'0' + v as u8;
     }
     out.extend_from_slice(&buf[i..]);
 }
@@ -269,14 +326,18 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Whether `bytes` go into a JSON string literal as they are.
+fn needs_no_escape(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+}
+
 /// The inside of [`write_str`]'s literal.
 fn write_str_body(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     // Keys and most values need no escaping: copy them whole.
-    if bytes
-        .iter()
-        .all(|&b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
-    {
+    if needs_no_escape(bytes) {
         out.extend_from_slice(bytes);
         return;
     }
