@@ -101,10 +101,10 @@ pub(super) fn write_int(w: &mut JsonWriter, field: &FieldPlan, v: i128, pretty: 
             return w.raw_string(|out| push_hex(out, v));
         }
         if field.opts.dev {
-            return w.string(&text::dev_text(v as u64, field.opts.odev));
+            return w.raw_string(|out| text::push_dev(out, v as u64, field.opts.odev));
         }
         if let Some(map) = field.opts.flags {
-            return w.string(&text::flags_text(v as u64, map));
+            return w.raw_string(|out| text::push_flags(out, v as u64, map));
         }
         if let Some(map) = field.opts.dict
             && let Some(name) = i64::try_from(v)
@@ -127,19 +127,8 @@ fn push_hex(out: &mut Vec<u8>, v: i128) {
     if v < 0 {
         out.push(b'-');
     }
-    out.extend_from_slice(b"0x");
-    let mut m = v.unsigned_abs();
-    let mut digits = [0u8; 32];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b"0123456789abcdef"[(m & 15) as usize];
-        m >>= 4;
-        if m == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    // From an i64 or a u64: the magnitude fits 64 bits.
+    text::push_hex(out, v.unsigned_abs() as u64);
 }
 
 #[cfg(test)]

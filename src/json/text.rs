@@ -6,6 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::writer::push_u64;
 use crate::schema::{DictMap, FlagMap};
 
 /// Python's `base64.encodebytes`: a newline after every 76 characters and at the end.
@@ -268,13 +269,23 @@ const MINORBITS: u32 = 20;
 
 /// `major:minor` of a device number, in the kernel's (`dev`) or glibc's (`odev`) encoding.
 pub fn dev_text(value: u64, old: bool) -> String {
-    if old {
+    let mut out = Vec::new();
+    push_dev(&mut out, value, old);
+    String::from_utf8(out).expect("digits and a colon")
+}
+
+/// Appends [`dev_text`] without building a `String`.
+pub fn push_dev(out: &mut Vec<u8>, value: u64, old: bool) {
+    let (major, minor) = if old {
         let major = ((value >> 8) & 0xfff) | ((value >> 32) & !0xfff);
         let minor = (value & 0xff) | ((value >> 12) & !0xff);
-        format!("{}:{}", major as u32, minor as u32)
+        (u64::from(major as u32), u64::from(minor as u32))
     } else {
-        format!("{}:{}", value >> MINORBITS, value & ((1 << MINORBITS) - 1))
-    }
+        (value >> MINORBITS, value & ((1 << MINORBITS) - 1))
+    };
+    push_u64(out, major);
+    out.push(b':');
+    push_u64(out, minor);
 }
 
 /// Parses `major:minor` back into a device number.
@@ -364,20 +375,52 @@ fn flag_table(map: FlagMap) -> &'static [(&'static str, u64)] {
 
 /// `"PROT_READ | PROT_WRITE"`, with bits no name covers appended as `0x…`.
 pub fn flags_text(value: u64, map: FlagMap) -> String {
+    let mut out = Vec::new();
+    push_flags(&mut out, value, map);
+    String::from_utf8(out).expect("flag names and hex digits")
+}
+
+/// Appends [`flags_text`] without building a `String` (pretty mm images
+/// have three flags fields per VMA).
+pub fn push_flags(out: &mut Vec<u8>, value: u64, map: FlagMap) {
     if map == FlagMap::Unknown {
-        return format!("0x{value:x}");
+        return push_hex(out, value);
     }
     let table = flag_table(map);
-    let mut parts: Vec<String> = table
-        .iter()
-        .filter(|(_, b)| value & b != 0)
-        .map(|(n, _)| n.to_string())
-        .collect();
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.extend_from_slice(b" | ");
+        }
+    };
+    for (name, bit) in table {
+        if value & bit != 0 {
+            sep(out);
+            out.extend_from_slice(name.as_bytes());
+        }
+    }
     let rest = value & !table.iter().fold(0, |acc, (_, b)| acc | b);
     if rest != 0 {
-        parts.push(format!("0x{rest:x}"));
+        sep(out);
+        push_hex(out, rest);
     }
-    parts.join(" | ")
+}
+
+/// Python's `"0x%x" % v`.
+pub fn push_hex(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 18];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(v & 15) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    i -= 2;
+    digits[i..i + 2].copy_from_slice(b"0x");
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// Parses a flags string (`"PROT_READ | 0x10"`); the parts are summed, as CRIT does.
