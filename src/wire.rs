@@ -134,10 +134,16 @@ pub fn is_packed_run(field: &FieldPlan, wire: u8) -> bool {
 /// one-pass renderer needs: known fields in increasing number order, a
 /// repeated field's occurrences next to each other, a singular field once.
 pub fn is_regular(schema: &Schema, msg_type: MsgId, buf: &[u8]) -> bool {
-    regular(schema, msg_type, buf, 0)
+    regular(schema, msg_type, buf, 0, true)
 }
 
-fn regular(schema: &Schema, msg_type: MsgId, buf: &[u8], depth: usize) -> bool {
+/// [`is_regular`] for a message nested `depth` deep, without looking inside
+/// its sub-messages (only that each is length-delimited).
+pub fn is_regular_top(schema: &Schema, msg_type: MsgId, buf: &[u8], depth: usize) -> bool {
+    regular(schema, msg_type, buf, depth, false)
+}
+
+fn regular(schema: &Schema, msg_type: MsgId, buf: &[u8], depth: usize, deep: bool) -> bool {
     if depth > MAX_DEPTH {
         return false;
     }
@@ -162,7 +168,7 @@ fn regular(schema: &Schema, msg_type: MsgId, buf: &[u8], depth: usize) -> bool {
             scalars_ok(field.kind, fixed_wire(field.kind), f.data, true)
         } else if wire_matches(field.kind, f.wire) {
             match field.kind {
-                Kind::Message(sub) => regular(schema, sub, f.data, depth + 1),
+                Kind::Message(sub) => !deep || regular(schema, sub, f.data, depth + 1, true),
                 Kind::String | Kind::Bytes => true,
                 k => scalars_ok(k, f.wire, f.data, false),
             }

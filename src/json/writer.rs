@@ -24,6 +24,18 @@ pub struct JsonWriter<'a> {
     has_items: bool,
     /// A key was just written: the next value needs no separator.
     after_key: bool,
+    /// While above zero, output stays in the buffer so that it can be
+    /// taken back ([`JsonWriter::undo`]).
+    held: usize,
+}
+
+/// Where the output was, for [`JsonWriter::undo`].
+#[derive(Clone, Copy)]
+pub struct Mark {
+    len: usize,
+    depth: usize,
+    has_items: bool,
+    after_key: bool,
 }
 
 impl<'a> JsonWriter<'a> {
@@ -36,6 +48,7 @@ impl<'a> JsonWriter<'a> {
             depth: 0,
             has_items: false,
             after_key: false,
+            held: 0,
         }
     }
 
@@ -53,10 +66,43 @@ impl<'a> JsonWriter<'a> {
         self.sink_error.is_some()
     }
 
+    /// The current position, to come back to with [`JsonWriter::undo`].
+    #[inline]
+    pub fn mark(&self) -> Mark {
+        Mark {
+            len: self.out.len(),
+            depth: self.depth,
+            has_items: self.has_items,
+            after_key: self.after_key,
+        }
+    }
+
+    /// Takes back what was written since `mark`, which must not have left
+    /// the buffer: taken while [`JsonWriter::hold`] was in force, or with
+    /// nothing but opening brackets and keys written since.
+    pub fn undo(&mut self, mark: Mark) {
+        debug_assert!(self.out.len() >= mark.len, "output left the buffer");
+        self.out.truncate(mark.len);
+        self.depth = mark.depth;
+        self.has_items = mark.has_items;
+        self.after_key = mark.after_key;
+    }
+
+    /// Keeps output in the buffer until the matching [`JsonWriter::unhold`].
+    #[inline]
+    pub fn hold(&mut self) {
+        self.held += 1;
+    }
+
+    #[inline]
+    pub fn unhold(&mut self) {
+        self.held -= 1;
+    }
+
     /// Hands the buffer to the sink once it holds [`SPILL_AT`] bytes.
     #[inline(always)]
     fn spill(&mut self) {
-        if self.out.len() >= SPILL_AT {
+        if self.out.len() >= SPILL_AT && self.held == 0 {
             self.drain();
         }
     }
