@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::writer::push_u64;
+use super::writer::{push_prefix, push_u64};
 use crate::schema::{DictMap, FlagMap};
 
 /// Python's `base64.encodebytes`: a newline after every 76 characters and at the end.
@@ -449,20 +449,16 @@ pub fn push_flags(out: &mut Vec<u8>, value: u64, map: FlagMap) {
 }
 
 /// Python's `"0x%x" % v`.
+#[inline]
 pub fn push_hex(out: &mut Vec<u8>, mut v: u64) {
-    let mut digits = [0u8; 18];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b"0123456789abcdef"[(v & 15) as usize];
+    let n = 2 + (64 - (v | 1).leading_zeros() as usize).div_ceil(4);
+    let mut text = [b'0'; 18];
+    text[1] = b'x';
+    for c in text[2..n].iter_mut().rev() {
+        *c = b"0123456789abcdef"[(v & 15) as usize];
         v >>= 4;
-        if v == 0 {
-            break;
-        }
     }
-    i -= 2;
-    digits[i..i + 2].copy_from_slice(b"0x");
-    out.extend_from_slice(&digits[i..]);
+    push_prefix(out, &text, n);
 }
 
 /// Parses a flags string (`"PROT_READ | 0x10"`); the parts are summed, as CRIT does.

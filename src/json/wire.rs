@@ -8,11 +8,12 @@
 //! [`Message`]: crate::message::Message
 
 use super::render::{ip_of, write_int, write_value};
-use super::writer::JsonWriter;
+use super::writer::{JsonWriter, Key};
 use crate::image::Refused;
 use crate::message::{MAX_DEPTH, Message, Value, fixed_wire, scalar, wire_matches};
 use crate::schema::{FieldPlan, Kind, MsgId, Schema};
 use crate::wire::{WireField, is_packed_run, is_regular_top, next_field, raw_scalar, varint_fits};
+use std::sync::OnceLock;
 
 /// Messages up to this size are rendered while checked, their output kept
 /// in the writer's buffer until they are done so that an irregular one can
@@ -60,6 +61,26 @@ pub fn write_message_fields(
     fields(w, schema, at, body, false)
 }
 
+/// The keys of a message type's fields, made on first use.
+fn keys(schema: &'static Schema, msg_type: MsgId) -> &'static [Option<Key>] {
+    type Keys = Box<[Option<Key>]>;
+    static KEYS: OnceLock<Box<[OnceLock<Keys>]>> = OnceLock::new();
+    let all = KEYS.get_or_init(|| schema.messages.iter().map(|_| OnceLock::new()).collect());
+    all[msg_type].get_or_init(|| {
+        let fields = schema.message(msg_type).fields;
+        fields.iter().map(|f| Key::new(f.name)).collect()
+    })
+}
+
+/// Writes the key of field `idx` of a message whose keys are `keys`.
+#[inline(always)]
+fn write_key(w: &mut JsonWriter, keys: &[Option<Key>], field: &FieldPlan, idx: usize) {
+    match &keys[idx] {
+        Some(k) => w.fixed_key(k),
+        None => w.plain_key(field.name),
+    }
+}
+
 /// What is being rendered, and how.
 #[derive(Clone, Copy)]
 struct Where {
@@ -85,6 +106,7 @@ fn fields(
         return Err(Refused::Irregular);
     }
     let plan = schema.message(at.msg_type);
+    let keys = keys(schema, at.msg_type);
     let mut pos = 0;
     let mut last: Option<u32> = None;
     // Whether the array of repeated field `last` is open.
@@ -108,7 +130,7 @@ fn fields(
             ..at
         };
         if !field.repeated {
-            w.plain_key(field.name);
+            write_key(w, keys, field, idx);
             one(w, schema, field, &f, at, held)?;
             continue;
         }
@@ -117,7 +139,7 @@ fn fields(
             continue;
         }
         if !open {
-            w.plain_key(field.name);
+            write_key(w, keys, field, idx);
             w.begin_array();
             open = true;
         }
