@@ -139,8 +139,12 @@ impl<'a> JsonWriter<'a> {
             return;
         }
         if std::mem::replace(&mut self.has_items, true) {
-            self.out
-                .extend_from_slice(if self.pretty { b"," } else { b", " });
+            // Two pushes, not a slice of either length: that would be a
+            // call to memmove.
+            self.out.push(b',');
+            if !self.pretty {
+                self.out.push(b' ');
+            }
         }
         if self.pretty {
             self.newline();
@@ -316,8 +320,10 @@ pub(crate) fn push_prefix<const N: usize>(out: &mut Vec<u8>, chunk: &[u8; N], n:
 /// A line break and the indentation of `depth` levels, from one constant
 /// when it is deep enough (pretty output writes one per item).
 fn push_indent(out: &mut Vec<u8>, depth: usize) {
-    const INDENT: [u8; 129] = {
-        let mut a = [b' '; 129];
+    // Sixteen levels: deep enough for CRIU's images, small enough for the
+    // copy to be inlined.
+    const INDENT: [u8; 65] = {
+        let mut a = [b' '; 65];
         a[0] = b'\n';
         a
     };
