@@ -221,6 +221,7 @@ fn push_values(field: &FieldPlan, f: &WireField, values: &mut Vec<Value>) -> Res
 }
 
 /// Writes one non-packed occurrence's value.
+#[inline(always)]
 fn one(
     w: &mut JsonWriter,
     schema: &'static Schema,
@@ -315,7 +316,11 @@ fn write_raw(
     pretty: bool,
     hex: bool,
 ) {
+    // Most integers are shown as plain numbers: no detour through i128.
+    let o = &field.opts;
+    let plain = !pretty || !(hex || o.dev || o.flags.is_some() || o.dict.is_some());
     let v = match field.kind {
+        Kind::Uint32 | Kind::Uint64 | Kind::Fixed32 | Kind::Fixed64 if plain => return w.u64(raw),
         Kind::Uint32 | Kind::Uint64 | Kind::Fixed32 | Kind::Fixed64 => i128::from(raw),
         // Negative 32-bit values are sign-extended on the wire.
         Kind::Int32 | Kind::Int64 | Kind::Sfixed64 => i128::from(raw as i64),
@@ -336,6 +341,9 @@ fn write_raw(
         }
         Kind::String | Kind::Bytes | Kind::Message(_) => unreachable!("not a scalar"),
     };
+    if plain {
+        return w.i64(v as i64);
+    }
     write_int(w, field, v, pretty, hex)
 }
 

@@ -229,11 +229,13 @@ impl<'a> JsonWriter<'a> {
         write_str_bytes(self.out, s);
     }
 
+    #[inline]
     pub fn u64(&mut self, v: u64) {
         self.item();
         push_u64(self.out, v);
     }
 
+    #[inline]
     pub fn i64(&mut self, v: i64) {
         self.item();
         if v < 0 {
