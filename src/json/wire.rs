@@ -58,7 +58,9 @@ pub fn write_message_fields(
     if !is_regular_top(schema, msg_type, body, depth) {
         return Err(Refused::Irregular);
     }
-    fields(w, schema, at, body, false)
+    // The top level passed the same checks, so only a sub-message can fail
+    // here, after output that cannot be taken back.
+    fields(w, schema, at, body, false).map_err(|_| Refused::Broken)
 }
 
 /// The keys of a message type's fields, made on first use.
