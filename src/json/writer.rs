@@ -128,6 +128,7 @@ impl<'a> JsonWriter<'a> {
         }
     }
 
+    #[inline]
     fn newline(&mut self) {
         push_indent(self.out, self.depth);
     }
@@ -246,6 +247,7 @@ impl<'a> JsonWriter<'a> {
 
     /// A string value written by `f` straight into the output, which must
     /// append only printable ASCII other than `"` and `\\` (no escaping is done).
+    #[inline]
     pub fn raw_string(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
         self.item();
         self.out.push(b'"');
@@ -321,6 +323,7 @@ pub(crate) fn push_prefix<const N: usize>(out: &mut Vec<u8>, chunk: &[u8; N], n:
 
 /// A line break and the indentation of `depth` levels, from one constant
 /// when it is deep enough (pretty output writes one per item).
+#[inline]
 fn push_indent(out: &mut Vec<u8>, depth: usize) {
     // Sixteen levels: deep enough for CRIU's images, small enough for the
     // copy to be inlined.
