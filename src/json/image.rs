@@ -373,6 +373,16 @@ pub fn encode_json_text(text: &[u8]) -> Result<Vec<u8>, EncodeError> {
     }
 }
 
+/// Encodes CRIT JSON read from `input` into `sink` when the fast path can,
+/// holding a few MiB of each in memory whatever their size. Ok(false) when
+/// the text needs [`encode_json_text`] (`sink` may then hold part of an image).
+pub fn encode_json_stream(
+    input: &mut dyn std::io::Read,
+    sink: &mut dyn std::io::Write,
+) -> std::io::Result<bool> {
+    super::direct::encode_stream(input, sink)
+}
+
 /// Encodes CRIT JSON text to image bytes while it is parsed: each entry is
 /// encoded as soon as its object has been read and then dropped, so memory
 /// holds one entry's JSON tree, not the whole document's. Gives exactly the

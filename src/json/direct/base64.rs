@@ -4,50 +4,84 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 /// Payload bytes are decoded in blocks of this many base64 characters.
-const BASE64_BLOCK: usize = 64 * 1024;
+const BLOCK: usize = 64 * 1024;
 
 /// Decodes CRIT's base64 lines from a JSON string's raw content into `out`:
 /// whole 4-character groups between `\n` escapes, padded only at the very
 /// end. None for any other shape (the tree path reads those, or refuses them).
-pub(super) fn decode_base64_lines(
-    raw: &[u8],
-    out: &mut Vec<u8>,
-    block: &mut Vec<u8>,
-) -> Option<()> {
-    block.clear();
-    let mut padded = false;
-    let mut rest = raw;
-    loop {
-        let (piece, next) = match memchr::memchr(b'\\', rest) {
-            Some(i) if rest.get(i + 1) == Some(&b'n') => (&rest[..i], Some(&rest[i + 2..])),
-            Some(_) => return None,
-            None => (rest, None),
-        };
-        if !piece.is_empty() {
-            if padded || piece.len() % 4 != 0 {
-                return None;
-            }
-            padded = piece.ends_with(b"=");
-            for part in piece.chunks(BASE64_BLOCK) {
-                block.extend_from_slice(part);
-                if block.len() >= BASE64_BLOCK {
-                    decode_block(block, out)?;
+pub(super) fn decode_base64_lines(raw: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let mut lines = Lines::default();
+    lines.push(raw, out)?;
+    lines.finish(out)
+}
+
+/// A decoder of base64 lines given in parts, each ending after a `\n` escape
+/// (or at the end of the string).
+#[derive(Default)]
+pub(super) struct Lines {
+    /// A line ended with padding: only empty lines may follow.
+    padded: bool,
+    /// Whole groups not decoded yet.
+    block: Vec<u8>,
+}
+
+impl Lines {
+    /// Decodes the lines of `raw`, some of them maybe only at the next push
+    /// or at [`Lines::finish`].
+    pub(super) fn push(&mut self, raw: &[u8], out: &mut Vec<u8>) -> Option<()> {
+        let mut rest = raw;
+        loop {
+            let (piece, next) = match memchr::memchr(b'\\', rest) {
+                Some(i) if rest.get(i + 1) == Some(&b'n') => (&rest[..i], Some(&rest[i + 2..])),
+                Some(_) => return None,
+                None => (rest, None),
+            };
+            if !piece.is_empty() {
+                if self.padded || piece.len() % 4 != 0 {
+                    return None;
+                }
+                self.padded = piece.ends_with(b"=");
+                for part in piece.chunks(BLOCK) {
+                    self.block.extend_from_slice(part);
+                    if self.block.len() >= BLOCK {
+                        self.decode_block(out)?;
+                    }
                 }
             }
+            match next {
+                Some(n) => rest = n,
+                None => return Some(()),
+            }
         }
-        match next {
-            Some(n) => rest = n,
-            None => return decode_block(block, out),
-        }
+    }
+
+    /// Decodes what is left.
+    pub(super) fn finish(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        self.decode_block(out)
+    }
+
+    /// Decodes the whole groups gathered so far into `out`.
+    fn decode_block(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        let at = out.len();
+        out.resize(at + self.block.len() / 4 * 3, 0);
+        let n = STANDARD
+            .decode_slice(&self.block[..], &mut out[at..])
+            .ok()?;
+        out.truncate(at + n);
+        self.block.clear();
+        Some(())
     }
 }
 
-/// Decodes whole base64 groups gathered in `block` into `out`, and empties it.
-fn decode_block(block: &mut Vec<u8>, out: &mut Vec<u8>) -> Option<()> {
-    let at = out.len();
-    out.resize(at + block.len() / 4 * 3, 0);
-    let n = STANDARD.decode_slice(&block[..], &mut out[at..]).ok()?;
-    out.truncate(at + n);
-    block.clear();
-    Some(())
+/// The length of `raw` up to and including its last `\n` escape (0 if it
+/// has none): a cut that leaves whole lines before it.
+pub(super) fn whole_lines(raw: &[u8]) -> usize {
+    let mut end = raw.len();
+    while let Some(i) = memchr::memrchr(b'\\', &raw[..end]) {
+        if raw.get(i + 1) == Some(&b'n') {
+            return i + 2;
+        }
+        end = i;
+    }
+    0
 }

@@ -12,9 +12,13 @@
 
 mod base64;
 mod lexer;
+mod window;
 
-use self::base64::decode_base64_lines;
+use std::io::{self, Read, Write};
+
+use self::base64::{Lines, decode_base64_lines, whole_lines};
 use self::lexer::{RawStr, Text, unescape};
+use self::window::Window;
 use super::image::EntryBuilder;
 use super::parse::int_from_str;
 use super::{strict, text};
@@ -25,11 +29,84 @@ use crate::schema::{FieldPlan, Kind, MessagePlan, MsgId, Schema};
 /// Encodes CRIT JSON text to image bytes, or None when the tree path must
 /// read it (see the module comment).
 pub(super) fn encode(text: &[u8]) -> Option<Vec<u8>> {
-    Encoder::new(true).document(text)
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 64);
+    let mut w = Window::whole(text);
+    let done = Encoder::new(true).document(&mut w, &mut out, None).ok()?;
+    done.then_some(out)
+}
+
+/// Encodes CRIT JSON read from `input` into `sink`, holding a few MiB of
+/// each in memory whatever their size: the text is read in pieces, and a
+/// payload is decoded as it is read. Ok(false) when the tree path must read
+/// the text instead; `sink` may then have received part of an image.
+pub(crate) fn encode_stream(input: &mut dyn Read, sink: &mut dyn Write) -> io::Result<bool> {
+    encode_stream_by(input, sink, READ)
+}
+
+/// [`encode_stream`], reading `read` bytes or more at a time.
+fn encode_stream_by(input: &mut dyn Read, sink: &mut dyn Write, read: usize) -> io::Result<bool> {
+    let mut out = Vec::with_capacity(2 * FLUSH_AT);
+    let mut w = Window::reading(input, read);
+    let done = Encoder::new(true).document(&mut w, &mut out, Some(&mut *sink))?;
+    if done {
+        sink.write_all(&out)?;
+    }
+    Ok(done)
+}
+
+/// Output goes to the sink in pieces of about this size.
+const FLUSH_AT: usize = 1 << 20;
+
+/// How much text is read at a time. An entry longer than what is in memory
+/// is read again with four times as much, so that long entries cost at most
+/// about a third more.
+const READ: usize = 16 << 20;
+
+/// What follows an element of the entries list.
+enum Next {
+    More,
+    End,
+    /// The entry's payload string runs past the text in memory: it is to be
+    /// decoded as it is read, and hold `want` bytes.
+    Payload {
+        want: u64,
+    },
+}
+
+/// Where an entry's `"extra"` string is: its content's start and end, or
+/// only its start when it runs past the text in memory.
+#[derive(Clone, Copy)]
+enum Extra {
+    Closed(usize, usize),
+    Open(usize),
 }
 
 /// Nesting deeper than this is left to the tree path (serde_json stops at 128).
 const MAX_DEPTH: usize = 100;
+
+/// `{"magic": "NAME", "entries": [`: the image's magic.
+fn header(t: &mut Text) -> Option<Magic> {
+    t.eat(b'{')?;
+    (t.plain_str()? == "magic").then_some(())?;
+    t.eat(b':')?;
+    let magic = Magic::by_name(t.plain_str()?)?;
+    t.eat(b',')?;
+    (t.plain_str()? == "entries").then_some(())?;
+    t.eat(b':')?;
+    t.eat(b'[')?;
+    Some(magic)
+}
+
+/// Hands the output to the sink once there is enough of it.
+fn flush(out: &mut Vec<u8>, sink: &mut Option<&mut dyn Write>) -> io::Result<()> {
+    if let Some(sink) = sink
+        && out.len() >= FLUSH_AT
+    {
+        sink.write_all(out)?;
+        out.clear();
+    }
+    Ok(())
+}
 
 /// Appends the varint length of what was written after `at`, where one byte
 /// was reserved for it, widening it when the body is 128 bytes or more.
@@ -54,10 +131,12 @@ struct Encoder {
     segments: Vec<(usize, usize, usize)>,
     scratch: Vec<u8>,
     /// The message types of the image's entries: the first and the others.
-    ids: (MsgId, MsgId),
+    ids: (Option<MsgId>, Option<MsgId>),
+    /// Whether a payload string may run past the text in memory.
+    may_stream: bool,
     /// Where the entry being read has its `"extra"` string (the payload):
     /// start and end of its content in the text.
-    extra: Option<(usize, usize)>,
+    extra: Option<Extra>,
 }
 
 impl Encoder {
@@ -67,54 +146,170 @@ impl Encoder {
             fallback,
             segments: Vec::new(),
             scratch: Vec::new(),
-            ids: (0, 0),
+            ids: (None, None),
+            may_stream: false,
             extra: None,
         }
     }
 
-    fn document(&mut self, text: &[u8]) -> Option<Vec<u8>> {
-        let mut t = Text { b: text, pos: 0 };
-        t.eat(b'{')?;
-        (t.plain_str()? == "magic").then_some(())?;
-        t.eat(b':')?;
-        let magic = Magic::by_name(t.plain_str()?)?;
-        t.eat(b',')?;
-        (t.plain_str()? == "entries").then_some(())?;
-        t.eat(b':')?;
-        t.eat(b'[')?;
-        // Ghost files check their entries against each other: tree path.
+    /// Encodes the document into `out`, handing it to `sink` (if any) in
+    /// pieces. Ok(false) when the tree path must read it.
+    fn document(
+        &mut self,
+        w: &mut Window,
+        out: &mut Vec<u8>,
+        mut sink: Option<&mut dyn Write>,
+    ) -> io::Result<bool> {
+        let mut pos = 0;
+        let Some(magic) = self.step(w, &mut pos, out, |_, t, _| header(t))? else {
+            return Ok(false);
+        };
         let id = |name| self.schema.message_id(name);
         self.ids = match magic.layout {
-            Layout::Pagemap => (id("pagemap_head")?, id("pagemap_entry")?),
-            Layout::Entries(name, _) => (id(name)?, 0),
-            Layout::Ghost | Layout::NotEntries => return None,
+            Layout::Pagemap => (id("pagemap_head"), id("pagemap_entry")),
+            Layout::Entries(name, _) => (id(name), Some(0)),
+            // Ghost files check their entries against each other: tree path.
+            Layout::Ghost | Layout::NotEntries => return Ok(false),
         };
-        let mut out = Vec::with_capacity(text.len() / 4 * 3 + 64);
-        encode_magic(magic, &mut out);
-        if !t.empty(b']')? {
-            for index in 0.. {
-                self.entry_or_fallback(&mut t, magic, index, &mut out)?;
-                if !t.more(b']')? {
-                    break;
+        encode_magic(magic, out);
+        for index in 0.. {
+            let next = self.step(w, &mut pos, out, |enc, t, out| {
+                enc.element(t, magic, index, out)
+            })?;
+            let more = match next {
+                None => return Ok(false),
+                Some(Next::More) => true,
+                Some(Next::End) => false,
+                Some(Next::Payload { want }) => {
+                    if !self.stream_payload(w, &mut pos, want, out, &mut sink)? {
+                        return Ok(false);
+                    }
+                    let rest = self.step(w, &mut pos, out, |_, t, _| {
+                        t.eat(b'}')?;
+                        t.more(b']')
+                    })?;
+                    match rest {
+                        None => return Ok(false),
+                        Some(more) => more,
+                    }
                 }
+            };
+            flush(out, &mut sink)?;
+            if !more {
+                break;
             }
         }
-        t.eat(b'}')?;
-        t.ws();
-        (t.pos == text.len()).then_some(out)
+        // Only white space may follow the top-level object.
+        while !w.complete() {
+            pos -= w.advance(pos, w.read)?;
+        }
+        let mut t = Text { b: w.bytes(), pos };
+        Ok(t.eat(b'}').is_some() && {
+            t.ws();
+            t.pos == t.b.len()
+        })
     }
 
+    /// Runs `f` on the text from `*pos` and moves `*pos` to where it
+    /// stopped. While `f` fails and the text is not all in memory, it is
+    /// tried again with more of it (the output it wrote taken back).
+    fn step<T>(
+        &mut self,
+        w: &mut Window,
+        pos: &mut usize,
+        out: &mut Vec<u8>,
+        mut f: impl FnMut(&mut Self, &mut Text, &mut Vec<u8>) -> Option<T>,
+    ) -> io::Result<Option<T>> {
+        let mark = out.len();
+        loop {
+            self.may_stream = !w.complete();
+            let mut t = Text {
+                b: w.bytes(),
+                pos: *pos,
+            };
+            if let Some(v) = f(self, &mut t, out) {
+                *pos = t.pos;
+                return Ok(Some(v));
+            }
+            out.truncate(mark);
+            if w.complete() {
+                return Ok(None);
+            }
+            let more = w.read.max(3 * w.bytes().len());
+            *pos -= w.advance(*pos, more)?;
+        }
+    }
+
+    /// One element of the entries list and the `,` or `]` after it (or, at
+    /// the first, the `]` of an empty list).
+    fn element(
+        &mut self,
+        t: &mut Text,
+        magic: Magic,
+        index: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<Next> {
+        if index == 0 && t.empty(b']')? {
+            return Some(Next::End);
+        }
+        if let Some(want) = self.entry_or_fallback(t, magic, index, out)? {
+            return Some(Next::Payload { want });
+        }
+        Some(match t.more(b']')? {
+            true => Next::More,
+            false => Next::End,
+        })
+    }
+
+    /// Decodes the payload string whose content starts at `*pos` as it is
+    /// read, and moves `*pos` past its closing quote. Ok(false) if it is not
+    /// CRIT's base64 lines of `want` bytes.
+    fn stream_payload(
+        &mut self,
+        w: &mut Window,
+        pos: &mut usize,
+        want: u64,
+        out: &mut Vec<u8>,
+        sink: &mut Option<&mut dyn Write>,
+    ) -> io::Result<bool> {
+        let mut lines = Lines::default();
+        let mut decoded = 0;
+        loop {
+            let rest = &w.bytes()[*pos..];
+            let (cut, closed) = match memchr::memchr(b'"', rest) {
+                Some(q) => (q, true),
+                None if w.complete() => return Ok(false),
+                None => (whole_lines(rest), false),
+            };
+            let before = out.len();
+            let ok =
+                lines.push(&rest[..cut], out).is_some() && (!closed || lines.finish(out).is_some());
+            if !ok {
+                return Ok(false);
+            }
+            decoded += (out.len() - before) as u64;
+            *pos += cut + usize::from(closed);
+            if closed {
+                return Ok(decoded == want);
+            }
+            flush(out, sink)?;
+            *pos -= w.advance(*pos, w.read)?;
+        }
+    }
+
+    /// One entry, by the fast path or else the tree path. Some(want) when
+    /// its payload string is still to be read (see [`Next::Payload`]).
     fn entry_or_fallback(
         &mut self,
         t: &mut Text,
         magic: Magic,
         index: usize,
         out: &mut Vec<u8>,
-    ) -> Option<()> {
+    ) -> Option<Option<u64>> {
         t.ws();
         let (start, len) = (t.pos, out.len());
-        if self.entry(t, magic.layout, index, out).is_some() {
-            return Some(());
+        if let Some(open) = self.entry(t, magic.layout, index, out) {
+            return Some(open);
         }
         if !self.fallback {
             return None;
@@ -124,21 +319,23 @@ impl Encoder {
         t.skip_value(0)?;
         let json = strict::parse(&t.b[start..t.pos]).ok()?;
         let entry = EntryBuilder::at(magic, index).entry(&json).ok()?;
-        encode_entry(index, &entry, out).ok()
+        encode_entry(index, &entry, out).ok()?;
+        Some(None)
     }
 
-    /// One entry: its framed message, then its payload.
+    /// One entry: its framed message, then its payload (unless its string
+    /// runs past the text in memory: then Some(want), see [`Next::Payload`]).
     fn entry(
         &mut self,
         t: &mut Text,
         layout: Layout,
         index: usize,
         out: &mut Vec<u8>,
-    ) -> Option<()> {
+    ) -> Option<Option<u64>> {
         let (id, payload) = match layout {
-            Layout::Pagemap if index == 0 => (self.ids.0, None),
-            Layout::Pagemap => (self.ids.1, None),
-            Layout::Entries(_, kind) => (self.ids.0, Some(kind)),
+            Layout::Pagemap if index == 0 => (self.ids.0?, None),
+            Layout::Pagemap => (self.ids.1?, None),
+            Layout::Entries(_, kind) => (self.ids.0?, Some(kind)),
             Layout::Ghost | Layout::NotEntries => return None,
         };
         let at = out.len();
@@ -150,17 +347,24 @@ impl Encoder {
         let body = &out[at + 4..];
         let num = |name| crate::wire::top_u64(self.schema, id, body, name).unwrap_or(0);
         let want = match payload {
-            None | Some(PayloadKind::None) => return self.extra.is_none().then_some(()),
+            None | Some(PayloadKind::None) => return self.extra.is_none().then_some(None),
             Some(PayloadKind::PipeData) => num("bytes"),
             Some(PayloadKind::SkQueue) => num("length"),
             Some(PayloadKind::BpfMapData) => num("keys_bytes").checked_add(num("values_bytes"))?,
             // Payloads of several parts: tree path.
             Some(_) => return None,
         };
-        let (from, to) = self.extra.take()?;
-        let start = out.len();
-        decode_base64_lines(&t.b[from..to], out, &mut self.scratch)?;
-        (out.len() - start == usize::try_from(want).ok()?).then_some(())
+        match self.extra.take()? {
+            Extra::Open(from) => {
+                t.pos = from;
+                Some(Some(want))
+            }
+            Extra::Closed(from, to) => {
+                let start = out.len();
+                decode_base64_lines(&t.b[from..to], out)?;
+                (out.len() - start == usize::try_from(want).ok()?).then_some(None)
+            }
+        }
     }
 
     /// A message's object; `entry` says whether it is an entry's top level,
@@ -195,6 +399,10 @@ impl Encoder {
                         t.eat(b':')?;
                         if entry && key.raw == b"extra" {
                             self.take_extra(t)?;
+                            if let Some(Extra::Open(_)) = self.extra {
+                                // The rest is read once the payload is.
+                                break;
+                            }
                             None
                         } else {
                             Some(field_index(plan, key)?)
@@ -243,8 +451,11 @@ impl Encoder {
             return None;
         }
         let start = t.pos + 1;
-        let s = t.string()?;
-        self.extra = Some((start, start + s.raw.len()));
+        self.extra = Some(match t.string() {
+            Some(s) => Extra::Closed(start, start + s.raw.len()),
+            None if self.may_stream => Extra::Open(start),
+            None => return None,
+        });
         Some(())
     }
 

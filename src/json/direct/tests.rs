@@ -18,15 +18,50 @@ fn tree(text: &[u8]) -> Result<Vec<u8>, String> {
     encode_json_text_tree(text).map_err(describe)
 }
 
-/// Asserts that the encoder with its fast path agrees with the tree path.
+/// Asserts that the encoder with its fast path agrees with the tree path,
+/// and that the streaming encoder, reading the text in pieces of a few sizes,
+/// either gives up or writes the same bytes.
 fn agrees(text: &[u8]) {
+    let want = tree(text);
     let now = encode_json_text(text).map_err(describe);
-    assert_eq!(now, tree(text), "{}", String::from_utf8_lossy(text));
+    assert_eq!(now, want, "{}", String::from_utf8_lossy(text));
+    for read in [1, 7, 64, 1000, 1 << 20] {
+        if let Some(bytes) = streamed(text, read) {
+            assert_eq!(
+                Ok(bytes),
+                want,
+                "read by {read}: {}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+}
+
+/// The streaming encoder's output, reading `read` bytes at a time from a
+/// reader that hands out at most 5 bytes per call; None if it gives up.
+fn streamed(text: &[u8], read: usize) -> Option<Vec<u8>> {
+    struct Dribble<'a>(&'a [u8]);
+    impl std::io::Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(5).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let mut out = Vec::new();
+    encode_stream_by(&mut Dribble(text), &mut out, read)
+        .unwrap()
+        .then_some(out)
 }
 
 /// The fast path alone, without falling back for any entry.
 fn fast_only(text: &[u8]) -> Option<Vec<u8>> {
-    Encoder::new(false).document(text)
+    let mut out = Vec::new();
+    let done = Encoder::new(false)
+        .document(&mut Window::whole(text), &mut out, None)
+        .unwrap();
+    done.then_some(out)
 }
 
 fn corpus_json() -> Vec<(PathBuf, Vec<u8>)> {
@@ -83,6 +118,15 @@ fn corpus_json_takes_the_fast_path_and_agrees() {
         let only = fast_only(&text);
         if layout_is_fast(&text) {
             assert_eq!(only.as_ref(), want.as_ref().ok(), "{}", path.display());
+            for read in [3, 200] {
+                let s = streamed(&text, read);
+                assert_eq!(
+                    s.as_ref(),
+                    want.as_ref().ok(),
+                    "{} by {read}",
+                    path.display()
+                );
+            }
             fast += 1;
         } else if let Some(bytes) = only {
             assert_eq!(Ok(bytes), want, "{}", path.display());
