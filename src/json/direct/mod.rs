@@ -57,6 +57,10 @@ fn encode_stream_by(input: &mut dyn Read, sink: &mut dyn Write, read: usize) -> 
 /// Output goes to the sink in pieces of about this size.
 const FLUSH_AT: usize = 1 << 20;
 
+/// How much of a payload string is decoded at a time: about [`FLUSH_AT`]
+/// bytes of output.
+const PAYLOAD_PIECE: usize = FLUSH_AT / 3 * 4;
+
 /// How much text is read at a time. An entry longer than what is in memory
 /// is read again with four times as much, so that long entries cost at most
 /// about a third more.
@@ -276,11 +280,27 @@ impl Encoder {
         let mut decoded = 0;
         loop {
             let rest = &w.bytes()[*pos..];
-            let (cut, closed) = match memchr::memchr(b'"', rest) {
+            // A piece at a time, so that output goes out as it is made.
+            let piece = &rest[..rest.len().min(PAYLOAD_PIECE)];
+            let (cut, closed) = match memchr::memchr(b'"', piece) {
                 Some(q) => (q, true),
-                None if w.complete() => return Ok(false),
-                None => (whole_lines(rest), false),
+                None => match whole_lines(piece) {
+                    // A line longer than a piece: look at all there is.
+                    0 => match memchr::memchr(b'"', rest) {
+                        Some(q) => (q, true),
+                        None => (whole_lines(rest), false),
+                    },
+                    n => (n, false),
+                },
             };
+            if cut == 0 && !closed {
+                if w.complete() {
+                    return Ok(false);
+                }
+                let more = w.read.max(rest.len());
+                *pos -= w.advance(*pos, more)?;
+                continue;
+            }
             let before = out.len();
             let ok =
                 lines.push(&rest[..cut], out).is_some() && (!closed || lines.finish(out).is_some());
@@ -293,7 +313,9 @@ impl Encoder {
                 return Ok(decoded == want);
             }
             flush(out, sink)?;
-            *pos -= w.advance(*pos, w.read)?;
+            if w.bytes().len() - *pos < PAYLOAD_PIECE && !w.complete() {
+                *pos -= w.advance(*pos, w.read)?;
+            }
         }
     }
 

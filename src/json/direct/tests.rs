@@ -240,6 +240,8 @@ fn edge_cases_agree_with_the_tree_path() {
         r#"{"pipe_id": 1, "bytes": 3, "extra": 5}"#,
         r#"{"pipe_id": 1, "bytes": 3, "extra": "YWJj\n", "extra": "YWJj\n"}"#,
         r#"{"pipe_id": 1, "bytes": 3, "extra": "YWJj\u000a"}"#,
+        // Lines of 24: an escape sits where a 76-character line would end.
+        r#"{"pipe_id": 1, "bytes": 72, "extra": "YWJjYWJjYWJjYWJjYWJjYWJj\nYWJjYWJjYWJjYWJjYWJjYWJj\nYWJjYWJjYWJjYWJjYWJjYWJj\nYWJjYWJjYWJjYWJjYWJjYWJj\n"}"#,
     ] {
         agrees(pipe(e).as_bytes());
     }
