@@ -17,8 +17,17 @@ pub(super) struct RawStr<'t> {
 }
 
 impl<'t> Text<'t> {
-    #[inline]
+    #[inline(always)]
     pub(super) fn ws(&mut self) {
+        // Usually there is none, or one space.
+        match self.b.get(self.pos) {
+            Some(&c) if c > b' ' => {}
+            Some(b' ') if self.b.get(self.pos + 1).is_some_and(|&c| c > b' ') => self.pos += 1,
+            _ => self.skip_ws(),
+        }
+    }
+
+    fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.pos) {
             self.pos += 1;
         }
@@ -105,6 +114,17 @@ impl<'t> Text<'t> {
         let start = self.pos + usize::from(neg);
         let mut i = start;
         let mut v: u64 = 0;
+        // Eight digits at a time while they surely fit (16 of the 19 that always do).
+        while i - start < 16
+            && let Some(chunk) = b.get(i..i + 8)
+        {
+            let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            if !eight_digits(x) {
+                break;
+            }
+            v = v * 100_000_000 + eight_digits_value(x);
+            i += 8;
+        }
         while let Some(&c) = b.get(i) {
             let d = c.wrapping_sub(b'0');
             if d > 9 {
@@ -138,10 +158,10 @@ impl<'t> Text<'t> {
         self.ws();
         let n = name.len();
         let at = self.pos;
-        // Names are short: a loop the compiler inlines beats a memcmp call.
-        let hit = self.b.get(at) == Some(&b'"')
-            && self.b.get(at + 1 + n) == Some(&b'"')
-            && name.bytes().zip(&self.b[at + 1..]).all(|(a, &b)| a == b);
+        let hit = self
+            .b
+            .get(at..at + n + 2)
+            .is_some_and(|s| s[0] == b'"' && s[n + 1] == b'"' && &s[1..=n] == name.as_bytes());
         if hit {
             self.pos = at + n + 2;
             if self.eat(b':').is_none() {
@@ -255,4 +275,65 @@ fn unicode_escape(s: &[u8]) -> Option<(char, usize)> {
         char::from_u32(0x10000 + ((u - 0xd800) << 10) + (low - 0xdc00))?,
         12,
     ))
+}
+
+/// Whether the eight bytes of `x` (little-endian) are all ASCII digits.
+fn eight_digits(x: u64) -> bool {
+    let high = x & 0xf0f0_f0f0_f0f0_f0f0;
+    let carried = (x.wrapping_add(0x0606_0606_0606_0606) & 0xf0f0_f0f0_f0f0_f0f0) >> 4;
+    high | carried == 0x3333_3333_3333_3333
+}
+
+/// The number eight ASCII digits (little-endian in `x`) write, with three
+/// multiplications instead of eight.
+fn eight_digits_value(x: u64) -> u64 {
+    let x = x - 0x3030_3030_3030_3030;
+    let x = x * 10 + (x >> 8);
+    let mask = 0x0000_00ff_0000_00ff;
+    let hi = (x & mask).wrapping_mul(0x000f_4240_0000_0064);
+    let lo = ((x >> 16) & mask).wrapping_mul(0x0000_2710_0000_0001);
+    hi.wrapping_add(lo) >> 32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eight_digits_at_once() {
+        for s in ["00000000", "12345678", "99999999", "10000001", "00000009"] {
+            let x = u64::from_le_bytes(s.as_bytes().try_into().unwrap());
+            assert!(eight_digits(x), "{s}");
+            assert_eq!(eight_digits_value(x), s.parse::<u64>().unwrap(), "{s}");
+        }
+        for s in [
+            "1234567a",
+            "/2345678",
+            ":2345678",
+            "1234 678",
+            "\u{7f}2345678",
+        ] {
+            let b = &s.as_bytes()[..8];
+            assert!(
+                !eight_digits(u64::from_le_bytes(b.try_into().unwrap())),
+                "{s}"
+            );
+        }
+        for n in [
+            0u64,
+            7,
+            12345678,
+            123456789,
+            9_999_999_999_999_999,
+            u64::MAX,
+        ] {
+            let text = format!("{n},");
+            let mut t = Text {
+                b: text.as_bytes(),
+                pos: 0,
+            };
+            assert_eq!(t.integer(), Some(i128::from(n)));
+            assert_eq!(t.pos, text.len() - 1);
+        }
+    }
 }

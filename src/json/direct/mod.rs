@@ -15,6 +15,7 @@ mod lexer;
 mod window;
 
 use std::io::{self, Read, Write};
+use std::sync::OnceLock;
 
 use self::base64::{Lines, decode_base64_lines, whole_lines};
 use self::lexer::{RawStr, Text, unescape};
@@ -23,7 +24,7 @@ use super::image::EntryBuilder;
 use super::parse::int_from_str;
 use super::{strict, text};
 use crate::image::{Layout, Magic, PayloadKind, encode_entry, encode_magic};
-use crate::message::{Value, encode_field, encode_scalar, fixed_wire, write_varint};
+use crate::message::{Value, encode_field, encode_scalar, fixed_wire, read_varint, write_varint};
 use crate::schema::{FieldPlan, Kind, MessagePlan, MsgId, Schema};
 
 /// Encodes CRIT JSON text to image bytes, or None when the tree path must
@@ -88,6 +89,42 @@ enum Extra {
 /// Nesting deeper than this is left to the tree path (serde_json stops at 128).
 const MAX_DEPTH: usize = 100;
 
+/// Per message type, a mask of its required fields by index.
+fn required_fields() -> &'static [[u64; 4]] {
+    static MASKS: OnceLock<Vec<[u64; 4]>> = OnceLock::new();
+    MASKS.get_or_init(|| {
+        let plans = &Schema::get().messages;
+        plans
+            .iter()
+            .map(|plan| {
+                let mut mask = [0u64; 4];
+                for (i, f) in plan.fields.iter().enumerate().take(256) {
+                    mask[i / 64] |= u64::from(f.required) << (i % 64);
+                }
+                mask
+            })
+            .collect()
+    })
+}
+
+/// The fields of wire bytes this encoder wrote: (number, start, end).
+fn wire_fields(b: &[u8]) -> Vec<(u64, usize, usize)> {
+    let mut fields = Vec::new();
+    let mut pos = 0;
+    while pos < b.len() {
+        let from = pos;
+        let key = read_varint(b, &mut pos).expect("written by this encoder");
+        match key & 7 {
+            0 => drop(read_varint(b, &mut pos)),
+            1 => pos += 8,
+            5 => pos += 4,
+            _ => pos += read_varint(b, &mut pos).expect("written by this encoder") as usize,
+        }
+        fields.push((key >> 3, from, pos));
+    }
+    fields
+}
+
 /// `{"magic": "NAME", "entries": [`: the image's magic.
 fn header(t: &mut Text) -> Option<Magic> {
     t.eat(b'{')?;
@@ -130,9 +167,6 @@ struct Encoder {
     schema: &'static Schema,
     /// Whether an entry the fast path gives up on goes to the tree path.
     fallback: bool,
-    /// Per open message, the bytes each field took in the output, in the
-    /// order of the JSON keys: (field index, start, end).
-    segments: Vec<(usize, usize, usize)>,
     scratch: Vec<u8>,
     /// The message types of the image's entries: the first and the others.
     ids: (Option<MsgId>, Option<MsgId>),
@@ -148,7 +182,6 @@ impl Encoder {
         Encoder {
             schema: Schema::get(),
             fallback,
-            segments: Vec::new(),
             scratch: Vec::new(),
             ids: (None, None),
             may_stream: false,
@@ -404,16 +437,20 @@ impl Encoder {
             return None;
         }
         t.eat(b'{')?;
-        let (base, start) = (self.segments.len(), out.len());
+        let start = out.len();
         let mut seen = [0u64; 4];
+        // The last field written, while they come in number order.
+        let mut last = None;
         let mut sorted = true;
         if !t.empty(b'}')? {
             // Keys usually come in field order: the one after the last is tried first.
             let mut guess = 0;
             loop {
                 // A skipped optional field or two is the common miss.
-                let near = (guess..plan.fields.len().min(guess + 3))
-                    .find(|&i| plan.fields[i].name != "extra" && t.key_is(plan.fields[i].name));
+                let near = (guess..plan.fields.len().min(guess + 3)).find(|&i| {
+                    let name = plan.fields[i].name;
+                    !(entry && name == "extra") && t.key_is(name)
+                });
                 let idx = match near {
                     Some(i) => Some(i),
                     None => {
@@ -441,9 +478,8 @@ impl Encoder {
                     let from = out.len();
                     self.field(t, &plan.fields[idx], out, depth)?;
                     if out.len() > from {
-                        let last = self.segments[base..].last().map(|s| s.0);
                         sorted &= last.is_none_or(|l| l < idx);
-                        self.segments.push((idx, from, out.len()));
+                        last = Some(idx);
                     }
                 }
                 if !t.more(b'}')? {
@@ -451,18 +487,13 @@ impl Encoder {
                 }
             }
         }
-        let missing = plan
-            .fields
-            .iter()
-            .enumerate()
-            .any(|(i, f)| f.required && seen[i / 64] & (1 << (i % 64)) == 0);
-        if missing {
+        let required = &required_fields()[id];
+        if (0..4).any(|k| required[k] & !seen[k] != 0) {
             return None;
         }
         if !sorted {
-            self.reorder(out, start, base);
+            self.reorder(out, start);
         }
-        self.segments.truncate(base);
         Some(())
     }
 
@@ -482,15 +513,15 @@ impl Encoder {
     }
 
     /// Rewrites the fields of the message at `start` in number order, as the
-    /// tree encoder writes them.
-    fn reorder(&mut self, out: &mut Vec<u8>, start: usize, base: usize) {
-        let segs = &mut self.segments[base..];
-        segs.sort_unstable_by_key(|s| s.0);
+    /// tree encoder writes them (a list's values stay together, in order).
+    fn reorder(&mut self, out: &mut Vec<u8>, start: usize) {
+        let mut fields = wire_fields(&out[start..]);
+        fields.sort_by_key(|f| f.0);
         self.scratch.clear();
         self.scratch.extend_from_slice(&out[start..]);
         out.truncate(start);
-        for &(_, from, to) in segs.iter() {
-            out.extend_from_slice(&self.scratch[from - start..to - start]);
+        for (_, from, to) in fields {
+            out.extend_from_slice(&self.scratch[from..to]);
         }
     }
 
