@@ -383,6 +383,17 @@ pub fn encode_json_stream(
     super::direct::encode_stream(input, sink)
 }
 
+/// [`encode_json_stream`] reading `read` bytes or more at a time (for the
+/// fuzzer: windows far smaller than the real 16 MiB).
+#[doc(hidden)]
+pub fn encode_json_stream_by(
+    input: &mut dyn std::io::Read,
+    sink: &mut dyn std::io::Write,
+    read: usize,
+) -> std::io::Result<bool> {
+    super::direct::encode_stream_by(input, sink, read)
+}
+
 /// Encodes CRIT JSON text to image bytes while it is parsed: each entry is
 /// encoded as soon as its object has been read and then dropped, so memory
 /// holds one entry's JSON tree, not the whole document's. Gives exactly the

@@ -45,7 +45,11 @@ pub(crate) fn encode_stream(input: &mut dyn Read, sink: &mut dyn Write) -> io::R
 }
 
 /// [`encode_stream`], reading `read` bytes or more at a time.
-fn encode_stream_by(input: &mut dyn Read, sink: &mut dyn Write, read: usize) -> io::Result<bool> {
+pub(crate) fn encode_stream_by(
+    input: &mut dyn Read,
+    sink: &mut dyn Write,
+    read: usize,
+) -> io::Result<bool> {
     let mut out = Vec::with_capacity(2 * FLUSH_AT);
     let mut w = Window::reading(input, read);
     let done = Encoder::new(true).document(&mut w, &mut out, Some(&mut *sink))?;
