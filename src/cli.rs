@@ -204,6 +204,24 @@ fn decode(input: &Option<PathBuf>, output: &Option<PathBuf>, opts: Options) -> R
     }
 }
 
+/// Between regular files the image is encoded in pieces, with little
+/// memory; from stdin or into a device or FIFO, the text is read whole.
+fn encode(input: &Option<PathBuf>, output: &Option<PathBuf>) -> Result<()> {
+    let regular = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file());
+    if let (Some(i), Some(o)) = (input, output)
+        && regular(i)
+        && (regular(o) || !o.exists())
+    {
+        let name = i.display().to_string();
+        let mut f = std::fs::File::open(i).map_err(|e| Error::from(e).in_file(&name))?;
+        return crate::atomic::replace_file_with(o, |out| codec::encode_file(&mut f, &name, out))
+            .map_err(|e| e.in_file(o.display()));
+    }
+    let (data, name) = read_input(input)?;
+    let img = codec::encode_from_json(&data).map_err(|e| e.in_file(&name))?;
+    write_output(output, &img, false)
+}
+
 fn run(command: Command) -> Result<()> {
     match command {
         Command::Decode {
@@ -226,11 +244,7 @@ fn run(command: Command) -> Result<()> {
                 no_payload: nopl,
             },
         ),
-        Command::Encode { input, output } => {
-            let (data, name) = read_input(&input)?;
-            let img = codec::encode_from_json(&data).map_err(|e| e.in_file(&name))?;
-            write_output(&output, &img, false)
-        }
+        Command::Encode { input, output } => encode(&input, &output),
         Command::Info { input } => {
             let (data, name) = read_input(&Some(input))?;
             let json = codec::info_json(&data).map_err(|e| e.in_file(&name))?;

@@ -1,6 +1,9 @@
 //! The library's front door: image bytes ⇄ CRIT JSON, as `crit decode`,
 //! `crit encode` and `crit info` do it. The CLI and the filesystem both use this.
 
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::Image;
 use crate::json::image::{
@@ -41,6 +44,48 @@ pub fn encode_from_json(text: &[u8]) -> Result<Vec<u8>> {
         EncodeError::Schema(e) => e.into(),
         EncodeError::Image(e) => e.into(),
     })
+}
+
+/// Encodes CRIT JSON from the file `input` (called `name` in errors) into
+/// the file `output`, reading and writing in pieces so that memory stays
+/// small whatever their size. A text the fast path cannot take is read whole
+/// and encoded again from the start, `output` emptied first.
+pub fn encode_file(input: &mut File, name: &str, output: &mut File) -> Result<()> {
+    let mut reader = Tracked {
+        inner: &mut *input,
+        failed: false,
+    };
+    match crate::json::image::encode_json_stream(&mut reader, output) {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        Err(e) if reader.failed => return Err(Error::from(e).in_file(name)),
+        Err(e) => return Err(e.into()),
+    }
+    let mut text = Vec::new();
+    input
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| input.read_to_end(&mut text))
+        .map_err(|e| Error::from(e).in_file(name))?;
+    let img = encode_from_json(&text).map_err(|e| e.in_file(name))?;
+    output.set_len(0)?;
+    output.seek(SeekFrom::Start(0))?;
+    output.write_all(&img)?;
+    Ok(())
+}
+
+/// A reader that remembers whether it failed, so that an I/O error can be
+/// told apart from one of the output.
+struct Tracked<'a> {
+    inner: &'a mut File,
+    failed: bool,
+}
+
+impl Read for Tracked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = self.inner.read(buf);
+        self.failed |= r.is_err();
+        r
+    }
 }
 
 fn syntax_error(e: &serde_json::Error) -> Error {

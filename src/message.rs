@@ -254,6 +254,7 @@ pub fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
 }
 
 /// Appends a varint.
+#[inline]
 pub fn write_varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -546,7 +547,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
-fn encode_scalar(kind: Kind, v: &Value, out: &mut Vec<u8>) {
+pub(crate) fn encode_scalar(kind: Kind, v: &Value, out: &mut Vec<u8>) {
     match (kind, v) {
         (Kind::Int32 | Kind::Int64, Value::I64(x)) => write_varint(*x as u64, out),
         (Kind::Uint32 | Kind::Uint64, Value::U64(x)) => write_varint(*x, out),
@@ -567,7 +568,7 @@ fn encode_scalar(kind: Kind, v: &Value, out: &mut Vec<u8>) {
     }
 }
 
-fn encode_field(field: &FieldPlan, values: &[Value], out: &mut Vec<u8>) {
+pub(crate) fn encode_field(field: &FieldPlan, values: &[Value], out: &mut Vec<u8>) {
     let key = |wire: u8, out: &mut Vec<u8>| {
         write_varint((u64::from(field.number) << 3) | u64::from(wire), out)
     };

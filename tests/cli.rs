@@ -407,7 +407,7 @@ fn large_files_decode_as_through_stdin() {
     while big.len() < 1 << 20 {
         big.extend_from_slice(&img[start..]);
     }
-    let dir = scratch("large");
+    let dir = scratch("large-decode");
     let whole = dir.join("fdinfo-big.img");
     let cut = dir.join("fdinfo-cut.img");
     std::fs::write(&whole, &big).unwrap();
@@ -428,4 +428,67 @@ fn large_files_decode_as_through_stdin() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `encode -i FILE -o FILE` of a text larger than what the encoder reads at a
+/// time: a payload is decoded as it is read, and a text it cannot stream
+/// (here `"extra"` before a key, found only after output went to the file)
+/// is encoded again from the start. Both give the bytes `encode` gives from
+/// stdin, and a wrong payload length is the same error, with no output file.
+#[test]
+fn large_files_encode_in_pieces_and_start_over_when_needed() {
+    let dir = scratch("large");
+    let data: Vec<u8> = (0..20u32 << 20).map(|i| (i * 7 + i / 4099) as u8).collect();
+    let b64 = crit_fs::json::text::base64_lines(&data).replace('\n', "\\n");
+    let n = data.len();
+    let docs = [
+        (
+            "last",
+            format!(
+                r#"{{"magic": "PIPES_DATA", "entries": [{{"pipe_id": 1, "bytes": {n}, "extra": "{b64}"}}]}}"#
+            ),
+        ),
+        (
+            "first",
+            format!(
+                r#"{{"magic": "PIPES_DATA", "entries": [{{"extra": "{b64}", "pipe_id": 1, "bytes": {n}}}]}}"#
+            ),
+        ),
+        (
+            "short",
+            format!(
+                r#"{{"magic": "PIPES_DATA", "entries": [{{"pipe_id": 1, "bytes": {}, "extra": "{b64}"}}]}}"#,
+                n + 1
+            ),
+        ),
+    ];
+    let mut images = Vec::new();
+    for (name, doc) in &docs {
+        let input = dir.join(format!("{name}.json"));
+        std::fs::write(&input, doc).unwrap();
+        let output = dir.join(format!("{name}.img"));
+        let args = [
+            "encode",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ];
+        let by_file = run(Path::new(BIN), &args, b"");
+        let by_pipe = run(Path::new(BIN), &["encode"], doc.as_bytes());
+        assert_eq!(by_file.status.code(), by_pipe.status.code(), "{name}");
+        if by_pipe.status.success() {
+            assert_eq!(std::fs::read(&output).unwrap(), by_pipe.stdout, "{name}");
+            images.push(by_pipe.stdout);
+        } else {
+            let msg = text(&by_file.stderr).replace(input.to_str().unwrap(), "<stdin>");
+            assert_eq!(msg, text(&by_pipe.stderr), "{name}");
+            assert!(msg.contains("payload has"), "{msg}");
+            assert!(!output.exists(), "{name}");
+        }
+    }
+    assert_eq!(images.len(), 2);
+    assert_eq!(images[0], images[1]);
+    assert!(images[0].ends_with(&data));
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -88,3 +88,22 @@ fn unknown_fields_out_of_order_round_trip_through_json() {
         Image::decode(&data).unwrap()
     );
 }
+
+/// Found by the `encode` fuzzer: a text whose last byte is a backslash made
+/// the `\udcXX` pre-pass of strict.rs step past its end and panic. It is a
+/// syntax error.
+#[test]
+fn text_ending_in_a_backslash_is_a_syntax_error() {
+    let found = input("fuzz-encode-text-ends-in-backslash.json");
+    assert_eq!(found.last(), Some(&b'\\'));
+    for text in [
+        &found[..],
+        b"\\",
+        b"[\"\\",
+        b"{\"magic\": \"PSTREE\", \"entries\": [] \\",
+    ] {
+        let e = codec::encode_from_json(text).expect_err("not JSON");
+        assert!(e.to_string().contains("line 1"), "{e}");
+        assert!(codec::image_from_json_text(text).is_err());
+    }
+}

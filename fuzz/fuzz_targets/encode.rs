@@ -1,15 +1,25 @@
 //! Arbitrary text → encode; whatever encodes must give what the JSON-tree path
 //! gives, must decode, and its plain and pretty JSON must encode back to the
-//! same bytes.
+//! same bytes. The streaming encoder, reading the text in small windows,
+//! either gives up or gives those same bytes.
 #![no_main]
 
 use crit_fs::codec::{self, Options};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    let read = 1 + data.first().map_or(0, |&b| usize::from(b) % 200);
+    let mut streamed = Vec::new();
+    let stream_done =
+        crit_fs::json::image::encode_json_stream_by(&mut &data[..], &mut streamed, read)
+            .expect("reading a slice does not fail");
     let Ok(bytes) = codec::encode_from_json(data) else {
+        assert!(!stream_done, "the streaming encoder took what encode refuses");
         return;
     };
+    if stream_done {
+        assert_eq!(streamed, bytes, "streaming encode differs (read {read})");
+    }
     // The streaming encoder must agree with building the whole image first.
     let tree = codec::image_from_json_text(data).expect("the tree path accepts it too");
     assert_eq!(

@@ -295,6 +295,15 @@ impl EntryBuilder {
         }
     }
 
+    /// A builder whose next entry is number `index`, for images whose
+    /// entries do not depend on each other (not ghost files).
+    pub(super) fn at(magic: Magic, index: usize) -> EntryBuilder {
+        EntryBuilder {
+            index,
+            ..EntryBuilder::new(magic)
+        }
+    }
+
     /// The next entry, from its JSON object.
     pub fn entry(&mut self, item: &Json) -> Result<Entry, JsonError> {
         let i = self.index;
@@ -381,13 +390,44 @@ pub enum EncodeError {
     Image(ImageError),
 }
 
+/// Encodes CRIT JSON text to image bytes: straight from the text when
+/// `direct` can (the common case), else through JSON and message trees.
+/// Either way the bytes and errors are those of [`encode_json_text_tree`].
+pub fn encode_json_text(text: &[u8]) -> Result<Vec<u8>, EncodeError> {
+    match super::direct::encode(text) {
+        Some(bytes) => Ok(bytes),
+        None => encode_json_text_tree(text),
+    }
+}
+
+/// Encodes CRIT JSON read from `input` into `sink` when the fast path can,
+/// holding a few MiB of each in memory whatever their size. Ok(false) when
+/// the text needs [`encode_json_text`] (`sink` may then hold part of an image).
+pub fn encode_json_stream(
+    input: &mut dyn std::io::Read,
+    sink: &mut dyn std::io::Write,
+) -> std::io::Result<bool> {
+    super::direct::encode_stream(input, sink)
+}
+
+/// [`encode_json_stream`] reading `read` bytes or more at a time (for the
+/// fuzzer: windows far smaller than the real 16 MiB).
+#[doc(hidden)]
+pub fn encode_json_stream_by(
+    input: &mut dyn std::io::Read,
+    sink: &mut dyn std::io::Write,
+    read: usize,
+) -> std::io::Result<bool> {
+    super::direct::encode_stream_by(input, sink, read)
+}
+
 /// Encodes CRIT JSON text to image bytes while it is parsed: each entry is
 /// encoded as soon as its object has been read and then dropped, so memory
 /// holds one entry's JSON tree, not the whole document's. Gives exactly the
 /// bytes and errors of `strict::parse`, then `image_from_json`, then
 /// `Image::encode`: an entry's error is kept until the whole text has been
 /// read and the top level checked.
-pub fn encode_json_text(text: &[u8]) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_json_text_tree(text: &[u8]) -> Result<Vec<u8>, EncodeError> {
     let mut st = Stream {
         builder: None,
         pending: Vec::new(),

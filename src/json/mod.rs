@@ -1,6 +1,7 @@
 //! The CRIT JSON mapping: protobuf messages to and from the JSON that CRIT
 //! prints and reads. Knows nothing of image files, the CLI or FUSE.
 
+mod direct;
 pub mod image;
 pub mod parse;
 pub mod render;

@@ -289,29 +289,26 @@ fn int_from_json(field: &FieldPlan, v: &Json, path: &JPath) -> Result<i128, Json
                 fail(path, format!("expected an integer, found {n}"))
             }
         }
-        Json::String(s) => {
-            if field.opts.dev {
-                return match text::dev_value(s, field.opts.odev) {
-                    Some(x) => Ok(i128::from(x)),
-                    None => fail(
-                        path,
-                        format!("invalid device {}, expected MAJOR:MINOR", quoted(s)),
-                    ),
-                };
-            }
-            if let Some(map) = field.opts.flags {
-                return text::flags_value(s, map).or_else(|e| fail(path, e));
-            }
-            if let Some(map) = field.opts.dict
-                && let Some(x) = text::dict_value(map, field.name, s)
-            {
-                return Ok(i128::from(x));
-            }
-            match text::python_int(s) {
-                Some(x) => Ok(x),
-                None => fail(path, format!("invalid integer {}", quoted(s))),
-            }
-        }
+        Json::String(s) => int_from_str(field, s).or_else(|e| fail(path, e)),
         _ => fail(path, format!("expected an integer, found {}", kind_of(v))),
     }
+}
+
+/// An integer field's value written as a string: a device, flags, a
+/// dictionary name or a Python integer literal (the `--pretty` forms).
+pub(super) fn int_from_str(field: &FieldPlan, s: &str) -> Result<i128, String> {
+    if field.opts.dev {
+        return text::dev_value(s, field.opts.odev)
+            .map(i128::from)
+            .ok_or_else(|| format!("invalid device {}, expected MAJOR:MINOR", quoted(s)));
+    }
+    if let Some(map) = field.opts.flags {
+        return text::flags_value(s, map);
+    }
+    if let Some(map) = field.opts.dict
+        && let Some(x) = text::dict_value(map, field.name, s)
+    {
+        return Ok(i128::from(x));
+    }
+    text::python_int(s).ok_or_else(|| format!("invalid integer {}", quoted(s)))
 }

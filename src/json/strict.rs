@@ -91,7 +91,8 @@ fn prepare(text: &[u8]) -> Option<Vec<u8>> {
     // The previous escape was a high surrogate: a low one after it is a pair.
     let mut high_before = false;
     // Only backslashes and 0xee (the first byte of U+EF00..U+EFFF) matter.
-    while let Some(skip) = memchr::memchr2(b'\\', 0xee, &text[i..]) {
+    // (A backslash ends the text: `i` may then pass its end.)
+    while let Some(skip) = text.get(i..).and_then(|t| memchr::memchr2(b'\\', 0xee, t)) {
         if skip > 0 {
             high_before = false;
             i += skip;
