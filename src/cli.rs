@@ -174,9 +174,18 @@ fn write_output(output: &Option<PathBuf>, data: &[u8], newline_on_stdout: bool) 
 /// Streams the JSON out as it is rendered. An image error names the input;
 /// with `-o` the output file is replaced only once the whole text is written.
 fn decode(input: &Option<PathBuf>, output: &Option<PathBuf>, opts: Options) -> Result<()> {
-    let (data, name) = read_input(input)?;
+    // A large image is mapped rather than copied (src/mapped.rs).
+    let mapped = input
+        .as_ref()
+        .and_then(|p| std::fs::File::open(p).ok())
+        .and_then(|f| crate::mapped::Mapped::new(&f));
+    let (read, name) = match (&mapped, input) {
+        (Some(_), Some(p)) => (Vec::new(), p.display().to_string()),
+        _ => read_input(input)?,
+    };
+    let data = mapped.as_ref().map_or(&read[..], |m| m.bytes());
     let render = |sink: &mut dyn Write| -> Result<()> {
-        codec::decode_to_writer(&data, opts, sink).map_err(|e| match e.kind {
+        codec::decode_to_writer(data, opts, sink).map_err(|e| match e.kind {
             crate::error::ErrorKind::Image(_) => e.in_file(&name),
             _ => e,
         })

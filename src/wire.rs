@@ -22,9 +22,22 @@ pub struct WireField<'a> {
     pub data: &'a [u8],
 }
 
+/// [`read_varint`] with the one-byte case inline: most keys and many
+/// values are below 128.
+#[inline(always)]
+pub fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let b = *buf.get(*pos)?;
+    if b < 0x80 {
+        *pos += 1;
+        return Some(u64::from(b));
+    }
+    read_varint(buf, pos)
+}
+
 /// Reads the field at `*pos`; None if the bytes are not a well-formed field.
+#[inline(always)]
 pub fn next_field<'a>(buf: &'a [u8], pos: &mut usize) -> Option<WireField<'a>> {
-    let key = read_varint(buf, pos)?;
+    let key = varint(buf, pos)?;
     let (number, wire) = (key >> 3, (key & 7) as u8);
     if number == 0 || number > u64::from(u32::MAX >> 3) {
         return None;
@@ -32,7 +45,7 @@ pub fn next_field<'a>(buf: &'a [u8], pos: &mut usize) -> Option<WireField<'a>> {
     let start = *pos;
     let data = match wire {
         0 => {
-            read_varint(buf, pos)?;
+            varint(buf, pos)?;
             &buf[start..*pos]
         }
         1 | 5 => {
@@ -42,7 +55,7 @@ pub fn next_field<'a>(buf: &'a [u8], pos: &mut usize) -> Option<WireField<'a>> {
             d
         }
         2 => {
-            let len = read_varint(buf, pos)?;
+            let len = varint(buf, pos)?;
             let len = usize::try_from(len).ok()?;
             let d = buf.get(*pos..pos.checked_add(len)?)?;
             *pos += len;
@@ -57,6 +70,61 @@ pub fn next_field<'a>(buf: &'a [u8], pos: &mut usize) -> Option<WireField<'a>> {
     })
 }
 
+/// The raw bits of the scalar at `*pos` of `data`, read with wire type
+/// `wire`: a varint as it is, a fixed-width value little-endian. None where
+/// [`scalar`] fails, except that the varint's range is not checked here
+/// ([`varint_fits`] does that).
+#[inline(always)]
+pub fn raw_scalar(wire: u8, data: &[u8], pos: &mut usize) -> Option<u64> {
+    match wire {
+        0 => varint(data, pos),
+        1 => {
+            let b = data.get(*pos..*pos + 8)?;
+            *pos += 8;
+            Some(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        }
+        5 => {
+            let b = data.get(*pos..*pos + 4)?;
+            *pos += 4;
+            Some(u64::from(u32::from_le_bytes(
+                b.try_into().expect("4 bytes"),
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a varint fits its field's type as [`scalar`] requires.
+#[inline(always)]
+pub fn varint_fits(kind: Kind, raw: u64) -> bool {
+    match kind {
+        Kind::Int32 | Kind::Enum(_) => i32::try_from(raw as i64).is_ok(),
+        Kind::Uint32 | Kind::Sint32 => raw <= u64::from(u32::MAX),
+        Kind::Bool => raw <= 1,
+        Kind::Int64 | Kind::Uint64 | Kind::Sint64 => true,
+        _ => false,
+    }
+}
+
+/// Whether `data`, with wire type `wire`, holds scalars of `kind` as
+/// [`scalar`] reads them: one value (`packed` false, and `data` exactly
+/// that value) or a packed run of them.
+fn scalars_ok(kind: Kind, wire: u8, data: &[u8], packed: bool) -> bool {
+    if wire != 0 {
+        // Fixed width: `next_field` cut one value; a run must be whole values.
+        let n = if wire == 1 { 8 } else { 4 };
+        return !packed || data.len().is_multiple_of(n);
+    }
+    let mut p = 0;
+    while p < data.len() {
+        match varint(data, &mut p) {
+            Some(raw) if varint_fits(kind, raw) => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Whether a repeated scalar field's occurrence is a packed run.
 pub fn is_packed_run(field: &FieldPlan, wire: u8) -> bool {
     wire == 2 && !matches!(field.kind, Kind::String | Kind::Bytes | Kind::Message(_))
@@ -66,10 +134,16 @@ pub fn is_packed_run(field: &FieldPlan, wire: u8) -> bool {
 /// one-pass renderer needs: known fields in increasing number order, a
 /// repeated field's occurrences next to each other, a singular field once.
 pub fn is_regular(schema: &Schema, msg_type: MsgId, buf: &[u8]) -> bool {
-    regular(schema, msg_type, buf, 0)
+    regular(schema, msg_type, buf, 0, true)
 }
 
-fn regular(schema: &Schema, msg_type: MsgId, buf: &[u8], depth: usize) -> bool {
+/// [`is_regular`] for a message nested `depth` deep, without looking inside
+/// its sub-messages (only that each is length-delimited).
+pub fn is_regular_top(schema: &Schema, msg_type: MsgId, buf: &[u8], depth: usize) -> bool {
+    regular(schema, msg_type, buf, depth, false)
+}
+
+fn regular(schema: &Schema, msg_type: MsgId, buf: &[u8], depth: usize, deep: bool) -> bool {
     if depth > MAX_DEPTH {
         return false;
     }
@@ -91,21 +165,12 @@ fn regular(schema: &Schema, msg_type: MsgId, buf: &[u8], depth: usize) -> bool {
         }
         last = Some(f.number);
         let ok = if field.repeated && is_packed_run(field, f.wire) {
-            let wire = fixed_wire(field.kind);
-            let mut p = 0;
-            let mut ok = true;
-            while ok && p < f.data.len() {
-                match scalar(field.kind, wire, f.data, p) {
-                    Ok((_, np)) => p = np,
-                    Err(_) => ok = false,
-                }
-            }
-            ok
+            scalars_ok(field.kind, fixed_wire(field.kind), f.data, true)
         } else if wire_matches(field.kind, f.wire) {
             match field.kind {
-                Kind::Message(sub) => regular(schema, sub, f.data, depth + 1),
+                Kind::Message(sub) => !deep || regular(schema, sub, f.data, depth + 1, true),
                 Kind::String | Kind::Bytes => true,
-                k => scalar(k, f.wire, f.data, 0).is_ok(),
+                k => scalars_ok(k, f.wire, f.data, false),
             }
         } else {
             false

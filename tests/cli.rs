@@ -397,6 +397,39 @@ fn huge_keys_and_values_are_cut_in_error_messages() {
     }
 }
 
+/// Images of 1 MiB or more are mapped rather than read (src/mapped.rs):
+/// the same text and errors as through stdin, which is read.
+#[test]
+fn large_files_decode_as_through_stdin() {
+    let img = read("shell-tree/fdinfo-2.img");
+    let (_, start) = crit_fs::image::read_magic(&img).unwrap();
+    let mut big = img.clone();
+    while big.len() < 1 << 20 {
+        big.extend_from_slice(&img[start..]);
+    }
+    let dir = scratch("large-decode");
+    let whole = dir.join("fdinfo-big.img");
+    let cut = dir.join("fdinfo-cut.img");
+    std::fs::write(&whole, &big).unwrap();
+    std::fs::write(&cut, &big[..big.len() - 1]).unwrap();
+    for (path, bytes) in [(&whole, &big[..]), (&cut, &big[..big.len() - 1])] {
+        let p = path.to_str().unwrap();
+        for pretty in [&[][..], &["--pretty"][..]] {
+            let mut args = vec!["decode"];
+            args.extend_from_slice(pretty);
+            let piped = run(Path::new(BIN), &args, bytes);
+            assert_eq!(piped.status.success(), path == &whole, "{args:?}");
+            args.extend_from_slice(&["-i", p]);
+            let mapped = run(Path::new(BIN), &args, b"");
+            assert_eq!(mapped.status.code(), piped.status.code(), "{args:?}");
+            assert_eq!(mapped.stdout, piped.stdout, "{args:?}");
+            let named = text(&piped.stderr).replace("<stdin>", p);
+            assert_eq!(text(&mapped.stderr), named, "{args:?}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `encode -i FILE -o FILE` of a text larger than what the encoder reads at a
 /// time: a payload is decoded as it is read, and a text it cannot stream
 /// (here `"extra"` before a key, found only after output went to the file)

@@ -36,7 +36,36 @@ pub struct EntryRef<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum EntryMessage<'a> {
     Decoded(Message),
-    Wire { msg_type: MsgId, body: &'a [u8] },
+    Wire {
+        msg_type: MsgId,
+        body: &'a [u8],
+    },
+    /// Wire bytes not checked at all, from [`Image::render_entries`] only:
+    /// its callback checks them as it renders them.
+    Unchecked {
+        msg_type: MsgId,
+        body: &'a [u8],
+    },
+}
+
+/// How the entry walk hands out messages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Every message decoded.
+    Tree,
+    /// Regular messages as [`EntryMessage::Wire`].
+    Lazy,
+    /// Messages that no payload size depends on as [`EntryMessage::Unchecked`].
+    Unchecked,
+}
+
+/// Why an [`Image::render_entries`] callback did not take an unchecked message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// It is not regular and nothing of it was written: hand it again decoded.
+    Irregular,
+    /// Part of it does not decode, found after some of it was written out.
+    Broken,
 }
 
 impl EntryMessage<'_> {
@@ -44,7 +73,7 @@ impl EntryMessage<'_> {
     pub fn u64(&self, name: &str) -> Option<u64> {
         match self {
             EntryMessage::Decoded(m) => m.u64(name),
-            EntryMessage::Wire { msg_type, body } => {
+            EntryMessage::Wire { msg_type, body } | EntryMessage::Unchecked { msg_type, body } => {
                 crate::wire::top_u64(Schema::get(), *msg_type, body, name)
             }
         }
@@ -57,6 +86,7 @@ impl EntryMessage<'_> {
             EntryMessage::Wire { msg_type, body } => {
                 Message::decode(msg_type, body).expect("is_regular accepted it")
             }
+            EntryMessage::Unchecked { .. } => unreachable!("never from decode_entries"),
         }
     }
 }
@@ -163,27 +193,72 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    /// Reads one size-framed message; with `lazy`, one that
-    /// [`crate::wire::is_regular`] accepts is left as its bytes.
-    pub fn entry_message(
+    /// Reads one size-framed message, as `walk` asks: decoded, left as its
+    /// bytes when [`crate::wire::is_regular`] accepts it, or left unchecked.
+    fn entry_message(
         &mut self,
         msg_type: MsgId,
-        lazy: bool,
+        walk: Walk,
     ) -> Result<EntryMessage<'a>, ImageError> {
-        if lazy {
+        if walk != Walk::Tree {
             let at = self.pos;
             let size = self.take(4, "entry size")?;
             let size = u32::from_le_bytes(size.try_into().unwrap());
             // What is not plainly well-formed goes the way with exact errors.
             if size <= i32::MAX as u32
                 && let Ok(body) = self.take(u64::from(size), "entry message")
-                && crate::wire::is_regular(Schema::get(), msg_type, body)
             {
-                return Ok(EntryMessage::Wire { msg_type, body });
+                if walk == Walk::Unchecked {
+                    return Ok(EntryMessage::Unchecked { msg_type, body });
+                }
+                if crate::wire::is_regular(Schema::get(), msg_type, body) {
+                    return Ok(EntryMessage::Wire { msg_type, body });
+                }
             }
             self.pos = at;
         }
         self.message(msg_type).map(EntryMessage::Decoded)
+    }
+
+    /// Hands entry `e`, read from `at`, to `f`; if `f` refuses an unchecked
+    /// message, decodes it again from `at` for its exact error, or hands
+    /// it over decoded.
+    fn hand_out(
+        &mut self,
+        at: usize,
+        e: EntryRef<'a>,
+        f: &mut impl FnMut(EntryRef<'a>) -> Result<(), Refused>,
+    ) -> Result<(), ImageError> {
+        let EntryMessage::Unchecked { msg_type, .. } = e.msg else {
+            return self.hand_out_decoded(e, f);
+        };
+        debug_assert_eq!(e.payload, PayloadRef::None, "only payload-free entries");
+        let Err(refused) = f(e) else {
+            return Ok(());
+        };
+        let end = self.pos;
+        self.pos = at;
+        let msg = self.message(msg_type)?;
+        debug_assert_eq!(self.pos, end);
+        if refused == Refused::Broken {
+            // Not expected: a part that does not decode alone does not
+            // decode in its message either. Fail rather than repeat output.
+            return Err(self.err("message could not be rendered"));
+        }
+        let e = EntryRef {
+            msg: EntryMessage::Decoded(msg),
+            payload: PayloadRef::None,
+        };
+        self.hand_out_decoded(e, f)
+    }
+
+    /// Hands a checked entry to `f`, which has no reason to refuse it.
+    fn hand_out_decoded(
+        &mut self,
+        e: EntryRef<'a>,
+        f: &mut impl FnMut(EntryRef<'a>) -> Result<(), Refused>,
+    ) -> Result<(), ImageError> {
+        f(e).map_err(|_| self.err("message could not be rendered"))
     }
 
     /// Reads one size-framed message.
@@ -226,11 +301,12 @@ impl Image {
         start: usize,
         mut f: impl FnMut(Entry),
     ) -> Result<(), ImageError> {
-        Image::walk(buf, magic, start, false, |e| {
+        Image::walk(buf, magic, start, Walk::Tree, |e| {
             f(Entry {
                 msg: e.msg.into_message(),
                 payload: e.payload.into_owned(),
-            })
+            });
+            Ok(())
         })
     }
 
@@ -241,18 +317,36 @@ impl Image {
         buf: &'a [u8],
         magic: Magic,
         start: usize,
-        f: impl FnMut(EntryRef<'a>),
+        mut f: impl FnMut(EntryRef<'a>),
     ) -> Result<(), ImageError> {
-        Image::walk(buf, magic, start, true, f)
+        Image::walk(buf, magic, start, Walk::Lazy, |e| {
+            f(e);
+            Ok(())
+        })
     }
 
-    /// Reads the entries; `lazy` leaves regular messages as wire bytes.
+    /// [`Image::decode_entries_ref`] for a renderer that checks messages as
+    /// it renders them, so that they are read once: a message that no
+    /// payload size depends on comes as [`EntryMessage::Unchecked`]. When
+    /// `f` refuses one, the entry is decoded: its error is returned, or the
+    /// decoded message handed to `f` again (only if nothing was written,
+    /// [`Refused::Irregular`]).
+    pub fn render_entries<'a>(
+        buf: &'a [u8],
+        magic: Magic,
+        start: usize,
+        f: impl FnMut(EntryRef<'a>) -> Result<(), Refused>,
+    ) -> Result<(), ImageError> {
+        Image::walk(buf, magic, start, Walk::Unchecked, f)
+    }
+
+    /// Reads the entries, handing out messages as `walk` says.
     fn walk<'a>(
         buf: &'a [u8],
         magic: Magic,
         start: usize,
-        lazy: bool,
-        mut f: impl FnMut(EntryRef<'a>),
+        walk: Walk,
+        mut f: impl FnMut(EntryRef<'a>) -> Result<(), Refused>,
     ) -> Result<(), ImageError> {
         let mut r = Reader {
             buf,
@@ -262,21 +356,32 @@ impl Image {
         match magic.layout {
             Layout::Entries(name, kind) => {
                 let id = msg_id(name);
+                // A payload's size is read from its message: check it first.
+                let walk = match (walk, kind) {
+                    (Walk::Unchecked, PayloadKind::None) => Walk::Unchecked,
+                    (Walk::Unchecked, _) => Walk::Lazy,
+                    (w, _) => w,
+                };
                 while !r.at_end() {
-                    let msg = r.entry_message(id, lazy)?;
+                    let at = r.pos;
+                    let msg = r.entry_message(id, walk)?;
                     let payload = payload::read(&mut r, kind, &msg)?;
-                    f(EntryRef { msg, payload });
+                    r.hand_out(at, EntryRef { msg, payload }, &mut f)?;
                     r.entry += 1;
                 }
             }
             Layout::Pagemap => {
                 let mut id = msg_id("pagemap_head");
+                let entry_id = msg_id("pagemap_entry");
                 while !r.at_end() {
-                    f(EntryRef {
-                        msg: r.entry_message(id, lazy)?,
+                    let at = r.pos;
+                    let msg = r.entry_message(id, walk)?;
+                    let e = EntryRef {
+                        msg,
                         payload: PayloadRef::None,
-                    });
-                    id = msg_id("pagemap_entry");
+                    };
+                    r.hand_out(at, e, &mut f)?;
+                    id = entry_id;
                     r.entry += 1;
                 }
             }
@@ -286,27 +391,32 @@ impl Image {
                 }
                 let head = r.message(msg_id("ghost_file_entry"))?;
                 if head.bool("chunks") == Some(true) {
-                    f(EntryRef {
-                        msg: EntryMessage::Decoded(head),
-                        payload: PayloadRef::None,
-                    });
+                    r.hand_out_decoded(
+                        EntryRef {
+                            msg: EntryMessage::Decoded(head),
+                            payload: PayloadRef::None,
+                        },
+                        &mut f,
+                    )?;
                     let chunk = msg_id("ghost_chunk_entry");
                     while !r.at_end() {
                         r.entry += 1;
                         let msg = r.message(chunk)?;
                         let len = msg.u64("len").unwrap_or(0);
                         let data = r.take(len, "ghost chunk data")?;
-                        f(EntryRef {
+                        let e = EntryRef {
                             msg: EntryMessage::Decoded(msg),
                             payload: PayloadRef::Raw(data),
-                        });
+                        };
+                        r.hand_out_decoded(e, &mut f)?;
                     }
                 } else {
                     let data = r.take((buf.len() - r.pos) as u64, "ghost file data")?;
-                    f(EntryRef {
+                    let e = EntryRef {
                         msg: EntryMessage::Decoded(head),
                         payload: PayloadRef::Raw(data),
-                    });
+                    };
+                    r.hand_out_decoded(e, &mut f)?;
                 }
             }
             Layout::NotEntries => unreachable!("read_magic refuses these"),

@@ -9,7 +9,7 @@ use super::text::base64_decode;
 use super::writer::JsonWriter;
 use crate::image::{
     Entry, EntryMessage, EntryRef, Image, ImageError, Layout, Magic, Payload, PayloadKind,
-    PayloadRef, encode_entry, encode_magic, read_magic, shown_size,
+    PayloadRef, Refused, encode_entry, encode_magic, read_magic, shown_size,
 };
 use crate::message::Message;
 use crate::schema::Schema;
@@ -70,11 +70,12 @@ fn write_decoded(
     opts: RenderOptions,
 ) -> Result<(), ImageError> {
     write_head(w, magic);
-    Image::decode_entries_ref(buf, magic, start, |e| {
+    Image::render_entries(buf, magic, start, |e| {
         // Once the sink has failed, the rest is dropped: finish() reports it.
-        if !w.failed() {
-            write_entry(w, magic, &e, opts)
+        if w.failed() {
+            return Ok(());
         }
+        write_entry(w, magic, &e, opts)
     })?;
     write_tail(w);
     Ok(())
@@ -88,16 +89,41 @@ fn write_head(w: &mut JsonWriter, magic: Magic) {
     w.begin_array();
 }
 
-fn write_entry(w: &mut JsonWriter, magic: Magic, e: &EntryRef, opts: RenderOptions) {
+/// Writes one entry; a message left as wire bytes may be refused
+/// ([`super::wire::write_message_fields`]), having written nothing of the
+/// entry if it is `Irregular`.
+fn write_entry(
+    w: &mut JsonWriter,
+    magic: Magic,
+    e: &EntryRef,
+    opts: RenderOptions,
+) -> Result<(), Refused> {
+    let mark = w.mark();
     w.begin_object();
     match &e.msg {
         EntryMessage::Decoded(m) => write_fields(w, m, opts.pretty, false),
-        EntryMessage::Wire { msg_type, body } => {
-            super::wire::write_fields(w, Schema::get(), *msg_type, body, opts.pretty, false)
+        EntryMessage::Wire { msg_type, body } | EntryMessage::Unchecked { msg_type, body } => {
+            let schema = Schema::get();
+            let r = super::wire::write_message_fields(
+                w,
+                schema,
+                *msg_type,
+                body,
+                0,
+                opts.pretty,
+                false,
+            );
+            if let Err(refused) = r {
+                if refused == Refused::Irregular {
+                    w.undo(mark);
+                }
+                return Err(refused);
+            }
         }
     }
     write_extra(w, magic, e, opts);
     w.end_object();
+    Ok(())
 }
 
 fn write_tail(w: &mut JsonWriter) {
@@ -114,7 +140,8 @@ pub fn write_image(out: &mut Vec<u8>, img: &Image, opts: RenderOptions) {
             msg: EntryMessage::Decoded(e.msg.clone()),
             payload: e.payload.as_ref(),
         };
-        write_entry(&mut w, img.magic, &e, opts);
+        // A decoded message is never refused.
+        let _ = write_entry(&mut w, img.magic, &e, opts);
     }
     write_tail(&mut w);
 }

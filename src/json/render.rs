@@ -22,7 +22,7 @@ pub fn write_fields(w: &mut JsonWriter, msg: &Message, pretty: bool, hex: bool) 
     let plan = schema.message(msg.msg_type);
     for fv in &msg.fields {
         let field = &plan.fields[fv.field];
-        w.key(field.name);
+        w.plain_key(field.name);
         let is_hex = hex || field.opts.hex;
         if field.repeated {
             w.begin_array();
@@ -94,16 +94,17 @@ pub(super) fn write_value(
     }
 }
 
-fn write_int(w: &mut JsonWriter, field: &FieldPlan, v: i128, pretty: bool, hex: bool) {
+#[inline]
+pub(super) fn write_int(w: &mut JsonWriter, field: &FieldPlan, v: i128, pretty: bool, hex: bool) {
     if pretty {
         if hex {
             return w.raw_string(|out| push_hex(out, v));
         }
         if field.opts.dev {
-            return w.string(&text::dev_text(v as u64, field.opts.odev));
+            return w.raw_string(|out| text::push_dev(out, v as u64, field.opts.odev));
         }
         if let Some(map) = field.opts.flags {
-            return w.string(&text::flags_text(v as u64, map));
+            return w.raw_string(|out| text::push_flags(out, v as u64, map));
         }
         if let Some(map) = field.opts.dict
             && let Some(name) = i64::try_from(v)
@@ -126,19 +127,8 @@ fn push_hex(out: &mut Vec<u8>, v: i128) {
     if v < 0 {
         out.push(b'-');
     }
-    out.extend_from_slice(b"0x");
-    let mut m = v.unsigned_abs();
-    let mut digits = [0u8; 32];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b"0123456789abcdef"[(m & 15) as usize];
-        m >>= 4;
-        if m == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    // From an i64 or a u64: the magnitude fits 64 bits.
+    text::push_hex(out, v.unsigned_abs() as u64);
 }
 
 #[cfg(test)]

@@ -1,135 +1,352 @@
 //! Protobuf wire bytes → CRIT JSON without building a [`Message`] tree: the
-//! fast path of decode, for messages [`crate::wire::is_regular`] accepts.
-//! Fields come in number order with each repeated field in one run, so the
-//! JSON follows the wire bytes in one pass.
+//! fast path of decode. CRIU (protobuf-c) writes fields in number order with
+//! each repeated field in one run, so the JSON follows the wire bytes in one
+//! pass, which also checks what [`crate::wire::is_regular`] checks. A
+//! message that turns out otherwise (or malformed) is taken back and
+//! rendered from its decoded tree, so output and errors are the tree's.
 //!
 //! [`Message`]: crate::message::Message
 
-use super::render::{ip_of, write_value};
-use super::writer::JsonWriter;
-use crate::message::{Value, fixed_wire, scalar};
+use super::render::{ip_of, write_int, write_value};
+use super::writer::{JsonWriter, Key};
+use crate::image::Refused;
+use crate::message::{MAX_DEPTH, Message, Value, fixed_wire, scalar, wire_matches};
 use crate::schema::{FieldPlan, Kind, MsgId, Schema};
-use crate::wire::{WireField, is_packed_run, next_field};
+use crate::wire::{WireField, is_packed_run, is_regular_top, next_field, raw_scalar, varint_fits};
+use std::sync::OnceLock;
 
-/// Writes the fields of a message that [`crate::wire::is_regular`] accepted as keys of the
-/// object the caller has opened, exactly as `render::write_fields` would
-/// write the decoded message.
-pub fn write_fields(
+/// Messages up to this size are rendered while checked, their output kept
+/// in the writer's buffer until they are done so that an irregular one can
+/// be taken back. A larger one (an mm entry with all its VMAs) has its top
+/// level checked first, then each sub-message rendered the same way in turn,
+/// so that memory holds a piece of output, not the whole message's.
+const HOLD_MAX: usize = 64 << 10;
+
+/// Writes the fields of a message, nested `depth` deep in its entry (the
+/// entry's own message is 0), as keys of the object the caller has opened,
+/// exactly as `render::write_fields` writes the decoded message.
+///
+/// `Refused::Irregular`: the message is not of the regular shape or does
+/// not decode, and nothing was written. `Refused::Broken`: a part of it does
+/// not decode, found after other parts were written out.
+pub fn write_message_fields(
     w: &mut JsonWriter,
     schema: &'static Schema,
     msg_type: MsgId,
-    buf: &[u8],
+    body: &[u8],
+    depth: usize,
     pretty: bool,
     hex: bool,
-) {
-    let plan = schema.message(msg_type);
+) -> Result<(), Refused> {
+    let at = Where {
+        msg_type,
+        depth,
+        pretty,
+        hex,
+    };
+    if body.len() <= HOLD_MAX {
+        let mark = w.mark();
+        w.hold();
+        let r = fields(w, schema, at, body, true);
+        w.unhold();
+        if r.is_err() {
+            w.undo(mark);
+            return Err(Refused::Irregular);
+        }
+        return Ok(());
+    }
+    if !is_regular_top(schema, msg_type, body, depth) {
+        return Err(Refused::Irregular);
+    }
+    // The top level passed the same checks, so only a sub-message can fail
+    // here, after output that cannot be taken back.
+    fields(w, schema, at, body, false).map_err(|_| Refused::Broken)
+}
+
+/// The keys of a message type's fields, made on first use.
+fn keys(schema: &'static Schema, msg_type: MsgId) -> &'static [Option<Key>] {
+    type Keys = Box<[Option<Key>]>;
+    static KEYS: OnceLock<Box<[OnceLock<Keys>]>> = OnceLock::new();
+    let all = KEYS.get_or_init(|| schema.messages.iter().map(|_| OnceLock::new()).collect());
+    all[msg_type].get_or_init(|| {
+        let fields = schema.message(msg_type).fields;
+        fields.iter().map(|f| Key::new(f.name)).collect()
+    })
+}
+
+/// Writes the key of field `idx` of a message whose keys are `keys`.
+#[inline(always)]
+fn write_key(w: &mut JsonWriter, keys: &[Option<Key>], field: &FieldPlan, idx: usize) {
+    match &keys[idx] {
+        Some(k) => w.fixed_key(k),
+        None => w.plain_key(field.name),
+    }
+}
+
+/// What is being rendered, and how.
+#[derive(Clone, Copy)]
+struct Where {
+    msg_type: MsgId,
+    depth: usize,
+    pretty: bool,
+    hex: bool,
+}
+
+/// Writes the fields of `buf`, checking what `is_regular` checks. With
+/// `held`, an irregularity anywhere inside returns `Irregular` with part of
+/// the fields written, for the caller to take back. Without, the top level
+/// has been checked and each sub-message is rendered on its own
+/// ([`sub_message`]).
+fn fields(
+    w: &mut JsonWriter,
+    schema: &'static Schema,
+    at: Where,
+    buf: &[u8],
+    held: bool,
+) -> Result<(), Refused> {
+    if at.depth > MAX_DEPTH {
+        return Err(Refused::Irregular);
+    }
+    let plan = schema.message(at.msg_type);
+    let keys = keys(schema, at.msg_type);
     let mut pos = 0;
-    // The repeated field whose array is open.
-    let mut open: Option<u32> = None;
+    let mut last: Option<u32> = None;
+    // Whether the array of repeated field `last` is open.
+    let mut open = false;
     while pos < buf.len() {
-        let f = next_field(buf, &mut pos).expect("checked by is_regular");
-        let idx = plan
-            .field_by_number(f.number)
-            .expect("checked by is_regular");
+        let f = next_field(buf, &mut pos).ok_or(Refused::Irregular)?;
+        let idx = plan.field_by_number(f.number).ok_or(Refused::Irregular)?;
         let field = &plan.fields[idx];
-        let is_hex = hex || field.opts.hex;
-        if open.is_some_and(|n| n != f.number) {
-            w.end_array();
-            open = None;
+        if let Some(n) = last {
+            if n > f.number || (n == f.number && !field.repeated) {
+                return Err(Refused::Irregular);
+            }
+            if open && n != f.number {
+                w.end_array();
+                open = false;
+            }
         }
+        last = Some(f.number);
+        let at = Where {
+            hex: at.hex || field.opts.hex,
+            ..at
+        };
         if !field.repeated {
-            w.key(field.name);
-            write_one(w, schema, field, &f, pretty, is_hex);
+            write_key(w, keys, field, idx);
+            one(w, schema, field, &f, at, held)?;
             continue;
         }
-        if pretty && field.opts.ipadd {
-            // Shown as one address when the words make one: needs them all.
-            let mut values = Vec::new();
-            let mut end = pos;
-            let mut g = f;
-            loop {
-                push_values(field, &g, &mut values);
-                let mut p = end;
-                match next_field(buf, &mut p) {
-                    Some(n) if n.number == g.number => {
-                        g = n;
-                        end = p;
-                    }
-                    _ => break,
-                }
-            }
-            pos = end;
-            w.key(field.name);
-            w.begin_array();
-            match ip_of(&values) {
-                Some(ip) => w.string(&ip),
-                None => values
-                    .iter()
-                    .for_each(|v| write_value(w, schema, field, v, pretty, is_hex)),
-            }
-            w.end_array();
+        if at.pretty && field.opts.ipadd {
+            pos = ip_words(w, schema, field, f, buf, pos, at)?;
             continue;
         }
-        if open.is_none() {
-            w.key(field.name);
+        if !open {
+            write_key(w, keys, field, idx);
             w.begin_array();
-            open = Some(f.number);
+            open = true;
         }
         if is_packed_run(field, f.wire) {
             let wire = fixed_wire(field.kind);
             let mut p = 0;
             while p < f.data.len() {
-                let (v, np) = scalar(field.kind, wire, f.data, p).expect("checked by is_regular");
-                write_value(w, schema, field, &v, pretty, is_hex);
-                p = np;
+                let raw = raw_scalar(wire, f.data, &mut p).ok_or(Refused::Irregular)?;
+                if wire == 0 && !varint_fits(field.kind, raw) {
+                    return Err(Refused::Irregular);
+                }
+                write_raw(w, schema, field, raw, at.pretty, at.hex);
             }
         } else {
-            write_one(w, schema, field, &f, pretty, is_hex);
+            one(w, schema, field, &f, at, held)?;
         }
     }
-    if open.is_some() {
+    if open {
         w.end_array();
     }
+    Ok(())
+}
+
+/// A repeated `ipadd` field when pretty, from its first occurrence `f` to
+/// its last: shown as one address when the words make one, so it needs them
+/// all. Returns where the next field starts.
+fn ip_words(
+    w: &mut JsonWriter,
+    schema: &Schema,
+    field: &FieldPlan,
+    f: WireField,
+    buf: &[u8],
+    pos: usize,
+    at: Where,
+) -> Result<usize, Refused> {
+    let mut values = Vec::new();
+    let mut end = pos;
+    let mut g = f;
+    loop {
+        push_values(field, &g, &mut values)?;
+        let mut p = end;
+        match next_field(buf, &mut p) {
+            Some(n) if n.number == g.number => {
+                g = n;
+                end = p;
+            }
+            _ => break,
+        }
+    }
+    w.key(field.name);
+    w.begin_array();
+    match ip_of(&values) {
+        Some(ip) => w.string(&ip),
+        None => values
+            .iter()
+            .for_each(|v| write_value(w, schema, field, v, at.pretty, at.hex)),
+    }
+    w.end_array();
+    Ok(end)
 }
 
 /// The values of one occurrence of a scalar field.
-fn push_values(field: &FieldPlan, f: &WireField, values: &mut Vec<Value>) {
-    if is_packed_run(field, f.wire) {
-        let wire = fixed_wire(field.kind);
-        let mut p = 0;
-        while p < f.data.len() {
-            let (v, np) = scalar(field.kind, wire, f.data, p).expect("checked by is_regular");
-            values.push(v);
-            p = np;
-        }
-    } else if let Ok((v, _)) = scalar(field.kind, f.wire, f.data, 0) {
+fn push_values(field: &FieldPlan, f: &WireField, values: &mut Vec<Value>) -> Result<(), Refused> {
+    let wire = if is_packed_run(field, f.wire) {
+        fixed_wire(field.kind)
+    } else if wire_matches(field.kind, f.wire) {
+        f.wire
+    } else {
+        return Err(Refused::Irregular);
+    };
+    // Not packed, the data is exactly one value.
+    let mut p = 0;
+    while p < f.data.len() {
+        let (v, np) = scalar(field.kind, wire, f.data, p).map_err(|_| Refused::Irregular)?;
         values.push(v);
+        p = np;
     }
+    Ok(())
 }
 
 /// Writes one non-packed occurrence's value.
-fn write_one(
+#[inline(always)]
+fn one(
     w: &mut JsonWriter,
     schema: &'static Schema,
     field: &FieldPlan,
     f: &WireField,
-    pretty: bool,
-    hex: bool,
-) {
+    at: Where,
+    held: bool,
+) -> Result<(), Refused> {
+    if !wire_matches(field.kind, f.wire) {
+        return Err(Refused::Irregular);
+    }
     match field.kind {
         Kind::Message(sub) => {
-            w.begin_object();
-            write_fields(w, schema, sub, f.data, pretty, hex);
-            w.end_object();
+            let at = Where {
+                msg_type: sub,
+                depth: at.depth + 1,
+                ..at
+            };
+            return sub_message(w, schema, at, f.data, held);
         }
         Kind::String => w.string_bytes(f.data),
         Kind::Bytes if field.opts.unix_name => w.string(&super::text::qp_encode_lossless(f.data)),
         Kind::Bytes => w.base64(f.data),
-        k => {
-            let (v, _) = scalar(k, f.wire, f.data, 0).expect("checked by is_regular");
-            write_value(w, schema, field, &v, pretty, hex);
+        _ => {
+            let raw = raw_scalar(f.wire, f.data, &mut 0).ok_or(Refused::Irregular)?;
+            if f.wire == 0 && !varint_fits(field.kind, raw) {
+                return Err(Refused::Irregular);
+            }
+            write_raw(w, schema, field, raw, at.pretty, at.hex);
         }
     }
+    Ok(())
+}
+
+/// A sub-message as an object. Inside a held message it is checked with
+/// it; otherwise on its own, and rendered from its tree if irregular.
+fn sub_message(
+    w: &mut JsonWriter,
+    schema: &'static Schema,
+    at: Where,
+    data: &[u8],
+    held: bool,
+) -> Result<(), Refused> {
+    w.begin_object();
+    if held {
+        fields(w, schema, at, data, true)?;
+    } else {
+        match write_message_fields(w, schema, at.msg_type, data, at.depth, at.pretty, at.hex) {
+            Ok(()) => {}
+            Err(Refused::Irregular) => from_tree(w, at, data)?,
+            Err(Refused::Broken) => return Err(Refused::Broken),
+        }
+    }
+    w.end_object();
+    Ok(())
+}
+
+/// Renders an irregular sub-message from its decoded tree, as decoding its
+/// whole entry would give it; `Broken` if it would not decode there.
+fn from_tree(w: &mut JsonWriter, at: Where, data: &[u8]) -> Result<(), Refused> {
+    let msg = Message::decode(at.msg_type, data).map_err(|_| Refused::Broken)?;
+    // Decoded alone it started at depth 0; in its entry it is deeper.
+    if at.depth + nesting(&msg) > MAX_DEPTH {
+        return Err(Refused::Broken);
+    }
+    super::render::write_fields(w, &msg, at.pretty, at.hex);
+    Ok(())
+}
+
+/// How deep the sub-messages of `msg` go (0 without any).
+fn nesting(msg: &Message) -> usize {
+    msg.fields
+        .iter()
+        .flat_map(|f| &f.values)
+        .filter_map(|v| match v {
+            Value::Msg(m) => Some(1 + nesting(m)),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Writes a scalar from its raw wire bits (see [`raw_scalar`]) as
+/// `render::write_value` writes the value `message::scalar` makes of them,
+/// without making it: is_regular has checked that it fits the field.
+#[inline(always)]
+fn write_raw(
+    w: &mut JsonWriter,
+    schema: &Schema,
+    field: &FieldPlan,
+    raw: u64,
+    pretty: bool,
+    hex: bool,
+) {
+    // Most integers are shown as plain numbers: no detour through i128.
+    let o = &field.opts;
+    let plain = !pretty || !(hex || o.dev || o.flags.is_some() || o.dict.is_some());
+    let v = match field.kind {
+        Kind::Uint32 | Kind::Uint64 | Kind::Fixed32 | Kind::Fixed64 if plain => return w.u64(raw),
+        Kind::Uint32 | Kind::Uint64 | Kind::Fixed32 | Kind::Fixed64 => i128::from(raw),
+        // Negative 32-bit values are sign-extended on the wire.
+        Kind::Int32 | Kind::Int64 | Kind::Sfixed64 => i128::from(raw as i64),
+        Kind::Sfixed32 => i128::from(raw as u32 as i32),
+        Kind::Sint32 | Kind::Sint64 => i128::from((raw >> 1) as i64 ^ -((raw & 1) as i64)),
+        Kind::Bool => return w.bool(raw == 1),
+        Kind::Float => return w.f64(f32::from_bits(raw as u32).into()),
+        Kind::Double => return w.f64(f64::from_bits(raw)),
+        Kind::Enum(_) => {
+            return write_value(
+                w,
+                schema,
+                field,
+                &Value::Enum(raw as i64 as i32),
+                pretty,
+                hex,
+            );
+        }
+        Kind::String | Kind::Bytes | Kind::Message(_) => unreachable!("not a scalar"),
+    };
+    if plain {
+        return w.i64(v as i64);
+    }
+    write_int(w, field, v, pretty, hex)
 }
 
 #[cfg(test)]
@@ -172,7 +389,7 @@ mod tests {
         let mut out = Vec::new();
         let mut w = JsonWriter::new(&mut out, pretty);
         w.begin_object();
-        write_fields(&mut w, Schema::get(), msg_type, body, pretty, false);
+        write_message_fields(&mut w, Schema::get(), msg_type, body, 0, pretty, false).unwrap();
         w.end_object();
         out
     }
@@ -267,23 +484,110 @@ mod tests {
             bad_wire,
         ];
         let pstree_id = id("pstree_entry");
-        let magic = crate::image::Magic::by_name("PSTREE").unwrap();
         for body in bodies {
             assert!(!is_regular(Schema::get(), pstree_id, &body), "{body:x?}");
-            let mut img = Vec::new();
-            crate::image::encode_magic(magic, &mut img);
+            assert_fast_is_tree(&image_of("PSTREE", &[body]));
+        }
+    }
+
+    /// An image of `magic` with one entry per body.
+    fn image_of(magic: &str, bodies: &[Vec<u8>]) -> Vec<u8> {
+        let mut img = Vec::new();
+        crate::image::encode_magic(crate::image::Magic::by_name(magic).unwrap(), &mut img);
+        for body in bodies {
             img.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            img.extend_from_slice(&body);
-            for pretty in [false, true] {
-                let opts = crate::json::image::RenderOptions {
-                    pretty,
-                    no_payload: false,
-                };
-                let fast = crate::json::image::decode_image_to_json(&img, opts);
-                let tree = crate::image::Image::decode(&img)
-                    .map(|i| crate::json::image::image_to_json(&i, opts));
-                assert_eq!(fast, tree, "{body:x?}");
+            img.extend_from_slice(body);
+        }
+        img
+    }
+
+    /// Decode gives the JSON (or the error) of the tree renderer, whole
+    /// and streamed to a sink.
+    fn assert_fast_is_tree(img: &[u8]) {
+        use crate::json::image::{
+            DecodeWriteError, RenderOptions, decode_image_to_json, decode_image_to_writer,
+            image_to_json,
+        };
+        for pretty in [false, true] {
+            let opts = RenderOptions {
+                pretty,
+                no_payload: false,
+            };
+            let tree = crate::image::Image::decode(img).map(|i| image_to_json(&i, opts));
+            let fast = decode_image_to_json(img, opts);
+            assert_eq!(fast, tree, "pretty={pretty}");
+            let mut sink = Vec::new();
+            let streamed = decode_image_to_writer(img, opts, &mut sink).map(|()| sink);
+            match (streamed, tree) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "pretty={pretty}"),
+                (Err(DecodeWriteError::Image(a)), Err(b)) => assert_eq!(a, b, "pretty={pretty}"),
+                (a, b) => panic!("streamed {:?}, tree {b:?}", a.map(|_| ())),
             }
+        }
+    }
+
+    /// An mm entry too big to be held whole (json/wire.rs HOLD_MAX) is
+    /// checked at its top level, then VMA by VMA: an irregular VMA is
+    /// rendered from its tree, a broken one fails the entry with the tree's
+    /// error, and a top-level surprise after the VMAs sends the whole entry
+    /// to the tree.
+    #[test]
+    fn large_messages_fall_back_part_by_part() {
+        let vma = |i: u64| {
+            let mut v = Vec::new();
+            for (n, x) in [(1, 0x1000 * i), (2, 0x1000 * i + 0x800), (3, 0), (4, 1)] {
+                varint_field(n, x, &mut v);
+            }
+            for n in 5..=9 {
+                varint_field(n, i % 7, &mut v);
+            }
+            v
+        };
+        let mm = |odd: Option<Vec<u8>>, tail: &[(u64, u64)]| {
+            let mut mm = Vec::new();
+            for n in 1..=6 {
+                varint_field(n, 0x400000 + n, &mut mm);
+            }
+            for i in 0..3000 {
+                match (&odd, i) {
+                    (Some(v), 1500) => len_field(14, v, &mut mm),
+                    _ => len_field(14, &vma(i), &mut mm),
+                }
+            }
+            for &(n, x) in tail {
+                varint_field(n, x, &mut mm);
+            }
+            assert!(mm.len() > HOLD_MAX);
+            mm
+        };
+        let reversed = {
+            let mut v = Vec::new();
+            for n in (1..=9).rev() {
+                varint_field(n, n, &mut v);
+            }
+            v
+        };
+        let mut unknown = vma(1500);
+        varint_field(40, 1, &mut unknown);
+        let mut truncated = vma(1500);
+        truncated.push(0x08);
+        let too_big = {
+            let mut v = vma(1500);
+            varint_field(5, 1 << 33, &mut v);
+            v
+        };
+        let cases = [
+            mm(None, &[]),
+            mm(Some(reversed), &[]),
+            mm(Some(unknown), &[]),
+            mm(Some(truncated), &[]),
+            mm(Some(too_big), &[]),
+            // dumpable after the VMAs, then mm_start_code again.
+            mm(None, &[(15, 3)]),
+            mm(None, &[(15, 3), (1, 7)]),
+        ];
+        for body in cases {
+            assert_fast_is_tree(&image_of("MM", &[body.clone(), body]));
         }
     }
 }

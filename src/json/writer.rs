@@ -17,9 +17,24 @@ pub struct JsonWriter<'a> {
     /// The first error of the sink; later output is dropped.
     sink_error: Option<io::Error>,
     pretty: bool,
-    /// One entry per open container: whether it has items yet.
-    stack: Vec<bool>,
+    /// How many containers are open.
+    depth: usize,
+    /// Whether the innermost open container has items yet (an outer one
+    /// always has: the inner one).
+    has_items: bool,
     /// A key was just written: the next value needs no separator.
+    after_key: bool,
+    /// While above zero, output stays in the buffer so that it can be
+    /// taken back ([`JsonWriter::undo`]).
+    held: usize,
+}
+
+/// Where the output was, for [`JsonWriter::undo`].
+#[derive(Clone, Copy)]
+pub struct Mark {
+    len: usize,
+    depth: usize,
+    has_items: bool,
     after_key: bool,
 }
 
@@ -30,8 +45,10 @@ impl<'a> JsonWriter<'a> {
             sink: None,
             sink_error: None,
             pretty,
-            stack: Vec::new(),
+            depth: 0,
+            has_items: false,
             after_key: false,
+            held: 0,
         }
     }
 
@@ -49,9 +66,43 @@ impl<'a> JsonWriter<'a> {
         self.sink_error.is_some()
     }
 
+    /// The current position, to come back to with [`JsonWriter::undo`].
+    #[inline]
+    pub fn mark(&self) -> Mark {
+        Mark {
+            len: self.out.len(),
+            depth: self.depth,
+            has_items: self.has_items,
+            after_key: self.after_key,
+        }
+    }
+
+    /// Takes back what was written since `mark`, which must not have left
+    /// the buffer: taken while [`JsonWriter::hold`] was in force, or with
+    /// nothing but opening brackets and keys written since.
+    pub fn undo(&mut self, mark: Mark) {
+        debug_assert!(self.out.len() >= mark.len, "output left the buffer");
+        self.out.truncate(mark.len);
+        self.depth = mark.depth;
+        self.has_items = mark.has_items;
+        self.after_key = mark.after_key;
+    }
+
+    /// Keeps output in the buffer until the matching [`JsonWriter::unhold`].
+    #[inline]
+    pub fn hold(&mut self) {
+        self.held += 1;
+    }
+
+    #[inline]
+    pub fn unhold(&mut self) {
+        self.held -= 1;
+    }
+
     /// Hands the buffer to the sink once it holds [`SPILL_AT`] bytes.
+    #[inline(always)]
     fn spill(&mut self) {
-        if self.out.len() >= SPILL_AT {
+        if self.out.len() >= SPILL_AT && self.held == 0 {
             self.drain();
         }
     }
@@ -77,36 +128,40 @@ impl<'a> JsonWriter<'a> {
         }
     }
 
+    #[inline]
     fn newline(&mut self) {
-        self.out.push(b'\n');
-        for _ in 0..self.stack.len() {
-            self.out.extend_from_slice(b"    ");
-        }
+        push_indent(self.out, self.depth);
     }
 
     /// Separator before the next item of the innermost container.
+    #[inline(always)]
     fn item(&mut self) {
-        if std::mem::take(&mut self.after_key) {
+        if std::mem::take(&mut self.after_key) || self.depth == 0 {
             return;
         }
-        if let Some(has) = self.stack.last_mut() {
-            let had = std::mem::replace(has, true);
-            if had {
-                self.out.push(b',');
-                if !self.pretty {
-                    self.out.push(b' ');
-                }
+        if std::mem::replace(&mut self.has_items, true) {
+            // Two pushes, not a slice of either length: that would be a
+            // call to memmove.
+            self.out.push(b',');
+            if !self.pretty {
+                self.out.push(b' ');
             }
-            if self.pretty {
-                self.newline();
-            }
+        }
+        if self.pretty {
+            self.newline();
         }
     }
 
-    pub fn begin_object(&mut self) {
+    #[inline(always)]
+    fn open(&mut self, c: u8) {
         self.item();
-        self.out.push(b'{');
-        self.stack.push(false);
+        self.out.push(c);
+        self.depth += 1;
+        self.has_items = false;
+    }
+
+    pub fn begin_object(&mut self) {
+        self.open(b'{');
     }
 
     pub fn end_object(&mut self) {
@@ -114,21 +169,23 @@ impl<'a> JsonWriter<'a> {
     }
 
     pub fn begin_array(&mut self) {
-        self.item();
-        self.out.push(b'[');
-        self.stack.push(false);
+        self.open(b'[');
     }
 
     pub fn end_array(&mut self) {
         self.close(b']');
     }
 
+    #[inline(always)]
     fn close(&mut self, c: u8) {
-        let had = self.stack.pop().unwrap_or(false);
+        let had = self.depth > 0 && self.has_items;
+        self.depth = self.depth.saturating_sub(1);
         if had && self.pretty {
             self.newline();
         }
         self.out.push(c);
+        // The container just closed is an item of the one around it.
+        self.has_items = true;
         self.spill();
     }
 
@@ -137,6 +194,26 @@ impl<'a> JsonWriter<'a> {
         self.item();
         write_str(self.out, k);
         self.out.extend_from_slice(b": ");
+        self.after_key = true;
+    }
+
+    /// A key that needs no escaping, such as a protobuf field name (letters,
+    /// digits and `_`): copied as it is, the hot path of decode.
+    #[inline(always)]
+    pub fn plain_key(&mut self, k: &str) {
+        debug_assert!(needs_no_escape(k.as_bytes()), "{k:?}");
+        self.item();
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\": ");
+        self.after_key = true;
+    }
+
+    /// A key prepared by [`Key::new`]: one fixed-size copy.
+    #[inline(always)]
+    pub fn fixed_key(&mut self, k: &Key) {
+        self.item();
+        push_prefix(self.out, &k.text, usize::from(k.len));
         self.after_key = true;
     }
 
@@ -153,11 +230,13 @@ impl<'a> JsonWriter<'a> {
         write_str_bytes(self.out, s);
     }
 
+    #[inline]
     pub fn u64(&mut self, v: u64) {
         self.item();
         push_u64(self.out, v);
     }
 
+    #[inline]
     pub fn i64(&mut self, v: i64) {
         self.item();
         if v < 0 {
@@ -168,6 +247,7 @@ impl<'a> JsonWriter<'a> {
 
     /// A string value written by `f` straight into the output, which must
     /// append only printable ASCII other than `"` and `\\` (no escaping is done).
+    #[inline]
     pub fn raw_string(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
         self.item();
         self.out.push(b'"');
@@ -201,17 +281,98 @@ impl<'a> JsonWriter<'a> {
     }
 }
 
-/// Appends the decimal digits of `v` (the hot path of decode: no fmt machinery).
+/// Longest JSON key text `"name": ` a [`Key`] holds; every field name of
+/// the CRIU schema fits.
+const KEY_MAX: usize = 48;
+
+/// A field name's key text, `"name": `, kept in a fixed-size array so that
+/// writing it is one fixed-size copy ([`push_prefix`]).
+#[derive(Clone, Copy)]
+pub struct Key {
+    text: [u8; KEY_MAX],
+    len: u8,
+}
+
+impl Key {
+    /// The key of a name that needs no escaping (a protobuf field name);
+    /// None if it is too long to hold.
+    pub fn new(name: &str) -> Option<Key> {
+        debug_assert!(needs_no_escape(name.as_bytes()), "{name:?}");
+        let len = name.len() + 4;
+        let mut text = [0; KEY_MAX];
+        text.get_mut(..len)?
+            .copy_from_slice(&[b"\"", name.as_bytes(), b"\": "].concat());
+        Some(Key {
+            text,
+            len: len as u8,
+        })
+    }
+}
+
+/// Appends the first `n` bytes of `chunk`. The whole array is copied and the
+/// rest cut off again: for the short pieces of decode (keys, digits,
+/// indentation) a copy of known size is inlined, where one of variable size
+/// is a call to `memmove` (a sixth of mm decode's samples).
+#[inline(always)]
+pub(crate) fn push_prefix<const N: usize>(out: &mut Vec<u8>, chunk: &[u8; N], n: usize) {
+    debug_assert!(n <= N);
+    let len = out.len();
+    out.extend_from_slice(chunk);
+    out.truncate(len + n);
+}
+
+/// A line break and the indentation of `depth` levels, from one constant
+/// when it is deep enough (pretty output writes one per item).
+#[inline]
+fn push_indent(out: &mut Vec<u8>, depth: usize) {
+    // Sixteen levels: deep enough for CRIU's images, small enough for the
+    // copy to be inlined.
+    const INDENT: [u8; 65] = {
+        let mut a = [b' '; 65];
+        a[0] = b'\n';
+        a
+    };
+    let n = 1 + 4 * depth;
+    if n <= INDENT.len() {
+        return push_prefix(out, &INDENT, n);
+    }
+    out.push(b'\n');
+    for _ in 0..depth {
+        out.extend_from_slice(b"    ");
+    }
+}
+
+/// The two digits of each number below 100.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// Appends the decimal digits of `v` (the hot path of decode: no fmt
+/// machinery, two digits per division).
+#[inline(always)]
 pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    if v < 10 {
+        out.push(b'0' + v as u8);
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    }
+    if v >= 10 {
+        let d = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        buf[i] = b'0' + v as u8;
     }
     out.extend_from_slice(&buf[i..]);
 }
@@ -269,14 +430,18 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Whether `bytes` go into a JSON string literal as they are.
+fn needs_no_escape(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+}
+
 /// The inside of [`write_str`]'s literal.
 fn write_str_body(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     // Keys and most values need no escaping: copy them whole.
-    if bytes
-        .iter()
-        .all(|&b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
-    {
+    if needs_no_escape(bytes) {
         out.extend_from_slice(bytes);
         return;
     }
@@ -338,7 +503,10 @@ mod tests {
             JsonWriter::new(&mut out, false).i64(v);
             assert_eq!(out, v.to_string().as_bytes());
         }
-        for v in [0, 7, 10, u64::MAX, u64::MAX / 10] {
+        let mut tens: Vec<u64> = (0..20).map(|k| 10u64.pow(k)).collect();
+        tens.extend(tens.clone().iter().map(|t| t - 1));
+        tens.extend(tens.clone().iter().map(|t| t + 1));
+        for v in tens.into_iter().chain([0, 7, 10, u64::MAX, u64::MAX / 10]) {
             let mut out = Vec::new();
             JsonWriter::new(&mut out, false).u64(v);
             assert_eq!(out, v.to_string().as_bytes());
