@@ -11,7 +11,6 @@ pub mod fs;
 pub mod fuse;
 pub mod image;
 pub mod json;
-pub mod mapped;
 pub mod message;
 pub mod mount;
 pub mod schema;
