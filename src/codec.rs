@@ -51,11 +51,12 @@ pub fn encode_from_json(text: &[u8]) -> Result<Vec<u8>> {
 /// small whatever their size. A text the fast path cannot take is read whole
 /// and encoded again from the start, `output` emptied first.
 pub fn encode_file(input: &mut File, name: &str, output: &mut File) -> Result<()> {
+    let len = input.metadata().ok().map(|m| m.len());
     let mut reader = Tracked {
         inner: &mut *input,
         failed: false,
     };
-    match crate::json::image::encode_json_stream(&mut reader, output) {
+    match crate::json::image::encode_json_stream(&mut reader, len, output) {
         Ok(true) => return Ok(()),
         Ok(false) => {}
         Err(e) if reader.failed => return Err(Error::from(e).in_file(name)),

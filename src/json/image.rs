@@ -400,14 +400,16 @@ pub fn encode_json_text(text: &[u8]) -> Result<Vec<u8>, EncodeError> {
     }
 }
 
-/// Encodes CRIT JSON read from `input` into `sink` when the fast path can,
-/// holding a few MiB of each in memory whatever their size. Ok(false) when
+/// Encodes CRIT JSON read from `input` (`len` bytes long, if known) into
+/// `sink` when the fast path can, holding a few MiB of each in memory
+/// whatever their size. Ok(false) when
 /// the text needs [`encode_json_text`] (`sink` may then hold part of an image).
 pub fn encode_json_stream(
     input: &mut dyn std::io::Read,
+    len: Option<u64>,
     sink: &mut dyn std::io::Write,
 ) -> std::io::Result<bool> {
-    super::direct::encode_stream(input, sink)
+    super::direct::encode_stream(input, len, sink)
 }
 
 /// [`encode_json_stream`] reading `read` bytes or more at a time (for the

@@ -40,8 +40,16 @@ pub(super) fn encode(text: &[u8]) -> Option<Vec<u8>> {
 /// each in memory whatever their size: the text is read in pieces, and a
 /// payload is decoded as it is read. Ok(false) when the tree path must read
 /// the text instead; `sink` may then have received part of an image.
-pub(crate) fn encode_stream(input: &mut dyn Read, sink: &mut dyn Write) -> io::Result<bool> {
-    encode_stream_by(input, sink, READ)
+pub(crate) fn encode_stream(
+    input: &mut dyn Read,
+    len: Option<u64>,
+    sink: &mut dyn Write,
+) -> io::Result<bool> {
+    // A text shorter than a window is read at once, into no more memory than it needs.
+    let read = len.map_or(READ, |n| {
+        usize::try_from(n).map_or(READ, |n| READ.min(n + 1))
+    });
+    encode_stream_by(input, sink, read)
 }
 
 /// [`encode_stream`], reading `read` bytes or more at a time.
