@@ -391,6 +391,11 @@ fn decode_message(
             ));
         }
         path.pop();
+        if values.is_empty() {
+            // An empty packed run: nothing to keep. Python's protobuf, and so
+            // CRIT, shows no such field (not even `[]`).
+            continue;
+        }
         match msg.fields.last_mut() {
             Some(last) if last.field == idx => merge(field, last, values),
             _ => {

@@ -165,7 +165,8 @@ fn regular(schema: &Schema, msg_type: MsgId, buf: &[u8], depth: usize, deep: boo
         }
         last = Some(f.number);
         let ok = if field.repeated && is_packed_run(field, f.wire) {
-            scalars_ok(field.kind, fixed_wire(field.kind), f.data, true)
+            // An empty run shows nothing, not `[]`: the tree path leaves it out.
+            !f.data.is_empty() && scalars_ok(field.kind, fixed_wire(field.kind), f.data, true)
         } else if wire_matches(field.kind, f.wire) {
             match field.kind {
                 Kind::Message(sub) => !deep || regular(schema, sub, f.data, depth + 1, true),

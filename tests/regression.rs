@@ -107,3 +107,20 @@ fn text_ending_in_a_backslash_is_a_syntax_error() {
         assert!(codec::image_from_json_text(text).is_err());
     }
 }
+
+/// Found by the `decode` fuzzer: a repeated field written as an empty packed
+/// run (here `threads`, next to an unknown field) was kept as an empty list:
+/// shown as `"threads": []`, where CRIT shows no field, and lost on
+/// re-encoding, so decode(encode(image)) differed from the image.
+#[test]
+fn an_empty_packed_run_shows_no_field() {
+    let img = input("fuzz-decode-empty-packed-run.img");
+    let json = codec::decode_to_json(&img, Options::default()).unwrap();
+    assert_eq!(
+        String::from_utf8(json).unwrap(),
+        r#"{"magic": "PSTREE", "entries": [{"pgid": 67, "sid": 67, "__unknown_fields__": "egA=\n"}]}"#
+    );
+    let decoded = Image::decode(&img).unwrap();
+    let again = Image::decode(&decoded.encode().unwrap()).unwrap();
+    assert_eq!(again, decoded);
+}

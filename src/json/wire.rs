@@ -117,6 +117,10 @@ fn fields(
         let f = next_field(buf, &mut pos).ok_or(Refused::Irregular)?;
         let idx = plan.field_by_number(f.number).ok_or(Refused::Irregular)?;
         let field = &plan.fields[idx];
+        // An empty packed run shows nothing, not `[]`: the tree path leaves it out.
+        if field.repeated && is_packed_run(field, f.wire) && f.data.is_empty() {
+            return Err(Refused::Irregular);
+        }
         if let Some(n) = last {
             if n > f.number || (n == f.number && !field.repeated) {
                 return Err(Refused::Irregular);
@@ -418,8 +422,7 @@ mod tests {
         }
         varint_field(3, 0x0100_007f, &mut sit);
         varint_field(6, 1, &mut sit);
-        // Nested messages with their own hex fields; below, an empty packed
-        // run, which is an empty list.
+        // Nested messages with their own hex fields.
         let mut vma = Vec::new();
         varint_field(1, 0x1000, &mut vma);
         varint_field(2, 0x2000, &mut vma);
@@ -436,11 +439,6 @@ mod tests {
             ),
             ("pstree_entry", packed),
             ("pstree_entry", mixed),
-            ("pstree_entry", {
-                let mut b = pstree(&[(1, 1), (2, 0), (3, 1), (4, 1)]);
-                len_field(5, &[], &mut b);
-                b
-            }),
             ("sit_entry", sit),
             ("mm_entry", mm),
         ];
@@ -477,6 +475,12 @@ mod tests {
             // A singular field twice: the last wins.
             pstree(&[(1, 1), (1, 2), (2, 0), (3, 1), (4, 1)]),
             unknown,
+            // An empty packed run: not shown at all (see below).
+            {
+                let mut b = pstree(&[(1, 1), (2, 0), (3, 1), (4, 1)]);
+                len_field(5, &[], &mut b);
+                b
+            },
             // Errors: a value too big for uint32, a truncated varint, a
             // length-delimited singular scalar.
             pstree(&[(1, 1 << 33)]),
@@ -488,6 +492,34 @@ mod tests {
             assert!(!is_regular(Schema::get(), pstree_id, &body), "{body:x?}");
             assert_fast_is_tree(&image_of("PSTREE", &[body]));
         }
+    }
+
+    /// Found by the `decode` fuzzer: an empty packed run of a repeated field
+    /// was shown as `[]`; Python's protobuf, and so CRIT, shows no field
+    /// (checked with CRIT 3.17), also when the run is next to values.
+    #[test]
+    fn an_empty_packed_run_is_not_shown() {
+        use crate::json::image::{RenderOptions, decode_image_to_json};
+        let with = |runs: &[&[u8]]| {
+            let mut b = pstree(&[(1, 1), (2, 0), (3, 1), (4, 1)]);
+            for run in runs {
+                len_field(5, run, &mut b);
+            }
+            let img = image_of("PSTREE", &[b]);
+            String::from_utf8(decode_image_to_json(&img, RenderOptions::default()).unwrap())
+                .unwrap()
+        };
+        let head = r#"{"magic": "PSTREE", "entries": [{"pid": 1, "ppid": 0, "pgid": 1, "sid": 1"#;
+        assert_eq!(with(&[&[]]), format!("{head}}}]}}"));
+        assert_eq!(with(&[&[], &[]]), format!("{head}}}]}}"));
+        assert_eq!(
+            with(&[&[], &[5]]),
+            format!(r#"{head}, "threads": [5]}}]}}"#)
+        );
+        assert_eq!(
+            with(&[&[5, 6], &[]]),
+            format!(r#"{head}, "threads": [5, 6]}}]}}"#)
+        );
     }
 
     /// An image of `magic` with one entry per body.
