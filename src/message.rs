@@ -253,6 +253,20 @@ pub fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
+/// Writes the varint length of what follows `at` into the one byte reserved
+/// for it there, widening it when the body is 128 bytes or more (rare: most
+/// nested messages are small, so they are encoded in place, not copied).
+pub(crate) fn close_length(out: &mut Vec<u8>, at: usize) {
+    let len = out.len() - at - 1;
+    if len < 0x80 {
+        out[at] = len as u8;
+    } else {
+        let mut prefix = Vec::with_capacity(10);
+        write_varint(len as u64, &mut prefix);
+        out.splice(at..at + 1, prefix);
+    }
+}
+
 /// Appends a varint.
 #[inline]
 pub fn write_varint(mut v: u64, out: &mut Vec<u8>) {
@@ -588,14 +602,7 @@ pub(crate) fn encode_field(field: &FieldPlan, values: &[Value], out: &mut Vec<u8
                         let at = out.len();
                         out.push(0);
                         m.encode_into(out);
-                        let len = out.len() - at - 1;
-                        if len < 0x80 {
-                            out[at] = len as u8;
-                        } else {
-                            let mut prefix = Vec::with_capacity(10);
-                            write_varint(len as u64, &mut prefix);
-                            out.splice(at..at + 1, prefix);
-                        }
+                        close_length(out, at);
                     }
                     Value::Str(s) => {
                         write_varint(s.len() as u64, out);

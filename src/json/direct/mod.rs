@@ -24,7 +24,9 @@ use super::image::EntryBuilder;
 use super::parse::int_from_str;
 use super::{strict, text};
 use crate::image::{Layout, Magic, PayloadKind, encode_entry, encode_magic};
-use crate::message::{Value, encode_field, encode_scalar, fixed_wire, read_varint, write_varint};
+use crate::message::{
+    Value, close_length, encode_field, encode_scalar, fixed_wire, read_varint, write_varint,
+};
 use crate::schema::{FieldPlan, Kind, MessagePlan, MsgId, Schema};
 
 /// Encodes CRIT JSON text to image bytes, or None when the tree path must
@@ -159,19 +161,6 @@ fn flush(out: &mut Vec<u8>, sink: &mut Option<&mut dyn Write>) -> io::Result<()>
         out.clear();
     }
     Ok(())
-}
-
-/// Appends the varint length of what was written after `at`, where one byte
-/// was reserved for it, widening it when the body is 128 bytes or more.
-fn close_length(out: &mut Vec<u8>, at: usize) {
-    let len = out.len() - at - 1;
-    if len < 0x80 {
-        out[at] = len as u8;
-    } else {
-        let mut prefix = Vec::with_capacity(10);
-        write_varint(len as u64, &mut prefix);
-        out.splice(at..at + 1, prefix);
-    }
 }
 
 /// What the encoder keeps between values.
