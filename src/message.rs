@@ -454,6 +454,8 @@ fn merge(field: &FieldPlan, existing: &mut FieldValue, values: Vec<Value>) {
                 }
             }
             old.unknown.extend(new.unknown);
+            // In number order, as decode keeps them (stable: repeats keep theirs).
+            old.unknown.sort_by_key(|u| u.number);
         }
         (_, new) => existing.values = vec![new],
     }
