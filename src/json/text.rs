@@ -531,6 +531,18 @@ pub fn dict_value(map: DictMap, field: &str, name: &str) -> Option<i64> {
 
 /// Python's `int(text, 0)`: optional sign, `0x`/`0o`/`0b` prefixes, `_` between digits.
 pub fn python_int(text: &str) -> Option<i128> {
+    // The forms `--pretty` writes, without the copies below: `0x` and hex
+    // digits, or a decimal without leading zeros.
+    let b = text.as_bytes();
+    if let Some(hex) = b.strip_prefix(b"0x")
+        && !hex.is_empty()
+        && hex.iter().all(u8::is_ascii_hexdigit)
+    {
+        return i128::from_str_radix(&text[2..], 16).ok();
+    }
+    if !b.is_empty() && b.iter().all(u8::is_ascii_digit) && (b.len() == 1 || b[0] != b'0') {
+        return text.parse::<i128>().ok();
+    }
     let t = text.trim();
     let (neg, t) = match t.as_bytes().first()? {
         b'-' => (true, &t[1..]),
