@@ -34,6 +34,7 @@ fn one_line_error(out: &std::process::Output, needle: &str) {
 
 #[test]
 fn bad_mount_arguments() {
+    let _beside = beside();
     let (t, dump, mnt) = dump_and_mnt("sleep", "args");
     one_line_error(&mount_cmd(&t.0.join("nope"), &mnt, &[]), "dump directory");
     one_line_error(
@@ -144,6 +145,7 @@ fn crash_leaves_no_dead_mount() {
 
 #[test]
 fn foreground_logs_to_stderr() {
+    let _beside = beside();
     let (_t, dump, mnt) = dump_and_mnt("sleep", "fg");
     let child = Command::new(bin())
         .arg("mount")
@@ -496,6 +498,7 @@ fn edit_with_truncate() {
 
 #[test]
 fn sigkill_during_write_backs_leaves_old_or_new() {
+    let _alone = alone();
     let (_t, dump, mnt) = dump_and_mnt("sleep", "crash");
     let names = image_names(&dump);
     let old: Vec<Vec<u8>> = names
