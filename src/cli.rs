@@ -156,23 +156,9 @@ fn read_file(p: &Path) -> io::Result<Vec<u8>> {
     let mut f = std::fs::File::open(p)?;
     let len = f.metadata().map_or(0, |m| m.len());
     let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
-    if len >= 4 << 20 {
-        advise_huge_pages(&data);
-    }
+    crate::hugepages::advise(&data);
     f.read_to_end(&mut data)?;
     Ok(data)
-}
-
-/// Asks for huge pages under the whole pages of `v`'s allocation.
-fn advise_huge_pages(v: &Vec<u8>) {
-    const PAGE: usize = 4096;
-    let start = (v.as_ptr() as usize).next_multiple_of(PAGE);
-    let end = (v.as_ptr() as usize + v.capacity()) / PAGE * PAGE;
-    if end > start {
-        // SAFETY: madvise only hints how to back these pages, which lie
-        // inside an allocation of ours; it changes no byte of memory.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
-    }
 }
 
 fn write_stdout(data: &[u8]) -> Result<()> {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod explore;
 pub mod fs;
 pub mod fuse;
+pub mod hugepages;
 pub mod image;
 pub mod json;
 pub mod message;

@@ -50,7 +50,11 @@ impl<'a> Window<'a> {
         };
         let buf = self.buf.to_mut();
         buf.drain(..keep);
+        let cap = buf.capacity();
         buf.reserve(more);
+        if buf.capacity() != cap {
+            crate::hugepages::advise(buf);
+        }
         let n = (&mut **reader).take(more as u64).read_to_end(buf)?;
         if n < more {
             self.reader = None;
