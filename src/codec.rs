@@ -52,15 +52,17 @@ pub fn encode_from_json(text: &[u8]) -> Result<Vec<u8>> {
 /// and encoded again from the start, `output` emptied first.
 pub fn encode_file(input: &mut File, name: &str, output: &mut File) -> Result<()> {
     let len = input.metadata().ok().map(|m| m.len());
-    let mut reader = Tracked {
-        inner: &mut *input,
+    let mut writer = Tracked {
+        inner: &mut *output,
         failed: false,
     };
-    match crate::json::image::encode_json_stream(&mut reader, len, output) {
+    // The file itself is the reader: its read_buf fills the window without
+    // first zeroing it, as a wrapper's default read_buf would.
+    match crate::json::image::encode_json_stream(input, len, &mut writer) {
         Ok(true) => return Ok(()),
         Ok(false) => {}
-        Err(e) if reader.failed => return Err(Error::from(e).in_file(name)),
-        Err(e) => return Err(e.into()),
+        Err(e) if writer.failed => return Err(e.into()),
+        Err(e) => return Err(Error::from(e).in_file(name)),
     }
     let mut text = Vec::new();
     input
@@ -74,16 +76,22 @@ pub fn encode_file(input: &mut File, name: &str, output: &mut File) -> Result<()
     Ok(())
 }
 
-/// A reader that remembers whether it failed, so that an I/O error can be
-/// told apart from one of the output.
+/// A writer that remembers whether it failed, so that an I/O error of the
+/// output can be told apart from one of the input.
 struct Tracked<'a> {
     inner: &'a mut File,
     failed: bool,
 }
 
-impl Read for Tracked<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let r = self.inner.read(buf);
+impl Write for Tracked<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.failed |= r.is_err();
+        r
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
         self.failed |= r.is_err();
         r
     }

@@ -492,3 +492,22 @@ fn large_files_encode_in_pieces_and_start_over_when_needed() {
     assert!(images[0].ends_with(&data));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn an_unreadable_input_is_named_and_no_output_is_left() {
+    let dir = scratch("unreadable-input");
+    let out_path = dir.join("out.img");
+    let input = dir.to_str().unwrap();
+    let out = run(
+        Path::new(BIN),
+        &["encode", "-i", input, "-o", out_path.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("crit-fs: {input}: Is a directory (os error 21)\n")
+    );
+    assert!(!out_path.exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -2,6 +2,7 @@
 //! refuses (None) whatever the tree path might read otherwise.
 
 use super::MAX_DEPTH;
+use super::plans::KeyPattern;
 
 /// The part of the text still to read.
 pub(super) struct Text<'t> {
@@ -112,34 +113,12 @@ impl<'t> Text<'t> {
         let b = self.b;
         let neg = b.get(self.pos) == Some(&b'-');
         let start = self.pos + usize::from(neg);
-        let mut i = start;
-        let mut v: u64 = 0;
-        // Eight digits at a time while they surely fit (16 of the 19 that always do).
-        while i - start < 16
-            && let Some(chunk) = b.get(i..i + 8)
-        {
-            let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-            if !eight_digits(x) {
-                break;
-            }
-            v = v * 100_000_000 + eight_digits_value(x);
-            i += 8;
-        }
-        while let Some(&c) = b.get(i) {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            // 19 digits always fit a u64; a 20th may overflow.
-            v = if i - start < 19 {
-                v * 10 + u64::from(d)
-            } else {
-                v.checked_mul(10)?.checked_add(u64::from(d))?
-            };
-            i += 1;
-        }
-        let digits = i - start;
-        if digits == 0 || (digits > 1 && b[start] == b'0') {
+        let (v, end) = match b.get(start..start + 24) {
+            Some(near) => digits_near(near)?,
+            None => digits_slowly(&b[start..])?,
+        };
+        let i = start + end;
+        if end == 0 || (end > 1 && b[start] == b'0') {
             return None;
         }
         if let Some(b'.' | b'e' | b'E') = b.get(i) {
@@ -153,23 +132,50 @@ impl<'t> Text<'t> {
         }
     }
 
-    /// Reads `"name":` if that is what comes next.
-    pub(super) fn key_is(&mut self, name: &str) -> bool {
-        self.ws();
-        let n = name.len();
-        let at = self.pos;
-        let hit = self
-            .b
-            .get(at..at + n + 2)
-            .is_some_and(|s| s[0] == b'"' && s[n + 1] == b'"' && &s[1..=n] == name.as_bytes());
-        if hit {
-            self.pos = at + n + 2;
-            if self.eat(b':').is_none() {
-                self.pos = at;
-                return false;
-            }
+    /// A plain number of at most 16 digits, if one comes next: the common
+    /// case, read quickly. None leaves the text as it was, for
+    /// [`Text::integer`] to read whatever it is.
+    #[inline(always)]
+    pub(super) fn small_uint(&mut self) -> Option<u64> {
+        let near: &[u8; 24] = self.b.get(self.pos..self.pos + 24)?.try_into().ok()?;
+        let load = |at: usize| u64::from_le_bytes(near[at..at + 8].try_into().expect("8 bytes"));
+        let (x0, x1) = (load(0), load(8));
+        let n0 = leading_digits(x0);
+        let (v, n) = match n0 {
+            0 => return None,
+            8 => match leading_digits(x1) {
+                0 => (eight_digits_value(x0), 8),
+                8 => (
+                    eight_digits_value(x0) * 100_000_000 + eight_digits_value(x1),
+                    16,
+                ),
+                n1 => (
+                    eight_digits_value(x0) * POW10[n1] + eight_digits_value(right_aligned(x1, n1)),
+                    8 + n1,
+                ),
+            },
+            n0 => (eight_digits_value(right_aligned(x0, n0)), n0),
+        };
+        // A leading zero, a 17th digit, a fraction or an exponent: the slow way.
+        if (near[0] == b'0' && n > 1) || matches!(near[n], b'0'..=b'9' | b'.' | b'e' | b'E') {
+            return None;
         }
-        hit
+        self.pos += n;
+        Some(v)
+    }
+
+    /// Reads the key `k` if it comes next as CRIT writes it; false may
+    /// also mean it is written otherwise.
+    #[inline(always)]
+    pub(super) fn key(&mut self, k: &KeyPattern) -> bool {
+        self.ws();
+        match k.matches(&self.b[self.pos..]) {
+            Some(n) => {
+                self.pos += n;
+                true
+            }
+            None => false,
+        }
     }
 
     pub(super) fn literal(&mut self, word: &[u8]) -> Option<()> {
@@ -277,17 +283,90 @@ fn unicode_escape(s: &[u8]) -> Option<(char, usize)> {
     ))
 }
 
-/// Whether the eight bytes of `x` (little-endian) are all ASCII digits.
-fn eight_digits(x: u64) -> bool {
-    let high = x & 0xf0f0_f0f0_f0f0_f0f0;
-    let carried = (x.wrapping_add(0x0606_0606_0606_0606) & 0xf0f0_f0f0_f0f0_f0f0) >> 4;
-    high | carried == 0x3333_3333_3333_3333
+/// The value and count of the ASCII digits `b` starts with, read eight at
+/// a time; None if they overflow a u64. `b` must hold 24 bytes, enough for
+/// 20 digits (more overflow) and what ends them.
+#[inline(always)]
+fn digits_near(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    let mut count = 0;
+    for chunk in b.chunks_exact(8) {
+        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let n = leading_digits(x);
+        if n == 8 {
+            // 16 digits always fit; the caller's 24 bytes hold the rest.
+            if count == 16 {
+                return digits_slowly(b);
+            }
+            v = v * 100_000_000 + eight_digits_value(x);
+            count += 8;
+            continue;
+        }
+        if n > 0 {
+            let part = eight_digits_value(right_aligned(x, n));
+            v = match count {
+                16 => v.checked_mul(POW10[n])?.checked_add(part)?,
+                _ => v * POW10[n] + part,
+            };
+            count += n;
+        }
+        return Some((v, count));
+    }
+    digits_slowly(b)
+}
+
+/// [`digits_near`] a digit at a time, for the text's last bytes and the
+/// longest numbers.
+fn digits_slowly(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    let mut count = 0;
+    while let Some(&c) = b.get(count) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+        count += 1;
+    }
+    Some((v, count))
+}
+
+/// The first `n` (1..=7) bytes of `x`, right-aligned behind ASCII zeros.
+#[inline(always)]
+fn right_aligned(x: u64, n: usize) -> u64 {
+    (x << (8 * (8 - n))) | (ZEROS >> (8 * n))
+}
+
+const ZEROS: u64 = 0x3030_3030_3030_3030;
+
+const POW10: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// How many of the eight bytes of `x` (little-endian) are ASCII digits
+/// before the first that is not.
+#[inline(always)]
+fn leading_digits(x: u64) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let t = x ^ ZEROS;
+    // A byte's high bit is set where it is not 0..=9 once '0' is taken off;
+    // carries out of such a byte only reach later bytes.
+    let not_digit = (t.wrapping_add(0x76 * ONES) | t) & (0x80 * ONES);
+    (not_digit.trailing_zeros() / 8) as usize
 }
 
 /// The number eight ASCII digits (little-endian in `x`) write, with three
 /// multiplications instead of eight.
 fn eight_digits_value(x: u64) -> u64 {
-    let x = x - 0x3030_3030_3030_3030;
+    let x = x - ZEROS;
     let x = x * 10 + (x >> 8);
     let mask = 0x0000_00ff_0000_00ff;
     let hi = (x & mask).wrapping_mul(0x000f_4240_0000_0064);
@@ -303,37 +382,140 @@ mod tests {
     fn eight_digits_at_once() {
         for s in ["00000000", "12345678", "99999999", "10000001", "00000009"] {
             let x = u64::from_le_bytes(s.as_bytes().try_into().unwrap());
-            assert!(eight_digits(x), "{s}");
+            assert_eq!(leading_digits(x), 8, "{s}");
             assert_eq!(eight_digits_value(x), s.parse::<u64>().unwrap(), "{s}");
         }
-        for s in [
-            "1234567a",
-            "/2345678",
-            ":2345678",
-            "1234 678",
-            "\u{7f}2345678",
+        for (s, n) in [
+            ("1234567a", 7),
+            ("/2345678", 0),
+            (":2345678", 0),
+            ("1234 678", 4),
+            ("\u{7f}2345678", 0),
+            ("9\u{ff}999999", 1),
+            ("99\u{8a}99999", 2),
         ] {
             let b = &s.as_bytes()[..8];
-            assert!(
-                !eight_digits(u64::from_le_bytes(b.try_into().unwrap())),
-                "{s}"
+            assert_eq!(
+                leading_digits(u64::from_le_bytes(b.try_into().unwrap())),
+                n,
+                "{s:?}"
             );
         }
-        for n in [
-            0u64,
-            7,
-            12345678,
-            123456789,
-            9_999_999_999_999_999,
-            u64::MAX,
-        ] {
-            let text = format!("{n},");
-            let mut t = Text {
-                b: text.as_bytes(),
-                pos: 0,
-            };
-            assert_eq!(t.integer(), Some(i128::from(n)));
-            assert_eq!(t.pos, text.len() - 1);
+    }
+
+    /// What `integer` must read, checked against str::parse.
+    fn expect(text: &str) -> Option<i128> {
+        let end = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+            .unwrap_or(text.len());
+        let num = &text[..end];
+        let digits = num.trim_start_matches('-');
+        let float = matches!(text[end..].chars().next(), Some('.' | 'e' | 'E'));
+        let n: i128 = num.parse().ok()?;
+        let fits = n >= i128::from(i64::MIN) && n <= i128::from(u64::MAX);
+        let zero_led = digits.len() > 1 && digits.starts_with('0');
+        (fits
+            && !float
+            && !zero_led
+            && num != "-0"
+            && digits.len() == num.len() - usize::from(num.starts_with('-')))
+        .then_some(n)
+    }
+
+    #[test]
+    fn small_uints_agree_with_integer() {
+        let mut cases: Vec<String> = [
+            "0",
+            "00",
+            "01",
+            "-1",
+            "1.5",
+            "2e3",
+            "x",
+            "9223372036854775807",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for len in 1..=18 {
+            cases.push("7".repeat(len));
+            cases.push(format!("1{}", "0".repeat(len - 1)));
+        }
+        for case in cases {
+            for tail in [",", "}", " ", ".0", "E1", "e"] {
+                let text = format!("{case}{tail}{}", " ".repeat(24));
+                let mut fast = Text {
+                    b: text.as_bytes(),
+                    pos: 0,
+                };
+                let mut slow = Text {
+                    b: text.as_bytes(),
+                    pos: 0,
+                };
+                match fast.small_uint() {
+                    Some(v) => {
+                        assert_eq!(slow.integer(), Some(i128::from(v)), "{text:?}");
+                        assert_eq!(fast.pos, slow.pos, "{text:?}");
+                    }
+                    None => {
+                        assert_eq!(fast.pos, 0, "{text:?}");
+                        // Left to the slow way only when it is not a short plain number.
+                        let plain = case.len() <= 16
+                            && !case.starts_with('0')
+                            && case.bytes().all(|c| c.is_ascii_digit())
+                            && !matches!(tail.as_bytes()[0], b'.' | b'e' | b'E');
+                        assert!(!plain || case == "0", "{text:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integers_near_and_at_the_end_of_the_text() {
+        let mut cases: Vec<String> = [
+            "0",
+            "7",
+            "-1",
+            "-0",
+            "00",
+            "012",
+            "12345678",
+            "123456789",
+            "9999999999999999",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "100000000000000000000000000",
+            "1.5",
+            "2e3",
+            "-",
+            "x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for len in 1..=21 {
+            cases.push("9".repeat(len));
+            cases.push(format!("1{}", "0".repeat(len - 1)));
+        }
+        for case in cases {
+            for tail in ["", ",", "}", " ", ".0", "e1"] {
+                for pad in [0, 40] {
+                    let text = format!("{case}{tail}{}", " ".repeat(pad));
+                    let mut t = Text {
+                        b: text.as_bytes(),
+                        pos: 0,
+                    };
+                    let want = expect(&text);
+                    assert_eq!(t.integer(), want, "{text:?}");
+                    if want.is_some() {
+                        assert_eq!(t.pos, case.len(), "{text:?}");
+                    }
+                }
+            }
         }
     }
 }

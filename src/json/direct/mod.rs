@@ -12,13 +12,14 @@
 
 mod base64;
 mod lexer;
+mod plans;
 mod window;
 
 use std::io::{self, Read, Write};
-use std::sync::OnceLock;
 
 use self::base64::{Lines, decode_base64_lines, whole_lines};
 use self::lexer::{RawStr, Text, unescape};
+use self::plans::VarintField;
 use self::window::Window;
 use super::image::EntryBuilder;
 use super::parse::int_from_str;
@@ -102,24 +103,6 @@ enum Extra {
 
 /// Nesting deeper than this is left to the tree path (serde_json stops at 128).
 const MAX_DEPTH: usize = 100;
-
-/// Per message type, a mask of its required fields by index.
-fn required_fields() -> &'static [[u64; 4]] {
-    static MASKS: OnceLock<Vec<[u64; 4]>> = OnceLock::new();
-    MASKS.get_or_init(|| {
-        let plans = &Schema::get().messages;
-        plans
-            .iter()
-            .map(|plan| {
-                let mut mask = [0u64; 4];
-                for (i, f) in plan.fields.iter().enumerate().take(256) {
-                    mask[i / 64] |= u64::from(f.required) << (i % 64);
-                }
-                mask
-            })
-            .collect()
-    })
-}
 
 /// The fields of wire bytes this encoder wrote: (number, start, end).
 fn wire_fields(b: &[u8]) -> Vec<(u64, usize, usize)> {
@@ -434,6 +417,7 @@ impl Encoder {
         depth: usize,
     ) -> Option<()> {
         let plan = self.schema.message(id);
+        let plans::Plan { keys, varints, .. } = plans::plan(id);
         if depth > MAX_DEPTH || plan.fields.len() > 256 {
             return None;
         }
@@ -448,10 +432,8 @@ impl Encoder {
             let mut guess = 0;
             loop {
                 // A skipped optional field or two is the common miss.
-                let near = (guess..plan.fields.len().min(guess + 3)).find(|&i| {
-                    let name = plan.fields[i].name;
-                    !(entry && name == "extra") && t.key_is(name)
-                });
+                let near = (guess..keys.len().min(guess + 3))
+                    .find(|&i| !(entry && keys[i].extra) && t.key(&keys[i]));
                 let idx = match near {
                     Some(i) => Some(i),
                     None => {
@@ -477,7 +459,17 @@ impl Encoder {
                     }
                     seen[idx / 64] |= bit;
                     let from = out.len();
-                    self.field(t, &plan.fields[idx], out, depth)?;
+                    match varints[idx].and_then(|f| small_varint(t, f)) {
+                        Some((f, v)) => {
+                            // Pushes, not a copy: a memcpy call costs more.
+                            out.push(f.tag[0]);
+                            if f.tag_len == 2 {
+                                out.push(f.tag[1]);
+                            }
+                            write_varint(v, out);
+                        }
+                        None => self.field(t, &plan.fields[idx], out, depth)?,
+                    }
                     if out.len() > from {
                         sorted &= last.is_none_or(|l| l < idx);
                         last = Some(idx);
@@ -488,7 +480,7 @@ impl Encoder {
                 }
             }
         }
-        let required = &required_fields()[id];
+        let required = &plans::plan(id).required;
         if (0..4).any(|k| required[k] & !seen[k] != 0) {
             return None;
         }
@@ -651,6 +643,20 @@ impl Encoder {
         };
         let (lo, hi) = field.kind.int_range();
         (lo..=hi).contains(&n).then_some(n)
+    }
+}
+
+/// A plain number the varint field `f` takes, read quickly if it can be;
+/// None leaves the text as it was.
+#[inline(always)]
+fn small_varint(t: &mut Text, f: VarintField) -> Option<(VarintField, u64)> {
+    let at = t.pos;
+    match t.small_uint()? {
+        v if v <= f.max => Some((f, v)),
+        _ => {
+            t.pos = at;
+            None
+        }
     }
 }
 

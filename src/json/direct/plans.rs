@@ -1,0 +1,169 @@
+//! What the direct encoder precomputes per message type: the mask of its
+//! required fields, and each field's key as it usually stands in the text.
+
+use std::sync::OnceLock;
+
+use crate::schema::{FieldPlan, Kind, MsgId, Schema};
+
+/// Per message type, what [`plans`] holds.
+pub(super) struct Plan {
+    /// Its required fields, a bit per field index.
+    pub(super) required: [u64; 4],
+    /// Its fields' keys, by field index.
+    pub(super) keys: Vec<KeyPattern>,
+    /// By field index, how to write a plain non-negative number quickly,
+    /// for the fields that take one as a varint.
+    pub(super) varints: Vec<Option<VarintField>>,
+}
+
+/// A single (not repeated) field whose plain non-negative JSON numbers
+/// are written as they are, as a varint: uint32/64 and int32/64.
+#[derive(Clone, Copy)]
+pub(super) struct VarintField {
+    /// The field's tag, as written (one or two bytes: numbers below 2048).
+    pub(super) tag: [u8; 2],
+    pub(super) tag_len: usize,
+    /// The largest number the field takes.
+    pub(super) max: u64,
+}
+
+impl VarintField {
+    fn new(f: &FieldPlan) -> Option<VarintField> {
+        let max = match f.kind {
+            Kind::Uint32 => u64::from(u32::MAX),
+            Kind::Uint64 => u64::MAX,
+            Kind::Int32 => i32::MAX as u64,
+            Kind::Int64 => i64::MAX as u64,
+            _ => return None,
+        };
+        if f.repeated || f.number >= 2048 {
+            return None;
+        }
+        let key = f.number << 3;
+        let (tag, tag_len) = match key < 0x80 {
+            true => ([key as u8, 0], 1),
+            false => ([(key as u8) | 0x80, (key >> 7) as u8], 2),
+        };
+        Some(VarintField { tag, tag_len, max })
+    }
+}
+
+/// `"name": `, the key of a field as CRIT writes it (plain and pretty),
+/// compared with the text 32 bytes at a time.
+pub(super) struct KeyPattern {
+    bytes: [u8; 32],
+    mask: [u8; 32],
+    /// How many bytes of the pattern count; 0 when the name is too long.
+    len: usize,
+    /// Whether it is `"extra"`, which at an entry's top is the payload.
+    pub(super) extra: bool,
+}
+
+impl KeyPattern {
+    fn new(name: &str) -> KeyPattern {
+        let text = format!("\"{name}\": ");
+        let mut bytes = [0; 32];
+        let mut mask = [0; 32];
+        let len = match text.len() <= 32 {
+            true => text.len(),
+            false => 0,
+        };
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        mask[..len].fill(0xff);
+        KeyPattern {
+            bytes,
+            mask,
+            len,
+            extra: name == "extra",
+        }
+    }
+
+    /// How long the key is if `text` starts with it. False misses are
+    /// allowed (other spacing, a name too long, the text's last bytes):
+    /// the caller then reads the key the slow way.
+    #[inline(always)]
+    pub(super) fn matches(&self, text: &[u8]) -> Option<usize> {
+        let window: &[u8; 32] = text.get(..32)?.try_into().ok()?;
+        let word = |b: &[u8; 32], half: usize| {
+            u128::from_le_bytes(b[half * 16..half * 16 + 16].try_into().expect("16 bytes"))
+        };
+        let differs =
+            |half| (word(window, half) ^ word(&self.bytes, half)) & word(&self.mask, half);
+        (self.len > 0 && differs(0) | differs(1) == 0).then_some(self.len)
+    }
+}
+
+/// The plans of all message types, by [`MsgId`].
+pub(super) fn plans() -> &'static [Plan] {
+    static PLANS: OnceLock<Vec<Plan>> = OnceLock::new();
+    PLANS.get_or_init(|| {
+        Schema::get()
+            .messages
+            .iter()
+            .map(|plan| {
+                let mut required = [0u64; 4];
+                for (i, f) in plan.fields.iter().enumerate().take(256) {
+                    required[i / 64] |= u64::from(f.required) << (i % 64);
+                }
+                let keys = plan
+                    .fields
+                    .iter()
+                    .map(|f| KeyPattern::new(f.name))
+                    .collect();
+                let varints = plan.fields.iter().map(VarintField::new).collect();
+                Plan {
+                    required,
+                    keys,
+                    varints,
+                }
+            })
+            .collect()
+    })
+}
+
+/// The plan of one message type.
+pub(super) fn plan(id: MsgId) -> &'static Plan {
+    &plans()[id]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_fields_have_the_tag_the_tree_encoder_writes() {
+        for plan in &Schema::get().messages {
+            for f in plan.fields {
+                let Some(v) = VarintField::new(f) else {
+                    continue;
+                };
+                let mut tag = Vec::new();
+                crate::message::write_varint(u64::from(f.number) << 3, &mut tag);
+                assert_eq!(&v.tag[..v.tag_len], &tag[..], "{}", f.name);
+                let (_, hi) = f.kind.int_range();
+                assert_eq!(i128::from(v.max), hi, "{}", f.name);
+            }
+        }
+    }
+
+    #[test]
+    fn key_patterns_match_only_their_key() {
+        let p = KeyPattern::new("start");
+        let pad = |s: &str| format!("{s}{}", " ".repeat(40));
+        assert_eq!(p.matches(pad("\"start\": 1").as_bytes()), Some(9));
+        assert_eq!(p.matches(pad("\"start\":1").as_bytes()), None);
+        assert_eq!(p.matches(pad("\"starts\": 1").as_bytes()), None);
+        assert_eq!(p.matches(pad("\"end\": 1").as_bytes()), None);
+        // Too near the end of the text to compare at once.
+        assert_eq!(p.matches(b"\"start\": 1"), None);
+        let long = "a".repeat(29);
+        let p = KeyPattern::new(&long);
+        assert_eq!(p.matches(pad(&format!("\"{long}\": 1")).as_bytes()), None);
+        let fits = "b".repeat(28);
+        let p = KeyPattern::new(&fits);
+        assert_eq!(
+            p.matches(pad(&format!("\"{fits}\": 1")).as_bytes()),
+            Some(32)
+        );
+    }
+}
