@@ -138,6 +138,15 @@ impl<'t> Text<'t> {
     #[inline(always)]
     pub(super) fn small_uint(&mut self) -> Option<u64> {
         let near: &[u8; 24] = self.b.get(self.pos..self.pos + 24)?.try_into().ok()?;
+        // One digit is the commonest number of all (flags, counts, zeros).
+        let first = near[0].wrapping_sub(b'0');
+        if first > 9 {
+            return None;
+        }
+        if !matches!(near[1], b'0'..=b'9' | b'.' | b'e' | b'E') {
+            self.pos += 1;
+            return Some(u64::from(first));
+        }
         let load = |at: usize| u64::from_le_bytes(near[at..at + 8].try_into().expect("8 bytes"));
         let (x0, x1) = (load(0), load(8));
         let n0 = leading_digits(x0);

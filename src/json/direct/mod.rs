@@ -424,8 +424,9 @@ impl Encoder {
         t.eat(b'{')?;
         let start = out.len();
         let mut seen = [0u64; 4];
-        // The last field written, while they come in number order.
-        let mut last = None;
+        // The least index a field written next may have, while they come
+        // in number order.
+        let mut next_in_order = 0;
         let mut sorted = true;
         if !t.empty(b'}')? {
             // Keys usually come in field order: the one after the last is tried first.
@@ -453,11 +454,12 @@ impl Encoder {
                 };
                 if let Some(idx) = idx {
                     guess = idx + 1;
-                    let bit = 1u64 << (idx % 64);
-                    if seen[idx / 64] & bit != 0 {
+                    // idx < 256 (checked above): the mask only spares a bounds check.
+                    let (word, bit) = ((idx >> 6) & 3, 1u64 << (idx & 63));
+                    if seen[word] & bit != 0 {
                         return None;
                     }
-                    seen[idx / 64] |= bit;
+                    seen[word] |= bit;
                     let from = out.len();
                     match varints[idx].and_then(|f| small_varint(t, f)) {
                         Some((f, v)) => {
@@ -471,8 +473,8 @@ impl Encoder {
                         None => self.field(t, &plan.fields[idx], out, depth)?,
                     }
                     if out.len() > from {
-                        sorted &= last.is_none_or(|l| l < idx);
-                        last = Some(idx);
+                        sorted &= idx >= next_in_order;
+                        next_in_order = idx + 1;
                     }
                 }
                 if !t.more(b'}')? {

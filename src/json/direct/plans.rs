@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::schema::{FieldPlan, Kind, MsgId, Schema};
+use crate::schema::{FieldPlan, Kind, MessagePlan, MsgId, Schema};
 
 /// Per message type, what [`plans`] holds.
 pub(super) struct Plan {
@@ -61,15 +61,18 @@ pub(super) struct KeyPattern {
 
 impl KeyPattern {
     fn new(name: &str) -> KeyPattern {
-        let text = format!("\"{name}\": ");
         let mut bytes = [0; 32];
         let mut mask = [0; 32];
-        let len = match text.len() <= 32 {
-            true => text.len(),
+        let len = match name.len() + 4 <= 32 {
+            true => name.len() + 4,
             false => 0,
         };
-        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
-        mask[..len].fill(0xff);
+        if len > 0 {
+            bytes[0] = b'"';
+            bytes[1..len - 3].copy_from_slice(name.as_bytes());
+            bytes[len - 3..len].copy_from_slice(b"\": ");
+            mask[..len].fill(0xff);
+        }
         KeyPattern {
             bytes,
             mask,
@@ -93,37 +96,32 @@ impl KeyPattern {
     }
 }
 
-/// The plans of all message types, by [`MsgId`].
-pub(super) fn plans() -> &'static [Plan] {
-    static PLANS: OnceLock<Vec<Plan>> = OnceLock::new();
-    PLANS.get_or_init(|| {
-        Schema::get()
-            .messages
-            .iter()
-            .map(|plan| {
-                let mut required = [0u64; 4];
-                for (i, f) in plan.fields.iter().enumerate().take(256) {
-                    required[i / 64] |= u64::from(f.required) << (i % 64);
-                }
-                let keys = plan
-                    .fields
-                    .iter()
-                    .map(|f| KeyPattern::new(f.name))
-                    .collect();
-                let varints = plan.fields.iter().map(VarintField::new).collect();
-                Plan {
-                    required,
-                    keys,
-                    varints,
-                }
-            })
-            .collect()
-    })
+/// The plan of one message type, made the first time it is asked for:
+/// a run reads a few types, and making all of them would cost more than
+/// encoding a small image.
+pub(super) fn plan(id: MsgId) -> &'static Plan {
+    static PLANS: OnceLock<Vec<OnceLock<Plan>>> = OnceLock::new();
+    let schema = Schema::get();
+    let plans = PLANS.get_or_init(|| schema.messages.iter().map(|_| OnceLock::new()).collect());
+    plans[id].get_or_init(|| Plan::new(schema.message(id)))
 }
 
-/// The plan of one message type.
-pub(super) fn plan(id: MsgId) -> &'static Plan {
-    &plans()[id]
+impl Plan {
+    fn new(plan: &MessagePlan) -> Plan {
+        let mut required = [0u64; 4];
+        for (i, f) in plan.fields.iter().enumerate().take(256) {
+            required[i / 64] |= u64::from(f.required) << (i % 64);
+        }
+        Plan {
+            required,
+            keys: plan
+                .fields
+                .iter()
+                .map(|f| KeyPattern::new(f.name))
+                .collect(),
+            varints: plan.fields.iter().map(VarintField::new).collect(),
+        }
+    }
 }
 
 #[cfg(test)]
