@@ -168,7 +168,9 @@ pub struct FieldPlan {
 pub struct MessagePlan {
     pub name: &'static str,
     pub fields: &'static [FieldPlan],
-    by_name: Map<&'static str, usize>,
+    /// Made on first use: a run looks up names in few message types, and
+    /// making the maps of all of them is a good part of start-up.
+    by_name: OnceLock<Map<&'static str, usize>>,
     /// Index in `fields` by number for numbers below [`SMALL`] (`NONE` if
     /// absent): decode looks up every field occurrence, nearly all small.
     by_small_number: [u8; SMALL],
@@ -189,11 +191,7 @@ impl MessagePlan {
         MessagePlan {
             name,
             fields,
-            by_name: fields
-                .iter()
-                .enumerate()
-                .map(|(i, f)| (f.name, i))
-                .collect(),
+            by_name: OnceLock::new(),
             by_small_number,
         }
     }
@@ -209,7 +207,14 @@ impl MessagePlan {
 
     /// Index in `fields` of the field with this name.
     pub fn field_by_name(&self, name: &str) -> Option<usize> {
-        self.by_name.get(name).copied()
+        let by_name = self.by_name.get_or_init(|| {
+            self.fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name, i))
+                .collect()
+        });
+        by_name.get(name).copied()
     }
 }
 
