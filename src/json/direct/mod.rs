@@ -13,13 +13,14 @@
 mod base64;
 mod lexer;
 mod plans;
+mod run;
 mod window;
 
 use std::io::{self, Read, Write};
 
 use self::base64::{Lines, decode_base64_lines, whole_lines};
 use self::lexer::{RawStr, Text, unescape};
-use self::plans::VarintField;
+use self::run::{Fields, Stop, varint_run};
 use self::window::Window;
 use super::image::EntryBuilder;
 use super::parse::int_from_str;
@@ -417,22 +418,24 @@ impl Encoder {
         depth: usize,
     ) -> Option<()> {
         let plan = self.schema.message(id);
-        let plans::Plan { keys, varints, .. } = plans::plan(id);
+        let fast = plans::plan(id);
+        let keys = &fast.keys;
         if depth > MAX_DEPTH || plan.fields.len() > 256 {
             return None;
         }
         t.eat(b'{')?;
         let start = out.len();
-        let mut seen = [0u64; 4];
-        // The least index a field written next may have, while they come
-        // in number order.
-        let mut next_in_order = 0;
-        let mut sorted = true;
+        let mut fields = Fields::new();
         if !t.empty(b'}')? {
-            // Keys usually come in field order: the one after the last is tried first.
-            let mut guess = 0;
             loop {
+                match varint_run(t, fast, entry, &mut fields, out) {
+                    Stop::Closed => break,
+                    Stop::Value if t.more(b'}')? => continue,
+                    Stop::Value => break,
+                    Stop::Key => {}
+                }
                 // A skipped optional field or two is the common miss.
+                let guess = fields.guess;
                 let near = (guess..keys.len().min(guess + 3))
                     .find(|&i| !(entry && keys[i].extra) && t.key(&keys[i]));
                 let idx = match near {
@@ -453,28 +456,13 @@ impl Encoder {
                     }
                 };
                 if let Some(idx) = idx {
-                    guess = idx + 1;
-                    // idx < 256 (checked above): the mask only spares a bounds check.
-                    let (word, bit) = ((idx >> 6) & 3, 1u64 << (idx & 63));
-                    if seen[word] & bit != 0 {
+                    if !fields.see(idx) {
                         return None;
                     }
-                    seen[word] |= bit;
                     let from = out.len();
-                    match varints[idx].and_then(|f| small_varint(t, f)) {
-                        Some((f, v)) => {
-                            // Pushes, not a copy: a memcpy call costs more.
-                            out.push(f.tag[0]);
-                            if f.tag_len == 2 {
-                                out.push(f.tag[1]);
-                            }
-                            write_varint(v, out);
-                        }
-                        None => self.field(t, &plan.fields[idx], out, depth)?,
-                    }
+                    self.field(t, &plan.fields[idx], out, depth)?;
                     if out.len() > from {
-                        sorted &= idx >= next_in_order;
-                        next_in_order = idx + 1;
+                        fields.wrote(idx);
                     }
                 }
                 if !t.more(b'}')? {
@@ -482,12 +470,13 @@ impl Encoder {
                 }
             }
         }
-        let required = &plans::plan(id).required;
+        let seen = fields.seen;
+        if !fields.sorted {
+            self.reorder(out, start);
+        }
+        let required = &fast.required;
         if (0..4).any(|k| required[k] & !seen[k] != 0) {
             return None;
-        }
-        if !sorted {
-            self.reorder(out, start);
         }
         Some(())
     }
@@ -645,20 +634,6 @@ impl Encoder {
         };
         let (lo, hi) = field.kind.int_range();
         (lo..=hi).contains(&n).then_some(n)
-    }
-}
-
-/// A plain number the varint field `f` takes, read quickly if it can be;
-/// None leaves the text as it was.
-#[inline(always)]
-fn small_varint(t: &mut Text, f: VarintField) -> Option<(VarintField, u64)> {
-    let at = t.pos;
-    match t.small_uint()? {
-        v if v <= f.max => Some((f, v)),
-        _ => {
-            t.pos = at;
-            None
-        }
     }
 }
 

@@ -86,13 +86,24 @@ impl KeyPattern {
     /// the caller then reads the key the slow way.
     #[inline(always)]
     pub(super) fn matches(&self, text: &[u8]) -> Option<usize> {
-        let window: &[u8; 32] = text.get(..32)?.try_into().ok()?;
+        self.matches_head(text.get(..32)?.try_into().ok()?)
+    }
+
+    /// [`KeyPattern::matches`] on the text's next 32 bytes.
+    #[inline(always)]
+    pub(super) fn matches_head(&self, window: &[u8; 32]) -> Option<usize> {
         let word = |b: &[u8; 32], half: usize| {
             u128::from_le_bytes(b[half * 16..half * 16 + 16].try_into().expect("16 bytes"))
         };
         let differs =
             |half| (word(window, half) ^ word(&self.bytes, half)) & word(&self.mask, half);
-        (self.len > 0 && differs(0) | differs(1) == 0).then_some(self.len)
+        // Most keys fit the first half.
+        let hit = match self.len {
+            0 => false,
+            1..=16 => differs(0) == 0,
+            _ => differs(0) | differs(1) == 0,
+        };
+        hit.then_some(self.len)
     }
 }
 
