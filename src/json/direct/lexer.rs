@@ -29,8 +29,21 @@ impl<'t> Text<'t> {
     }
 
     fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.pos) {
-            self.pos += 1;
+        loop {
+            // Indentation (`--pretty`) eight spaces at a time.
+            while let Some(chunk) = self.b.get(self.pos..self.pos + 8) {
+                let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+                let other = x ^ (u64::from(b' ') * ONES);
+                if other != 0 {
+                    self.pos += (other.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                self.pos += 8;
+            }
+            match self.b.get(self.pos) {
+                Some(b' ' | b'\t' | b'\n' | b'\r') => self.pos += 1,
+                _ => return,
+            }
         }
     }
 
@@ -70,17 +83,24 @@ impl<'t> Text<'t> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            // Most strings are short: a plain loop beats memchr's set-up there.
             let rest = &self.b[self.pos..];
-            let near = &rest[..rest.len().min(32)];
+            // Most strings are short: eight bytes at a time beats memchr's
+            // set-up there.
             let mut i = 0;
-            while i < near.len() && near[i] != b'"' && near[i] != b'\\' {
-                i += 1;
+            while let Some(chunk) = rest.get(i..i + 8).filter(|_| i < 32) {
+                let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+                let stops = zero_bytes(x ^ (u64::from(b'"') * ONES))
+                    | zero_bytes(x ^ (u64::from(b'\\') * ONES));
+                if stops != 0 {
+                    i += (stops.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                i += 8;
             }
             let at = self.pos
-                + match i < near.len() {
-                    true => i,
-                    false => memchr::memchr2(b'"', b'\\', rest)?,
+                + match rest.get(i) {
+                    Some(b'"' | b'\\') => i,
+                    _ => i + memchr::memchr2(b'"', b'\\', &rest[i.min(rest.len())..])?,
                 };
             if self.b[at] == b'"' {
                 self.pos = at + 1;
@@ -342,6 +362,16 @@ fn right_aligned(x: u64, n: usize) -> u64 {
 
 const ZEROS: u64 = 0x3030_3030_3030_3030;
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The high bit of each zero byte of `x` set, and possibly of bytes after
+/// the first zero one (borrows only run upwards): good for finding the
+/// first.
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & (0x80 * ONES)
+}
+
 const POW10: [u64; 9] = [
     1,
     10,
@@ -358,7 +388,6 @@ const POW10: [u64; 9] = [
 /// before the first that is not.
 #[inline(always)]
 fn leading_digits(x: u64) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
     let t = x ^ ZEROS;
     // A byte's high bit is set where it is not 0..=9 once '0' is taken off;
     // carries out of such a byte only reach later bytes.
@@ -465,6 +494,72 @@ mod tests {
                             && !matches!(tail.as_bytes()[0], b'.' | b'e' | b'E');
                         assert!(!plain, "{text:?}");
                     }
+                }
+            }
+        }
+    }
+
+    /// The string token as a plain loop finds it: (content, escaped, end).
+    fn naive_string(b: &[u8]) -> Option<(&[u8], bool, usize)> {
+        let mut i = 1;
+        let mut escaped = false;
+        loop {
+            match *b.get(i)? {
+                b'"' => return Some((&b[1..i], escaped, i + 1)),
+                b'\\' => {
+                    escaped = true;
+                    i += 2;
+                }
+                _ => i += 1,
+            }
+        }
+    }
+
+    #[test]
+    fn strings_end_where_a_plain_loop_says() {
+        for len in 0..70 {
+            for special in [None, Some(b'\\'), Some(b'"')] {
+                for at in 0..len.max(1) {
+                    for pad in [0, 1, 9, 40] {
+                        let mut body = vec![b'a'; len];
+                        if let Some(c) = special
+                            && at < len
+                        {
+                            body[at] = c;
+                        }
+                        let mut text = vec![b'"'];
+                        text.extend_from_slice(&body);
+                        text.push(b'"');
+                        text.extend(std::iter::repeat_n(b' ', pad));
+                        let open = &text[..len + 1];
+                        for text in [&text[..], open] {
+                            let mut t = Text { b: text, pos: 0 };
+                            let got = t.string().map(|s| (s.raw, s.escaped, t.pos));
+                            let text_lossy = String::from_utf8_lossy(text);
+                            assert_eq!(got, naive_string(text), "{text_lossy:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn white_space_of_any_length_is_skipped() {
+        for len in 0..40 {
+            for first in [b' ', b'\n', b'\t', b'\r'] {
+                let mut text = vec![first];
+                text.extend(std::iter::repeat_n(b' ', len));
+                for end in [&b"x"[..], b"\n  y", b""] {
+                    let mut all = text.clone();
+                    all.extend_from_slice(end);
+                    let mut t = Text { b: &all, pos: 0 };
+                    t.skip_ws();
+                    let want = all
+                        .iter()
+                        .position(|c| !matches!(c, b' ' | b'\n' | b'\t' | b'\r'))
+                        .unwrap_or(all.len());
+                    assert_eq!(t.pos, want, "{all:?}");
                 }
             }
         }

@@ -49,10 +49,12 @@ pub(crate) fn encode_stream(
     len: Option<u64>,
     sink: &mut dyn Write,
 ) -> io::Result<bool> {
-    // A text shorter than a window is read at once, into no more memory than it needs.
-    let read = len.map_or(READ, |n| {
-        usize::try_from(n).map_or(READ, |n| READ.min(n + 1))
-    });
+    // A text of up to WHOLE is read at once, into no more memory than it
+    // needs: an entry longer than a window would be parsed in vain first.
+    let read = match len.and_then(|n| usize::try_from(n).ok()) {
+        Some(n) if n < WHOLE => n + 1,
+        _ => READ,
+    };
     encode_stream_by(input, sink, read)
 }
 
@@ -82,6 +84,11 @@ const PAYLOAD_PIECE: usize = FLUSH_AT / 3 * 4;
 /// is read again with four times as much, so that long entries cost at most
 /// about a third more.
 const READ: usize = 16 << 20;
+
+/// A text up to this long is read whole: the `--pretty` JSON of an mm
+/// image near the kernel's 65,530-mapping limit is one entry of about
+/// 27 MB. A longer text (a big payload, mostly) is read a window at a time.
+const WHOLE: usize = 48 << 20;
 
 /// What follows an element of the entries list.
 enum Next {
