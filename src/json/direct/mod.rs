@@ -51,11 +51,11 @@ pub(crate) fn encode_stream(
 ) -> io::Result<bool> {
     // A text of up to WHOLE is read at once, into no more memory than it
     // needs: an entry longer than a window would be parsed in vain first.
-    let read = match len.and_then(|n| usize::try_from(n).ok()) {
-        Some(n) if n < WHOLE => n + 1,
-        _ => READ,
+    let (read, whole) = match len.and_then(|n| usize::try_from(n).ok()) {
+        Some(n) if n < WHOLE => (n + 1, true),
+        _ => (READ, false),
     };
-    encode_stream_by(input, sink, read)
+    encode_with_window(Window::reading(input, read, whole), sink)
 }
 
 /// [`encode_stream`], reading `read` bytes or more at a time.
@@ -64,8 +64,12 @@ pub(crate) fn encode_stream_by(
     sink: &mut dyn Write,
     read: usize,
 ) -> io::Result<bool> {
+    encode_with_window(Window::reading(input, read, false), sink)
+}
+
+/// Encodes the text `w` reads into `sink`, as [`encode_stream`] says.
+fn encode_with_window(mut w: Window, sink: &mut dyn Write) -> io::Result<bool> {
     let mut out = Vec::with_capacity(2 * FLUSH_AT);
-    let mut w = Window::reading(input, read);
     let done = Encoder::new(true).document(&mut w, &mut out, Some(&mut *sink))?;
     if done {
         sink.write_all(&out)?;
