@@ -233,6 +233,10 @@ impl EnumPlan {
     pub fn number_of(&self, name: &str) -> Option<i32> {
         self.by_name.get(name).copied()
     }
+    /// Every value: its name and number.
+    pub fn values(&self) -> impl Iterator<Item = (&'static str, i32)> + '_ {
+        self.by_name.iter().map(|(&name, &n)| (name, n))
+    }
 }
 
 /// All message and enum plans of the embedded schema.

@@ -1,5 +1,6 @@
 //! What the direct encoder precomputes per message type: the mask of its
-//! required fields, and each field's key as it usually stands in the text.
+//! required fields, each field's key as it usually stands in the text, and
+//! what [`super::run`] needs to write a varint or enum field quickly.
 
 use std::sync::OnceLock;
 
@@ -11,29 +12,36 @@ pub(super) struct Plan {
     pub(super) required: [u64; 4],
     /// Its fields' keys, by field index.
     pub(super) keys: Vec<KeyPattern>,
-    /// By field index, how to write a plain non-negative number quickly,
-    /// for the fields that take one as a varint.
+    /// By field index, how to write a plain non-negative number or an
+    /// enum name quickly, for the fields written as a varint.
     pub(super) varints: Vec<Option<VarintField>>,
 }
 
 /// A single (not repeated) field whose plain non-negative JSON numbers
-/// are written as they are, as a varint: uint32/64 and int32/64.
-#[derive(Clone, Copy)]
+/// are written as they are, as a varint: uint32/64, int32/64 and enums;
+/// an enum's names are written as their numbers.
 pub(super) struct VarintField {
     /// The field's tag, as written (one or two bytes: numbers below 2048).
     pub(super) tag: [u8; 2],
     pub(super) tag_len: usize,
     /// The largest number the field takes.
     pub(super) max: u64,
+    /// An enum's names as they stand in the text, with their quotes.
+    pub(super) names: Vec<NamePattern>,
 }
 
 impl VarintField {
     fn new(f: &FieldPlan) -> Option<VarintField> {
-        let max = match f.kind {
-            Kind::Uint32 => u64::from(u32::MAX),
-            Kind::Uint64 => u64::MAX,
-            Kind::Int32 => i32::MAX as u64,
-            Kind::Int64 => i64::MAX as u64,
+        let (max, names) = match f.kind {
+            Kind::Uint32 => (u64::from(u32::MAX), Vec::new()),
+            Kind::Uint64 => (u64::MAX, Vec::new()),
+            Kind::Int32 => (i32::MAX as u64, Vec::new()),
+            Kind::Int64 => (i64::MAX as u64, Vec::new()),
+            Kind::Enum(e) => {
+                let values = Schema::get().enums[e].values();
+                let names = values.filter_map(|(name, n)| NamePattern::new(name, n));
+                (i32::MAX as u64, names.collect())
+            }
             _ => return None,
         };
         if f.repeated || f.number >= 2048 {
@@ -44,7 +52,49 @@ impl VarintField {
             true => ([key as u8, 0], 1),
             false => ([(key as u8) | 0x80, (key >> 7) as u8], 2),
         };
-        Some(VarintField { tag, tag_len, max })
+        Some(VarintField {
+            tag,
+            tag_len,
+            max,
+            names,
+        })
+    }
+}
+
+/// `"NAME"`, an enum value's name as a JSON string, compared with the
+/// text 16 bytes at a time; names of more than 14 characters have none.
+pub(super) struct NamePattern {
+    bytes: u128,
+    mask: u128,
+    pub(super) len: usize,
+    /// The value's number as its varint is written (negative ones
+    /// sign-extended to 64 bits, as protobuf does).
+    pub(super) value: u64,
+}
+
+impl NamePattern {
+    fn new(name: &str, number: i32) -> Option<NamePattern> {
+        let len = name.len() + 2;
+        if len > 16 {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        bytes[0] = b'"';
+        bytes[1..len - 1].copy_from_slice(name.as_bytes());
+        bytes[len - 1] = b'"';
+        let mask = u128::MAX >> (8 * (16 - len));
+        Some(NamePattern {
+            bytes: u128::from_le_bytes(bytes),
+            mask,
+            len,
+            value: i64::from(number) as u64,
+        })
+    }
+
+    /// Whether the text's next 16 bytes start with this name.
+    #[inline(always)]
+    pub(super) fn matches(&self, text: &[u8; 16]) -> bool {
+        (u128::from_le_bytes(*text) ^ self.bytes) & self.mask == 0
     }
 }
 
@@ -149,8 +199,35 @@ mod tests {
                 let mut tag = Vec::new();
                 crate::message::write_varint(u64::from(f.number) << 3, &mut tag);
                 assert_eq!(&v.tag[..v.tag_len], &tag[..], "{}", f.name);
-                let (_, hi) = f.kind.int_range();
-                assert_eq!(i128::from(v.max), hi, "{}", f.name);
+                let Kind::Enum(e) = f.kind else {
+                    let (_, hi) = f.kind.int_range();
+                    assert_eq!(i128::from(v.max), hi, "{}", f.name);
+                    continue;
+                };
+                assert_eq!(v.max, i32::MAX as u64);
+                // Each name is found, as the number the tree encoder writes.
+                for (name, n) in Schema::get().enums[e].values() {
+                    let mut text = format!("\"{name}\",").into_bytes();
+                    text.resize(text.len().max(16), b' ');
+                    let head: &[u8; 16] = text[..16].try_into().unwrap();
+                    let found = v.names.iter().find(|p| p.matches(head));
+                    let mut want = Vec::new();
+                    crate::message::encode_scalar(
+                        f.kind,
+                        &crate::message::Value::Enum(n),
+                        &mut want,
+                    );
+                    match name.len() <= 14 {
+                        true => {
+                            let p = found.unwrap_or_else(|| panic!("{name}"));
+                            let mut got = Vec::new();
+                            crate::message::write_varint(p.value, &mut got);
+                            assert_eq!(got, want, "{name}");
+                            assert_eq!(p.len, name.len() + 2);
+                        }
+                        false => assert!(found.is_none(), "{name}"),
+                    }
+                }
             }
         }
     }
