@@ -435,6 +435,16 @@ mod tests {
         }
     }
 
+    /// `extra`, then runs of nines and powers of ten up to `longest` digits.
+    fn number_cases(extra: &[&str], longest: usize) -> Vec<String> {
+        let mut cases: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        for len in 1..=longest {
+            cases.push("9".repeat(len));
+            cases.push(format!("1{}", "0".repeat(len - 1)));
+        }
+        cases
+    }
+
     /// What `integer` must read, checked against str::parse.
     fn expect(text: &str) -> Option<i128> {
         let end = text
@@ -456,23 +466,19 @@ mod tests {
 
     #[test]
     fn plain_uints_agree_with_integer() {
-        let mut cases: Vec<String> = [
-            "0",
-            "00",
-            "01",
-            "-1",
-            "1.5",
-            "2e3",
-            "x",
-            "9223372036854775807",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        for len in 1..=18 {
-            cases.push("7".repeat(len));
-            cases.push(format!("1{}", "0".repeat(len - 1)));
-        }
+        let cases = number_cases(
+            &[
+                "0",
+                "00",
+                "01",
+                "-1",
+                "1.5",
+                "2e3",
+                "x",
+                "9223372036854775807",
+            ],
+            18,
+        );
         for case in cases {
             for tail in [",", "}", " ", ".0", "E1", "e"] {
                 let text = format!("{case}{tail}{}", " ".repeat(24));
@@ -567,34 +573,30 @@ mod tests {
 
     #[test]
     fn integers_near_and_at_the_end_of_the_text() {
-        let mut cases: Vec<String> = [
-            "0",
-            "7",
-            "-1",
-            "-0",
-            "00",
-            "012",
-            "12345678",
-            "123456789",
-            "9999999999999999",
-            "18446744073709551615",
-            "18446744073709551616",
-            "99999999999999999999",
-            "-9223372036854775808",
-            "-9223372036854775809",
-            "100000000000000000000000000",
-            "1.5",
-            "2e3",
-            "-",
-            "x",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        for len in 1..=21 {
-            cases.push("9".repeat(len));
-            cases.push(format!("1{}", "0".repeat(len - 1)));
-        }
+        let cases = number_cases(
+            &[
+                "0",
+                "7",
+                "-1",
+                "-0",
+                "00",
+                "012",
+                "12345678",
+                "123456789",
+                "9999999999999999",
+                "18446744073709551615",
+                "18446744073709551616",
+                "99999999999999999999",
+                "-9223372036854775808",
+                "-9223372036854775809",
+                "100000000000000000000000000",
+                "1.5",
+                "2e3",
+                "-",
+                "x",
+            ],
+            21,
+        );
         for case in cases {
             for tail in ["", ",", "}", " ", ".0", "e1"] {
                 for pad in [0, 40] {
