@@ -47,8 +47,8 @@ pub fn encode_from_json(text: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Encodes CRIT JSON from the file `input` (called `name` in errors) into
-/// the file `output`, reading and writing in pieces so that memory stays
-/// small whatever their size. A text the fast path cannot take is read whole
+/// the file `output`, reading a long text and writing in pieces so that
+/// memory stays bounded whatever their size. A text the fast path cannot take is read whole
 /// and encoded again from the start, `output` emptied first.
 pub fn encode_file(input: &mut File, name: &str, output: &mut File) -> Result<()> {
     let len = input.metadata().ok().map(|m| m.len());

@@ -40,9 +40,9 @@ pub(super) fn encode(text: &[u8]) -> Option<Vec<u8>> {
     done.then_some(out)
 }
 
-/// Encodes CRIT JSON read from `input` into `sink`, holding a few MiB of
-/// each in memory whatever their size: the text is read in pieces, and a
-/// payload is decoded as it is read. Ok(false) when the tree path must read
+/// Encodes CRIT JSON read from `input` into `sink`. A text under
+/// [`WHOLE`] is read at once; a longer one in windows, a payload decoded as
+/// it is read, so that memory holds a few tens of MiB whatever its size. Ok(false) when the tree path must read
 /// the text instead; `sink` may then have received part of an image.
 pub(crate) fn encode_stream(
     input: &mut dyn Read,
