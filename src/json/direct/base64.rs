@@ -46,11 +46,21 @@ impl Lines {
                     return None;
                 }
                 self.padded = piece.ends_with(b"=");
-                for part in piece.chunks(BLOCK) {
-                    self.block.extend_from_slice(part);
-                    if self.block.len() >= BLOCK {
-                        self.decode_block(out)?;
+                match <&[u8; LINE]>::try_from(piece) {
+                    // A copy of known size is inlined: a memcpy call per
+                    // line was a tenth of a big payload's encode.
+                    Ok(line) => self.block.extend_from_slice(line),
+                    Err(_) => {
+                        for part in piece.chunks(BLOCK) {
+                            self.block.extend_from_slice(part);
+                            if self.block.len() >= BLOCK {
+                                self.decode_block(out)?;
+                            }
+                        }
                     }
+                }
+                if self.block.len() >= BLOCK {
+                    self.decode_block(out)?;
                 }
             }
             match next {
