@@ -28,7 +28,96 @@ pub enum Value {
 pub struct FieldValue {
     /// Index of the field in the message plan.
     pub field: usize,
-    pub values: Vec<Value>,
+    pub values: Values,
+}
+
+/// A field's values, as a slice. Most fields hold one value, kept inline:
+/// a Vec per field made decoding a core image mostly malloc and free.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Values {
+    One(Value),
+    Many(Vec<Value>),
+}
+
+impl Values {
+    pub fn push(&mut self, v: Value) {
+        match self {
+            Values::Many(vs) => vs.push(v),
+            Values::One(_) => {
+                let Values::One(first) = std::mem::replace(self, Values::Many(Vec::new())) else {
+                    unreachable!()
+                };
+                let mut vs = Vec::with_capacity(4);
+                vs.extend([first, v]);
+                *self = Values::Many(vs);
+            }
+        }
+    }
+
+    pub fn extend(&mut self, more: impl IntoIterator<Item = Value>) {
+        for v in more {
+            self.push(v);
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Values {
+    type Item = &'a Value;
+    type IntoIter = std::slice::Iter<'a, Value>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Values {
+    type Item = &'a mut Value;
+    type IntoIter = std::slice::IterMut<'a, Value>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+impl IntoIterator for Values {
+    type Item = Value;
+    type IntoIter = std::vec::IntoIter<Value>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        match self {
+            Values::One(v) => vec![v].into_iter(),
+            Values::Many(vs) => vs.into_iter(),
+        }
+    }
+}
+
+impl From<Vec<Value>> for Values {
+    fn from(mut vs: Vec<Value>) -> Values {
+        match vs.len() {
+            1 => Values::One(vs.pop().expect("one value")),
+            _ => Values::Many(vs),
+        }
+    }
+}
+
+impl std::ops::Deref for Values {
+    type Target = [Value];
+
+    fn deref(&self) -> &[Value] {
+        match self {
+            Values::One(v) => std::slice::from_ref(v),
+            Values::Many(vs) => vs,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Values {
+    fn deref_mut(&mut self) -> &mut [Value] {
+        match self {
+            Values::One(v) => std::slice::from_mut(v),
+            Values::Many(vs) => vs,
+        }
+    }
 }
 
 /// A field the schema does not know, kept as its raw wire bytes (tag included).
@@ -181,7 +270,18 @@ impl Message {
     /// Decodes a message of type `msg_type` from protobuf wire bytes.
     pub fn decode(msg_type: MsgId, buf: &[u8]) -> Result<Message, WireError> {
         let mut path = Vec::new();
-        decode_message(Schema::get(), msg_type, buf, 0, 0, &mut path)
+        decode_message(Schema::get(), msg_type, buf, 0, 0, &mut path, None)
+    }
+
+    /// [`Message::decode`] of only the fields on the dotted paths in `only`
+    /// (`"tc.comm"`: just that field of `tc`; `"tc"`: all of `tc`). Other
+    /// fields, unknown ones too, are skipped by their wire lengths, so damage
+    /// inside them is not reported: for readers that need a few fields of a
+    /// large message, such as a core image's command name.
+    pub fn decode_only(msg_type: MsgId, buf: &[u8], only: &[&str]) -> Result<Message, WireError> {
+        let only = Only::new(Schema::get(), msg_type, only);
+        let mut path = Vec::new();
+        decode_message(Schema::get(), msg_type, buf, 0, 0, &mut path, Some(&only))
     }
 
     /// Encodes the message to protobuf wire bytes: fields in number order,
@@ -211,9 +311,63 @@ impl Message {
     /// Sets (replacing) the values of a field by plan index, keeping fields in order.
     pub fn set(&mut self, field: usize, values: Vec<Value>) {
         match self.fields.binary_search_by_key(&field, |f| f.field) {
-            Ok(i) => self.fields[i].values = values,
-            Err(i) => self.fields.insert(i, FieldValue { field, values }),
+            Ok(i) => self.fields[i].values = values.into(),
+            Err(i) => self.fields.insert(
+                i,
+                FieldValue {
+                    field,
+                    values: values.into(),
+                },
+            ),
         }
+    }
+}
+
+/// Which fields [`Message::decode_only`] decodes, by plan index: each with the
+/// fields of its sub-message to decode, or None for all of it.
+struct Only(Vec<(usize, Option<Only>)>);
+
+impl Only {
+    fn new(schema: &Schema, msg_type: MsgId, paths: &[&str]) -> Only {
+        let plan = schema.message(msg_type);
+        let mut fields: Vec<(usize, Vec<&str>, bool)> = Vec::new();
+        for path in paths {
+            let (name, rest) = match path.split_once('.') {
+                Some((name, rest)) => (name, Some(rest)),
+                None => (*path, None),
+            };
+            let Some(idx) = plan.field_by_name(name) else {
+                continue;
+            };
+            let at = match fields.iter().position(|f| f.0 == idx) {
+                Some(at) => at,
+                None => {
+                    fields.push((idx, Vec::new(), false));
+                    fields.len() - 1
+                }
+            };
+            match rest {
+                Some(rest) => fields[at].1.push(rest),
+                None => fields[at].2 = true,
+            }
+        }
+        Only(
+            fields
+                .into_iter()
+                .map(|(idx, rests, whole)| {
+                    let sub = match plan.fields[idx].kind {
+                        Kind::Message(sub) if !whole => Some(Only::new(schema, sub, &rests)),
+                        _ => None,
+                    };
+                    (idx, sub)
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether field `idx` is decoded, and what of it.
+    fn get(&self, idx: usize) -> Option<Option<&Only>> {
+        self.0.iter().find(|f| f.0 == idx).map(|f| f.1.as_ref())
     }
 }
 
@@ -284,6 +438,7 @@ fn decode_message(
     base: usize,
     depth: usize,
     path: &mut Vec<&'static str>,
+    only: Option<&Only>,
 ) -> Result<Message, WireError> {
     if depth > MAX_DEPTH {
         return Err(err(base, path, "messages nested too deeply"));
@@ -349,7 +504,17 @@ fn decode_message(
             }
         };
         pos = end;
-        let Some(idx) = plan.field_by_number(number) else {
+        let idx = plan.field_by_number(number);
+        // What of the field to decode: None skips it.
+        let sub_only = match (only, idx) {
+            (None, _) => Some(None),
+            (Some(only), Some(idx)) => only.get(idx),
+            (Some(_), None) => None,
+        };
+        let Some(sub_only) = sub_only else {
+            continue;
+        };
+        let Some(idx) = idx else {
             msg.unknown.push(UnknownField {
                 number,
                 raw: buf[start..end].to_vec(),
@@ -358,19 +523,20 @@ fn decode_message(
         };
         let field = &plan.fields[idx];
         path.push(field.name);
-        let mut values = Vec::with_capacity(1);
         let packed_run =
             wire == 2 && !matches!(field.kind, Kind::String | Kind::Bytes | Kind::Message(_));
-        if packed_run && field.repeated {
+        let mut run = Vec::new();
+        let one = if packed_run && field.repeated {
             let mut p = 0;
             while p < payload.len() {
                 let (v, np) = scalar(field.kind, fixed_wire(field.kind), payload, p)
                     .map_err(|what| err(base + (end - payload.len()) + p, path, what))?;
-                values.push(v);
+                run.push(v);
                 p = np;
             }
+            None
         } else if wire_matches(field.kind, wire) {
-            let v = match field.kind {
+            Some(match field.kind {
                 Kind::Message(sub) => Value::Msg(Box::new(decode_message(
                     schema,
                     sub,
@@ -378,6 +544,7 @@ fn decode_message(
                     base + (end - payload.len()),
                     depth + 1,
                     path,
+                    sub_only,
                 )?)),
                 // Any bytes: file names need not be UTF-8 (the JSON form
                 // escapes what is not, as Python's surrogateescape does).
@@ -388,8 +555,7 @@ fn decode_message(
                         .map_err(|what| err(base + value_start, path, what))?
                         .0
                 }
-            };
-            values.push(v);
+            })
         } else {
             // A known field with a wire type that does not fit it. Kept as an
             // unknown field it would be re-encoded at another place (and a
@@ -403,25 +569,33 @@ fn decode_message(
                     kind_name(field.kind)
                 ),
             ));
-        }
+        };
         path.pop();
-        if values.is_empty() {
-            // An empty packed run: nothing to keep. Python's protobuf, and so
-            // CRIT, shows no such field (not even `[]`).
+        // proto2 writes a repeated scalar as one key per element: the common
+        // case appends to the field decoded just before.
+        if field.repeated
+            && let Some(last) = msg.fields.last_mut().filter(|l| l.field == idx)
+        {
+            match one {
+                Some(v) => last.values.push(v),
+                None => last.values.extend(run),
+            }
             continue;
         }
-        match msg.fields.last_mut() {
-            Some(last) if last.field == idx => merge(field, last, values),
-            _ => {
-                if let Some(existing) = msg.fields.iter_mut().find(|f| f.field == idx) {
-                    merge(field, existing, values);
-                } else {
-                    if msg.fields.last().is_some_and(|l| l.field > idx) {
-                        sorted = false;
-                    }
-                    msg.fields.push(FieldValue { field: idx, values });
-                }
+        let values = match one {
+            Some(v) => Values::One(v),
+            // An empty packed run: nothing to keep. Python's protobuf, and so
+            // CRIT, shows no such field (not even `[]`).
+            None if run.is_empty() => continue,
+            None => Values::Many(run),
+        };
+        if let Some(existing) = msg.fields.iter_mut().find(|f| f.field == idx) {
+            merge(field, existing, values);
+        } else {
+            if msg.fields.last().is_some_and(|l| l.field > idx) {
+                sorted = false;
             }
+            msg.fields.push(FieldValue { field: idx, values });
         }
     }
     if !sorted {
@@ -435,7 +609,7 @@ fn decode_message(
 
 /// A repeated field accumulates; a singular one keeps the last value (a
 /// message merges, as protobuf parsers do).
-fn merge(field: &FieldPlan, existing: &mut FieldValue, values: Vec<Value>) {
+fn merge(field: &FieldPlan, existing: &mut FieldValue, values: Values) {
     if field.repeated {
         existing.values.extend(values);
         return;
@@ -450,14 +624,14 @@ fn merge(field: &FieldPlan, existing: &mut FieldValue, values: Vec<Value>) {
                 let f = &plan.fields[fv.field];
                 match old.fields.iter_mut().find(|o| o.field == fv.field) {
                     Some(o) => merge(f, o, fv.values),
-                    None => old.set(fv.field, fv.values),
+                    None => old.set(fv.field, fv.values.into_iter().collect()),
                 }
             }
             old.unknown.extend(new.unknown);
             // In number order, as decode keeps them (stable: repeats keep theirs).
             old.unknown.sort_by_key(|u| u.number);
         }
-        (_, new) => existing.values = vec![new],
+        (_, new) => existing.values = Values::One(new),
     }
 }
 

@@ -400,3 +400,82 @@ fn names_that_are_not_utf8_are_shown_lossily() {
     let v = json(tmp.path(), "mems");
     assert_eq!(v[0]["exe"], "/usr/bin/sl\u{fffd}eep");
 }
+
+/// The bytes of top-level field `name` in the first entry of image file `path`
+/// (its contents, for a length-delimited field), and the entry's message body.
+fn field_bytes(
+    path: &std::path::Path,
+    name: &str,
+) -> (Vec<u8>, std::ops::Range<usize>, std::ops::Range<usize>) {
+    use crit_fs::schema::Schema;
+    let bytes = std::fs::read(path).unwrap();
+    let (magic, start) = crit_fs::image::read_magic(&bytes).unwrap();
+    let size = u32::from_le_bytes(bytes[start..start + 4].try_into().unwrap()) as usize;
+    let body = start + 4..start + 4 + size;
+    let crit_fs::image::Layout::Entries(msg, _) = magic.layout else {
+        panic!("not an entries image")
+    };
+    let plan = Schema::get().message(Schema::get().message_id(msg).unwrap());
+    let number = plan.fields[plan.field_by_name(name).unwrap()].number;
+    let mut pos = 0;
+    while let Some(f) = crit_fs::wire::next_field(&bytes[body.clone()], &mut pos) {
+        if f.number == number {
+            let at = f.data.as_ptr() as usize - bytes.as_ptr() as usize;
+            return (bytes.clone(), at..at + f.data.len(), body);
+        }
+    }
+    panic!("{} has no {name}", path.display())
+}
+
+#[test]
+fn decode_only_keeps_just_the_fields_on_its_paths() {
+    use crit_fs::schema::Schema;
+    let path = corpus("shell-tree").join("core-18691.img");
+    let (bytes, _, body) = field_bytes(&path, "tc");
+    let core = Schema::get().message_id("core_entry").unwrap();
+    let full = Message::decode(core, &bytes[body.clone()]).unwrap();
+    let part =
+        Message::decode_only(core, &bytes[body.clone()], &["tc.comm", "tc.task_state"]).unwrap();
+    assert_eq!(part.fields.len(), 1, "{part:?}");
+    let (tc, full_tc) = (part.msg("tc").unwrap(), full.msg("tc").unwrap());
+    assert_eq!(tc.fields.len(), 2, "{tc:?}");
+    assert_eq!(tc.str("comm"), full_tc.str("comm"));
+    assert_eq!(tc.u64("task_state"), full_tc.u64("task_state"));
+    // A path naming a whole field decodes all of it.
+    let all: Vec<&str> = Schema::get()
+        .message(core)
+        .fields
+        .iter()
+        .map(|f| f.name)
+        .collect();
+    let whole = Message::decode_only(core, &bytes[body], &all).unwrap();
+    assert_eq!(whole.fields, full.fields);
+}
+
+#[test]
+fn ps_does_not_look_at_what_it_does_not_show() {
+    let tmp = copy_case("sleep");
+    let want = explore::render(tmp.path(), "ps", false).unwrap();
+    let path = tmp.path().join("core-18604.img");
+    // The registers become bytes that are no protobuf at all.
+    let (mut bytes, regs, _) = field_bytes(&path, "thread_info");
+    bytes[regs].fill(0xff);
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(crit_fs::image::Image::decode(&bytes).is_err());
+    assert_eq!(explore::render(tmp.path(), "ps", false).unwrap(), want);
+}
+
+#[test]
+fn ps_reports_damage_in_what_it_shows() {
+    let tmp = copy_case("sleep");
+    let path = tmp.path().join("core-18604.img");
+    let (mut bytes, tc, _) = field_bytes(&path, "tc");
+    bytes[tc].fill(0xff);
+    std::fs::write(&path, &bytes).unwrap();
+    let e = explore::render(tmp.path(), "ps", false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("core-18604.img: entry 0 at byte "), "{e}");
+    assert!(e.contains("core_entry message: "), "{e}");
+    assert!(e.ends_with("(needed by x ps for pid 18604)"), "{e}");
+}

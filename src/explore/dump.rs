@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
-use crate::image::{Image, Layout, read_magic};
+use crate::image::{EntryMessage, Image, Layout, img_err, read_magic};
 use crate::message::{Message, Value, read_varint};
 use crate::schema::Schema;
 use crate::wire::next_field;
@@ -113,10 +113,38 @@ impl Dump {
         let img = self.image(name, needed_by)?;
         match img.entries.into_iter().next() {
             Some(e) => Ok(e.msg),
-            None => {
-                Err(Error::other(format!("has no entries (needed by {needed_by})")).in_file(name))
-            }
+            None => Err(no_entries(name, needed_by)),
         }
+    }
+
+    /// [`Dump::head`] with only the fields on the dotted paths `only`
+    /// decoded ([`Message::decode_only`]): damage in the rest of the entry is
+    /// not looked for. A core's registers and signal actions are most of its
+    /// decoding time, and `x ps` needs two fields of it.
+    pub fn head_only(&self, name: &str, needed_by: &str, only: &[&str]) -> Result<Message> {
+        let bytes = needed(self.read(name), name, needed_by)?;
+        let in_file = |e: crate::image::ImageError| {
+            Error::other(format!("{e} (needed by {needed_by})")).in_file(name)
+        };
+        let (magic, start) = read_magic(&bytes).map_err(in_file)?;
+        let mut first = None;
+        // Only the framing is read here; the callback takes no message apart.
+        Image::render_entries(&bytes, magic, start, |e| {
+            first.get_or_insert(e.msg);
+            Ok(())
+        })
+        .map_err(in_file)?;
+        let (msg_type, body) = match first {
+            Some(EntryMessage::Wire { msg_type, body })
+            | Some(EntryMessage::Unchecked { msg_type, body }) => (msg_type, body),
+            Some(EntryMessage::Decoded(m)) => return Ok(m),
+            None => return Err(no_entries(name, needed_by)),
+        };
+        Message::decode_only(msg_type, body, only).map_err(|e| {
+            let at = body.as_ptr() as usize - bytes.as_ptr() as usize + e.offset;
+            let type_name = Schema::get().message(msg_type).name;
+            in_file(img_err(Some(0), at, format!("{type_name} message: {e}")))
+        })
     }
 
     /// The fdinfo image of task `pid`: fdinfo-FILES_ID.img, named by its ids image.
@@ -252,6 +280,10 @@ impl Dump {
 
 /// An image that `needed_by` requires: missing or undecodable is an error
 /// naming it and `needed_by`.
+fn no_entries(name: &str, needed_by: &str) -> Error {
+    Error::other(format!("has no entries (needed by {needed_by})")).in_file(name)
+}
+
 fn needed<T>(found: Result<Option<T>>, name: &str, needed_by: &str) -> Result<T> {
     match found {
         Ok(Some(img)) => Ok(img),

@@ -53,7 +53,11 @@ fn tree(dump: &Dump) -> Result<(Vec<Proc>, Vec<usize>)> {
     let mut by_pid = HashMap::new();
     for task in tasks {
         let name = format!("core-{}.img", task.pid);
-        let core = dump.head(&name, &format!("x ps for pid {}", task.pid))?;
+        let core = dump.head_only(
+            &name,
+            &format!("x ps for pid {}", task.pid),
+            &["tc.comm", "tc.task_state"],
+        )?;
         let tc = core.msg("tc");
         let comm = tc
             .and_then(|tc| tc.str("comm"))
