@@ -452,7 +452,7 @@ fn decode_message(
     let mut sorted = true;
     while pos < buf.len() {
         let start = pos;
-        let key = read_varint(buf, &mut pos)
+        let key = crate::wire::varint(buf, &mut pos)
             .ok_or_else(|| err(base + start, path, "truncated field key"))?;
         let number = key >> 3;
         let wire = (key & 7) as u8;
@@ -468,7 +468,7 @@ fn decode_message(
         let value_start = pos;
         let (payload, end) = match wire {
             0 => {
-                read_varint(buf, &mut pos)
+                crate::wire::varint(buf, &mut pos)
                     .ok_or_else(|| err(base + value_start, path, "truncated varint"))?;
                 (&buf[value_start..pos], pos)
             }
@@ -480,7 +480,7 @@ fn decode_message(
                 (&buf[pos..pos + n], pos + n)
             }
             2 => {
-                let len = read_varint(buf, &mut pos)
+                let len = crate::wire::varint(buf, &mut pos)
                     .ok_or_else(|| err(base + value_start, path, "truncated length"))?;
                 if len > (buf.len() - pos) as u64 {
                     return Err(err(
@@ -589,10 +589,17 @@ fn decode_message(
             None if run.is_empty() => continue,
             None => Values::Many(run),
         };
-        if let Some(existing) = msg.fields.iter_mut().find(|f| f.field == idx) {
+        // Fields come in number order from CRIU: a field after the last one
+        // is new, and only one out of order needs looking for.
+        let last = msg.fields.last().map(|l| l.field);
+        let existing = match last {
+            Some(l) if l >= idx => msg.fields.iter_mut().find(|f| f.field == idx),
+            _ => None,
+        };
+        if let Some(existing) = existing {
             merge(field, existing, values);
         } else {
-            if msg.fields.last().is_some_and(|l| l.field > idx) {
+            if last.is_some_and(|l| l > idx) {
                 sorted = false;
             }
             msg.fields.push(FieldValue { field: idx, values });
@@ -664,7 +671,7 @@ pub(crate) fn scalar(
     let fixed = |n: usize| buf.get(p..p + n).ok_or_else(truncated);
     match wire {
         0 => {
-            let raw = read_varint(buf, &mut p).ok_or_else(truncated)?;
+            let raw = crate::wire::varint(buf, &mut p).ok_or_else(truncated)?;
             let out_of_range = || {
                 format!(
                     "value {raw} does not fit the field's type {}",
