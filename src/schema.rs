@@ -207,6 +207,11 @@ impl MessagePlan {
 
     /// Index in `fields` of the field with this name.
     pub fn field_by_name(&self, name: &str) -> Option<usize> {
+        // Most messages have a few fields: comparing names (lengths first)
+        // is cheaper than hashing one.
+        if self.fields.len() <= SCAN_FIELDS {
+            return self.fields.iter().position(|f| f.name == name);
+        }
         let by_name = self.by_name.get_or_init(|| {
             self.fields
                 .iter()
@@ -217,6 +222,9 @@ impl MessagePlan {
         by_name.get(name).copied()
     }
 }
+
+/// Up to this many fields, [`MessagePlan::field_by_name`] scans them.
+const SCAN_FIELDS: usize = 16;
 
 /// One enum type: values by number and by name.
 #[derive(Debug)]
