@@ -589,12 +589,12 @@ fn decode_message(
             None if run.is_empty() => continue,
             None => Values::Many(run),
         };
-        // Fields come in number order from CRIU: a field after the last one
-        // is new, and only one out of order needs looking for.
+        // Fields come in number order from CRIU: while they do, a field after
+        // the last one is new, and only one out of order needs looking for.
         let last = msg.fields.last().map(|l| l.field);
         let existing = match last {
-            Some(l) if l >= idx => msg.fields.iter_mut().find(|f| f.field == idx),
-            _ => None,
+            Some(l) if l < idx && sorted => None,
+            _ => msg.fields.iter_mut().find(|f| f.field == idx),
         };
         if let Some(existing) = existing {
             merge(field, existing, values);

@@ -140,3 +140,21 @@ fn merged_messages_keep_unknown_fields_in_number_order() {
     let again = codec::decode_to_json(&bytes, Options::default()).unwrap();
     assert_eq!(json, again);
 }
+
+/// Found by the decode fuzzer, in an optimisation of the same session: a
+/// pstree entry with `threads`, then `pgid` and `sid` (out of number order),
+/// then `threads` again. The decoder stopped looking for a field's earlier
+/// values whenever it came after the last field decoded, even once the fields
+/// were out of order, so `threads` was kept twice, as two fields.
+#[test]
+fn a_repeated_field_after_fields_out_of_order_is_one_field() {
+    let data = input("fuzz-decode-repeated-field-after-out-of-order.img");
+    let decoded = Image::decode(&data).unwrap();
+    let msg = &decoded.entries[0].msg;
+    let mut numbers: Vec<usize> = msg.fields.iter().map(|f| f.field).collect();
+    numbers.dedup();
+    assert_eq!(numbers.len(), msg.fields.len(), "{msg:?}");
+    assert_eq!(msg.get("threads").len(), 2, "{msg:?}");
+    let again = Image::decode(&decoded.encode().unwrap()).unwrap();
+    assert_eq!(again, decoded);
+}
