@@ -523,7 +523,7 @@ fn sigkill_during_write_backs_leaves_old_or_new() {
     let enc = |text: &str| {
         let out = Command::new(bin())
             .arg("encode")
-            .stdin_file_text(text)
+            .stdin(unlinked_file(text.as_bytes()))
             .output()
             .unwrap();
         out.stdout
@@ -581,20 +581,5 @@ fn sigkill_during_write_backs_leaves_old_or_new() {
             stray.is_empty(),
             "round {round}: {stray:?} could be taken for an image"
         );
-    }
-}
-
-trait StdinText {
-    fn stdin_file_text(&mut self, text: &str) -> &mut Self;
-}
-
-impl StdinText for Command {
-    fn stdin_file_text(&mut self, text: &str) -> &mut Self {
-        let t = TempDir::new("enc");
-        let p = t.0.join("in.json");
-        fs::write(&p, text).unwrap();
-        let f = fs::File::open(&p).unwrap();
-        drop(t);
-        self.stdin(f)
     }
 }

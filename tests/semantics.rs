@@ -27,28 +27,13 @@ fn write_and_close(path: &std::path::Path, text: &[u8]) -> Result<(), i32> {
              try:\n  os.close(fd)\nexcept OSError as e:\n  sys.exit(e.errno)\n",
         )
         .arg(path)
-        .stdin_file(text)
+        .stdin(unlinked_file(text))
         .output()
         .unwrap();
     match out.status.code() {
         Some(0) => Ok(()),
         Some(c) => Err(c),
         None => Err(-1),
-    }
-}
-
-trait StdinFile {
-    fn stdin_file(&mut self, data: &[u8]) -> &mut Self;
-}
-
-impl StdinFile for Command {
-    fn stdin_file(&mut self, data: &[u8]) -> &mut Self {
-        let t = TempDir::new("stdin");
-        let p = t.0.join("in");
-        fs::write(&p, data).unwrap();
-        let f = fs::File::open(&p).unwrap();
-        std::mem::forget(t);
-        self.stdin(f)
     }
 }
 
@@ -660,6 +645,62 @@ fn s_truncate_view() {
         .success()
     );
     only_changed(&before, &snapshot(&m.dump), &[]);
+}
+
+/// Saves an edit of the core's view of `m` (a changed `personality`) whose
+/// image cannot be written, and checks what the writer and the user see.
+fn save_fails_with(m: &Mounted, image_dir: &std::path::Path, errno: i32, reason: &str) -> String {
+    let core = format!("{CORE}.json");
+    let text = fs::read_to_string(m.p(&core)).unwrap();
+    let edited = replace_once(&text, "\"personality\": 0,", "\"personality\": 1,");
+    let before = snapshot(image_dir);
+    assert_eq!(write_and_close(&m.p(&core), edited.as_bytes()), Err(errno));
+    only_changed(&before, &snapshot(image_dir), &[]);
+    let err = fs::read_to_string(m.p(&format!("{core}.err"))).unwrap();
+    assert!(
+        err.starts_with(&format!("{core}: saving to {CORE}.img: ")) && err.contains(reason),
+        "{err}"
+    );
+    assert!(m.daemon_log().contains(err.trim_end()), "reason in the log");
+    edited
+}
+
+#[test]
+fn s_unwritable_dump_reports_errno() {
+    // A dump on a read-only mount: the temporary file cannot be created.
+    let m = Mounted::with_dump("sleep", |t| {
+        copy_case("sleep", &t.join("rw"));
+        let ro = SysMount::bind_ro(&t.join("rw"), &t.join("dump"));
+        (t.join("dump"), vec![ro])
+    });
+    save_fails_with(
+        &m,
+        &m.tmp.0.join("rw"),
+        libc::EROFS,
+        "Read-only file system",
+    );
+    drop(m);
+    // A full disk: the temporary file cannot be written. Once there is
+    // room, the same save goes through.
+    let m = Mounted::with_dump("sleep", |t| {
+        let fs = SysMount::tmpfs(&t.join("dump"), "2m");
+        copy_case("sleep", &t.join("dump"));
+        (t.join("dump"), vec![fs])
+    });
+    let filler = m.tmp.0.join("dump/filler");
+    let mut f = fs::File::create(&filler).unwrap();
+    while f.write_all(&[0u8; 4096]).is_ok() {}
+    drop(f);
+    let edited = save_fails_with(&m, &m.dump, libc::ENOSPC, "No space left on device");
+    fs::remove_file(&filler).unwrap();
+    assert_eq!(
+        write_and_close(&m.p(&format!("{CORE}.json")), edited.as_bytes()),
+        Ok(())
+    );
+    assert_eq!(
+        fs::read_to_string(m.p(&format!("{CORE}.json"))).unwrap(),
+        edited
+    );
 }
 
 #[test]

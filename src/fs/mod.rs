@@ -1221,7 +1221,10 @@ impl CritFs {
             log::debug!("{}: unchanged, image left as it is", view.display());
             return Ok(());
         }
-        crate::atomic::replace_file(&path, &bytes).map_err(|e| FsError::io(&e, image.display()))?;
+        crate::atomic::replace_file(&path, &bytes).map_err(|e| {
+            let what = format!("{}: saving to {}", view.display(), image.display());
+            FsError::io(&e, what)
+        })?;
         if meta.uid() != 0 || meta.gid() != 0 {
             let _ = std::os::unix::fs::lchown(&path, Some(meta.uid()), Some(meta.gid()));
         }

@@ -90,12 +90,51 @@ pub fn alone() -> RwLockWriteGuard<'static, ()> {
     SIDE_BY_SIDE.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A file system a test mounted (a tmpfs, a bind mount), unmounted on drop.
+pub struct SysMount(PathBuf);
+
+impl SysMount {
+    fn run(args: &[&str], at: &Path) {
+        let out = Command::new("mount").args(args).arg(at).output().unwrap();
+        assert!(
+            out.status.success(),
+            "mount {args:?} {}: {}",
+            at.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A tmpfs of `size` (as mount's `size=`) at `at`, created if missing.
+    pub fn tmpfs(at: &Path, size: &str) -> SysMount {
+        std::fs::create_dir_all(at).unwrap();
+        SysMount::run(&["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"], at);
+        SysMount(at.to_path_buf())
+    }
+
+    /// `from` seen read-only at `at` (created if missing).
+    pub fn bind_ro(from: &Path, at: &Path) -> SysMount {
+        std::fs::create_dir_all(at).unwrap();
+        SysMount::run(&["--bind", from.to_str().unwrap()], at);
+        let bind = SysMount(at.to_path_buf());
+        SysMount::run(&["-o", "remount,bind,ro"], at);
+        bind
+    }
+}
+
+impl Drop for SysMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).output();
+    }
+}
+
 /// A mounted copy of a corpus case. Unmounts in Drop.
 pub struct Mounted {
     pub dump: PathBuf,
     pub mnt: PathBuf,
     pub log: PathBuf,
-    // Dropped last: the mount is gone before the directory is removed.
+    // Dropped after the view's mount, before the directory is removed.
+    _under: Vec<SysMount>,
+    // Dropped last: the mounts are gone before the directory is removed.
     pub tmp: TempDir,
     _beside: RwLockReadGuard<'static, ()>,
 }
@@ -114,14 +153,37 @@ impl Mounted {
     pub fn with_nofile(case: &str, args: &[&str], soft: Option<u64>) -> Mounted {
         let tmp = TempDir::new(case);
         let dump = tmp.0.join("dump");
-        let mnt = tmp.0.join("mnt");
         copy_case(case, &dump);
+        Mounted::start(tmp, dump, Vec::new(), args, soft)
+    }
+
+    /// A mount of a copy of `case` that `prepare` puts in place: it gets the
+    /// test's directory and returns the dump directory to mount and the file
+    /// systems it mounted for it (unmounted after the view, on drop).
+    pub fn with_dump(
+        case: &str,
+        prepare: impl FnOnce(&Path) -> (PathBuf, Vec<SysMount>),
+    ) -> Mounted {
+        let tmp = TempDir::new(case);
+        let (dump, under) = prepare(&tmp.0);
+        Mounted::start(tmp, dump, under, &[], None)
+    }
+
+    fn start(
+        tmp: TempDir,
+        dump: PathBuf,
+        under: Vec<SysMount>,
+        args: &[&str],
+        soft: Option<u64>,
+    ) -> Mounted {
+        let mnt = tmp.0.join("mnt");
         std::fs::create_dir(&mnt).unwrap();
         let log = tmp.0.join("daemon.log");
         let m = Mounted {
             dump,
             mnt,
             log,
+            _under: under,
             tmp,
             _beside: beside(),
         };
@@ -246,6 +308,15 @@ impl Drop for Mounted {
     fn drop(&mut self) {
         self.unmount();
     }
+}
+
+/// A file holding `data`, open for reading and already unlinked (to give a
+/// command a regular file as stdin, leaving nothing behind).
+pub fn unlinked_file(data: &[u8]) -> std::fs::File {
+    let t = TempDir::new("stdin");
+    let p = t.0.join("in");
+    std::fs::write(&p, data).unwrap();
+    std::fs::File::open(&p).unwrap()
 }
 
 /// Runs a shell command line; returns its output.
