@@ -78,6 +78,27 @@ fn bad_mount_arguments() {
     );
 }
 
+#[test]
+fn missing_dev_fuse_is_one_line() {
+    // /dev/fuse hidden under an empty /dev, in a mount namespace of its own
+    // (gone with the command, so nothing is left mounted).
+    let (_t, dump, mnt) = dump_and_mnt("sleep", "nofuse");
+    let out = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount -t tmpfs none /dev && exec \"$0\" mount \"$1\" \"$2\"",
+        ])
+        .arg(bin())
+        .arg(&dump)
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    one_line_error(&out, "/dev/fuse does not exist: load the fuse module");
+    assert!(!is_mounted(&mnt));
+}
+
 struct Guard(std::path::PathBuf);
 impl Drop for Guard {
     fn drop(&mut self) {
