@@ -81,7 +81,9 @@ fn bad_mount_arguments() {
 #[test]
 fn missing_dev_fuse_is_one_line() {
     // /dev/fuse hidden under an empty /dev, in a mount namespace of its own
-    // (gone with the command, so nothing is left mounted).
+    // (gone with the command, so nothing is left mounted). The namespace
+    // starts with a copy of every mount: not beside a test that runs alone.
+    let _beside = beside();
     let (_t, dump, mnt) = dump_and_mnt("sleep", "nofuse");
     let out = Command::new("unshare")
         .args([
