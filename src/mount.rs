@@ -65,16 +65,33 @@ pub fn parse_options(opts: &[String]) -> Result<MountOptions> {
 
 /// Whether `path` (canonical) is a mount point, from /proc/self/mountinfo.
 pub fn is_mount_point(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
+    mount_type(path).is_some()
+}
+
+/// The file system type of the topmost mount on `path` (canonical), from
+/// /proc/self/mountinfo (`fuse.crit-fs` for ours); None if it is no mount point.
+fn mount_type(path: &Path) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let want = path.to_string_lossy();
-    info.lines().any(|l| {
-        l.split(' ')
-            .nth(4)
-            .map(unescape_mountinfo)
-            .is_some_and(|p| p == want)
-    })
+    info.lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .map(unescape_mountinfo)
+                .is_some_and(|p| p == want)
+        })
+        .filter_map(|l| Some(l.split_once(" - ")?.1.split(' ').next()?.to_string()))
+        .next_back()
+}
+
+/// A crit-fs mount whose daemon is gone: the kernel answers ENOTCONN (or
+/// ECONNABORTED) for it. fusermount3's auto_unmount removes such a mount
+/// when the daemon dies, but not always: it gives up when its check races
+/// with the kernel tearing down the connection.
+fn dead_crit_fs_mount(path: &Path) -> bool {
+    let dead = std::fs::metadata(path)
+        .is_err_and(|e| matches!(e.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNABORTED)));
+    dead && mount_type(path).as_deref() == Some("fuse.crit-fs")
 }
 
 fn unescape_mountinfo(s: &str) -> String {
@@ -124,11 +141,34 @@ fn check(args: &MountArgs) -> Result<Checked> {
             args.mountpoint.display()
         ))
     })?;
-    if !mountpoint.is_dir() {
-        return Err(Error::other(format!(
-            "mount point {}: not a directory",
-            args.mountpoint.display()
-        )));
+    if dead_crit_fs_mount(&mountpoint) {
+        // Nothing can be served by it any more: replace it.
+        let out = std::process::Command::new("fusermount3")
+            .arg("-u")
+            .arg("-z")
+            .arg(&mountpoint)
+            .output();
+        if out.is_ok_and(|o| o.status.success()) {
+            eprintln!(
+                "crit-fs: note: removed the dead mount on {} (its daemon was killed)",
+                args.mountpoint.display()
+            );
+        }
+    }
+    match std::fs::metadata(&mountpoint) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::other(format!(
+                "mount point {}: not a directory",
+                args.mountpoint.display()
+            )));
+        }
+        Err(e) => {
+            return Err(Error::other(format!(
+                "mount point {}: {e}",
+                args.mountpoint.display()
+            )));
+        }
     }
     if is_mount_point(&mountpoint) {
         return Err(Error::other(format!(
