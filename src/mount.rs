@@ -143,12 +143,7 @@ fn check(args: &MountArgs) -> Result<Checked> {
     })?;
     if dead_crit_fs_mount(&mountpoint) {
         // Nothing can be served by it any more: replace it.
-        let out = std::process::Command::new("fusermount3")
-            .arg("-u")
-            .arg("-z")
-            .arg(&mountpoint)
-            .output();
-        if out.is_ok_and(|o| o.status.success()) {
+        if lazy_unmount(&mountpoint).is_ok() {
             eprintln!(
                 "crit-fs: note: removed the dead mount on {} (its daemon was killed)",
                 args.mountpoint.display()
@@ -409,19 +404,10 @@ fn serve_inner(args: &MountArgs, checked: &Checked, ready: &mut Option<OwnedFd>)
                 if let Err(e) = unmounter.unmount() {
                     log::debug!("unmount {}: {e}", mnt.display());
                 }
-                if is_mount_point(&mnt) {
-                    let out = std::process::Command::new("fusermount3")
-                        .arg("-u")
-                        .arg("-z")
-                        .arg(&mnt)
-                        .output();
-                    if let Some(o) = out.as_ref().ok().filter(|o| !o.status.success()) {
-                        log::warn!(
-                            "fusermount3 -u {}: {}",
-                            mnt.display(),
-                            String::from_utf8_lossy(&o.stderr).trim()
-                        );
-                    }
+                if is_mount_point(&mnt)
+                    && let Err(e) = lazy_unmount(&mnt)
+                {
+                    log::warn!("fusermount3 -u -z {}: {e}", mnt.display());
                 }
             }
         })?;
@@ -436,6 +422,22 @@ fn serve_inner(args: &MountArgs, checked: &Checked, ready: &mut Option<OwnedFd>)
         .map_err(|e| Error::other(format!("session: {e}")))?;
     log::info!("unmounted {}", checked.mountpoint.display());
     Ok(())
+}
+
+/// `fusermount3 -u -z MNT`: detaches the mount now, whatever is still open
+/// in it. The error is fusermount3's first line on stderr.
+fn lazy_unmount(mnt: &Path) -> std::result::Result<(), String> {
+    let out = std::process::Command::new("fusermount3")
+        .arg("-u")
+        .arg("-z")
+        .arg(mnt)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let msg = String::from_utf8_lossy(&out.stderr);
+    Err(msg.lines().next().unwrap_or("failed").trim().to_string())
 }
 
 /// `crit-fs umount MNT`: `fusermount3 -u MNT`, with a one-line error.

@@ -113,6 +113,11 @@ fn mount_is_ready_when_command_returns_and_umount_unmounts() {
     let m = Mounted::new("sleep");
     // No sleep, no retry: the mount is usable as soon as `mount` returned.
     assert!(m.p("pstree.json").exists());
+    crit_fs_umount(&m);
+}
+
+/// `crit-fs umount` of `m`: succeeds, and the mount is gone.
+fn crit_fs_umount(m: &Mounted) {
     let out = Command::new(bin())
         .arg("umount")
         .arg(&m.mnt)
@@ -212,50 +217,33 @@ fn watcher_pid(mnt: &Path) -> i32 {
     panic!("no fusermount3 watching {}", mnt.display());
 }
 
-#[test]
-fn dead_mount_is_replaced_by_the_next_mount() {
-    let m = Mounted::new("sleep");
-    // A dead mount for sure: its watcher goes first, then the daemon.
+/// Kills the watcher of `m`, then its daemon: the mount is left dead, for sure.
+fn kill_leaving_a_dead_mount(m: &Mounted) {
     unsafe { libc::kill(watcher_pid(&m.mnt), libc::SIGKILL) };
-    unsafe { libc::kill(daemon_pid_of(&m), libc::SIGKILL) };
+    unsafe { libc::kill(daemon_pid_of(m), libc::SIGKILL) };
     let end = std::time::Instant::now() + Duration::from_secs(10);
     while !is_dead(&m.mnt) && std::time::Instant::now() < end {
         std::thread::sleep(Duration::from_millis(25));
     }
     assert!(m.is_mounted() && is_dead(&m.mnt), "a dead mount");
+}
+
+#[test]
+fn dead_mount_is_replaced_by_the_next_mount() {
+    let m = Mounted::new("sleep");
+    kill_leaving_a_dead_mount(&m);
     let out = mount_cmd(&m.dump, &m.mnt, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("removed the dead mount on"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("removed the dead mount on"), "{err}");
     assert!(
         fs::read(m.p(&format!("{CORE}.json")))
             .unwrap()
             .starts_with(b"{")
     );
     // `crit-fs umount` removes a dead mount too.
-    unsafe { libc::kill(watcher_pid(&m.mnt), libc::SIGKILL) };
-    unsafe { libc::kill(daemon_pid_of(&m), libc::SIGKILL) };
-    while !is_dead(&m.mnt) && std::time::Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let out = Command::new(bin())
-        .arg("umount")
-        .arg(&m.mnt)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!m.is_mounted());
+    kill_leaving_a_dead_mount(&m);
+    crit_fs_umount(&m);
 }
 
 #[test]
