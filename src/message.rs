@@ -819,3 +819,21 @@ pub(crate) fn encode_field(field: &FieldPlan, values: &[Value], out: &mut Vec<u8
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_hold_one_inline_and_grow_to_many() {
+        let mut v = Values::from(vec![Value::U64(1)]);
+        assert!(matches!(v, Values::One(Value::U64(1))));
+        v.push(Value::U64(2));
+        v.extend([Value::U64(3)]);
+        assert_eq!(&v[..], &[Value::U64(1), Value::U64(2), Value::U64(3)]);
+        v[0] = Value::U64(9);
+        assert_eq!(v.iter().count(), 3);
+        assert_eq!(v.into_iter().next(), Some(Value::U64(9)));
+        assert!(Values::from(Vec::new()).is_empty());
+    }
+}
