@@ -64,14 +64,24 @@ pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "\t{:<36}    {exe}", "exe")?;
         for vma in mm.msgs("vmas") {
             let v = describe(vma, &mut files, &mut shm, &why)?;
-            let range = format!("{:08x}-{:08x}", v.start, v.end);
-            writeln!(out, "\t{range:<36}{}{}", v.prot, v.text)?;
+            // CRIT pads "START-END" (each at least 8 hex digits) to 36 columns.
+            let width = hex_digits(v.start).max(8) + 1 + hex_digits(v.end).max(8);
+            let pad = 36usize.saturating_sub(width);
+            write!(out, "\t{:08x}-{:08x}{:pad$}", v.start, v.end, "")?;
+            for part in [v.prot.as_bytes(), v.text.as_bytes(), b"\n"] {
+                out.write_all(part)?;
+            }
         }
     }
     if json {
         list.finish(out)?;
     }
     Ok(())
+}
+
+/// How many hex digits `x` has (1 for 0).
+fn hex_digits(x: u64) -> usize {
+    (64 - x.leading_zeros() as usize).div_ceil(4).max(1)
 }
 
 struct Vma {
@@ -123,4 +133,16 @@ fn describe(vma: &Message, files: &mut Files, shm: &mut ShmIds, why: &str) -> Re
         prot: [bit(1, 'r'), bit(2, 'w'), bit(4, 'x')].iter().collect(),
         text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hex_digits;
+
+    #[test]
+    fn hex_digits_is_the_width_of_lower_hex() {
+        for x in [0, 1, 0xf, 0x10, 0xfff_ffff, 0x1_0000_0000, u64::MAX] {
+            assert_eq!(hex_digits(x), format!("{x:x}").len(), "{x:#x}");
+        }
+    }
 }
