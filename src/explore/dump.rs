@@ -278,12 +278,13 @@ impl Dump {
     }
 }
 
-/// An image that `needed_by` requires: missing or undecodable is an error
-/// naming it and `needed_by`.
+/// The error for an image `needed_by` requires that holds no entry.
 fn no_entries(name: &str, needed_by: &str) -> Error {
     Error::other(format!("has no entries (needed by {needed_by})")).in_file(name)
 }
 
+/// An image that `needed_by` requires: missing or undecodable is an error
+/// naming it and `needed_by`.
 fn needed<T>(found: Result<Option<T>>, name: &str, needed_by: &str) -> Result<T> {
     match found {
         Ok(Some(img)) => Ok(img),
