@@ -5,11 +5,13 @@ use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use clap::{Parser, Subcommand};
 
 use crate::codec::{self, Options};
 use crate::error::{Error, Result};
+use crate::mapped::{self, Input, Pages};
 
 /// Version of CRIT whose output crit-fs reproduces.
 pub const CRIT_VERSION: &str = "4.2";
@@ -93,6 +95,7 @@ pub fn main() -> ExitCode {
         .and_then(|a| Path::new(a).file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "crit-fs".into());
+    let _ = PROGRAM.set(invoked_as.clone());
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -131,11 +134,15 @@ fn is_broken_pipe(e: &Error) -> bool {
     matches!(&e.kind, crate::error::ErrorKind::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
 }
 
-fn read_input(input: &Option<PathBuf>) -> Result<(Vec<u8>, String)> {
+/// The whole input: a large file mapped (see [`crate::mapped`]), anything
+/// else read.
+fn read_input(input: &Option<PathBuf>) -> Result<(Input, String)> {
     match input {
         Some(p) => {
-            let data = read_file(p).map_err(|e| Error::from(e).in_file(p.display()))?;
-            Ok((data, p.display().to_string()))
+            let name = p.display().to_string();
+            let label = format!("{}: {name}", program());
+            let data = mapped::open(p, &label).map_err(|e| Error::from(e).in_file(&name))?;
+            Ok((data, name))
         }
         None => {
             let mut data = Vec::new();
@@ -143,23 +150,17 @@ fn read_input(input: &Option<PathBuf>) -> Result<(Vec<u8>, String)> {
                 .lock()
                 .read_to_end(&mut data)
                 .map_err(|e| Error::from(e).in_file("<stdin>"))?;
-            Ok((data, "<stdin>".into()))
+            Ok((Input::Read(data), "<stdin>".into()))
         }
     }
 }
 
-/// Reads a whole file into memory the kernel may back with huge pages when
-/// it is large: faulting in a 64 MiB image 4 KiB at a time cost a third of
-/// decoding it. (Mapping the file would be cheaper still, but a file cut
-/// short by another process while mapped kills the reader with SIGBUS.)
-fn read_file(p: &Path) -> io::Result<Vec<u8>> {
-    let mut f = std::fs::File::open(p)?;
-    let len = f.metadata().map_or(0, |m| m.len());
-    let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
-    crate::hugepages::advise(&data);
-    f.read_to_end(&mut data)?;
-    Ok(data)
+/// The name errors start with: how the program was invoked (crit or crit-fs).
+fn program() -> &'static str {
+    PROGRAM.get().map_or("crit-fs", |s| s.as_str())
 }
+
+static PROGRAM: OnceLock<String> = OnceLock::new();
 
 fn write_stdout(data: &[u8]) -> Result<()> {
     let mut out = io::stdout().lock();
@@ -209,7 +210,8 @@ fn decode(input: &Option<PathBuf>, output: &Option<PathBuf>, opts: Options) -> R
 }
 
 /// Between regular files the image is encoded in pieces, with little
-/// memory; from stdin or into a device or FIFO, the text is read whole.
+/// memory (a large input mapped, a small one read); from stdin or into a
+/// device or FIFO, the text is read whole.
 fn encode(input: &Option<PathBuf>, output: &Option<PathBuf>) -> Result<()> {
     let regular = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file());
     if let (Some(i), Some(o)) = (input, output)
@@ -217,9 +219,16 @@ fn encode(input: &Option<PathBuf>, output: &Option<PathBuf>) -> Result<()> {
         && (regular(o) || !o.exists())
     {
         let name = i.display().to_string();
-        let mut f = std::fs::File::open(i).map_err(|e| Error::from(e).in_file(&name))?;
-        return crate::atomic::replace_file_with(o, |out| codec::encode_file(&mut f, &name, out))
-            .map_err(|e| e.in_file(o.display()));
+        let in_input = |e: io::Error| Error::from(e).in_file(&name);
+        let mut f = std::fs::File::open(i).map_err(in_input)?;
+        let label = format!("{}: {name}", program());
+        let encode_to = |out: &mut std::fs::File| match mapped::map(&f, &label, Pages::AsRead)
+            .map_err(in_input)?
+        {
+            Some(text) => codec::encode_mapped_to_file(&text, &name, out),
+            None => codec::encode_file(&mut f, &name, out),
+        };
+        return crate::atomic::replace_file_with(o, encode_to).map_err(|e| e.in_file(o.display()));
     }
     let (data, name) = read_input(input)?;
     let img = codec::encode_from_json(&data).map_err(|e| e.in_file(&name))?;

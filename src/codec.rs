@@ -10,6 +10,7 @@ use crate::json::image::{
     DecodeWriteError, EncodeError, RenderOptions, decode_image_to_json, decode_image_to_writer,
     encode_json_text, image_from_json,
 };
+use crate::mapped::Mapping;
 
 pub use crate::json::image::RenderOptions as Options;
 
@@ -52,24 +53,50 @@ pub fn encode_from_json(text: &[u8]) -> Result<Vec<u8>> {
 /// and encoded again from the start, `output` emptied first.
 pub fn encode_file(input: &mut File, name: &str, output: &mut File) -> Result<()> {
     let len = input.metadata().ok().map(|m| m.len());
-    let mut writer = Tracked {
-        inner: &mut *output,
-        failed: false,
-    };
     // The file itself is the reader: its read_buf fills the window without
     // first zeroing it, as a wrapper's default read_buf would.
-    match crate::json::image::encode_json_stream(input, len, &mut writer) {
-        Ok(true) => return Ok(()),
-        Ok(false) => {}
-        Err(e) if writer.failed => return Err(e.into()),
-        Err(e) => return Err(Error::from(e).in_file(name)),
+    let fast = |sink: &mut dyn Write| crate::json::image::encode_json_stream(input, len, sink);
+    if encode_fast(fast, name, output)? {
+        return Ok(());
     }
     let mut text = Vec::new();
     input
         .seek(SeekFrom::Start(0))
         .and_then(|_| input.read_to_end(&mut text))
         .map_err(|e| Error::from(e).in_file(name))?;
-    let img = encode_from_json(&text).map_err(|e| e.in_file(name))?;
+    encode_again(&text, name, output)
+}
+
+/// [`encode_file`] of a mapped file.
+pub fn encode_mapped_to_file(text: &Mapping, name: &str, output: &mut File) -> Result<()> {
+    let fast = |sink: &mut dyn Write| crate::json::image::encode_json_mapped(text, sink);
+    if encode_fast(fast, name, output)? {
+        return Ok(());
+    }
+    encode_again(text, name, output)
+}
+
+/// Runs the streaming encoder `fast` into `output`: Ok(false) when the
+/// text needs the tree path. Errors of the input name it; of the output, not.
+fn encode_fast(
+    fast: impl FnOnce(&mut dyn Write) -> std::io::Result<bool>,
+    name: &str,
+    output: &mut File,
+) -> Result<bool> {
+    let mut writer = Tracked {
+        inner: output,
+        failed: false,
+    };
+    match fast(&mut writer) {
+        Ok(done) => Ok(done),
+        Err(e) if writer.failed => Err(e.into()),
+        Err(e) => Err(Error::from(e).in_file(name)),
+    }
+}
+
+/// The tree path over the whole text, `output` emptied of what the fast path wrote.
+fn encode_again(text: &[u8], name: &str, output: &mut File) -> Result<()> {
+    let img = encode_from_json(text).map_err(|e| e.in_file(name))?;
     output.set_len(0)?;
     output.seek(SeekFrom::Start(0))?;
     output.write_all(&img)?;

@@ -397,8 +397,8 @@ fn huge_keys_and_values_are_cut_in_error_messages() {
     }
 }
 
-/// Images of 4 MiB or more are read into memory advised for huge pages:
-/// the same text and errors as through stdin, which is read.
+/// Images of 1 MiB or more are mapped, not read: the same text and errors
+/// as through stdin, which is read.
 #[test]
 fn large_files_decode_as_through_stdin() {
     let img = read("shell-tree/fdinfo-2.img");
@@ -430,8 +430,8 @@ fn large_files_decode_as_through_stdin() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `encode -i FILE -o FILE` of a text larger than what the encoder reads at a
-/// time: a payload is decoded as it is read, and a text it cannot stream
+/// `encode -i FILE -o FILE` of a large text (mapped, not read): a payload is
+/// decoded as it comes into view, and a text it cannot stream
 /// (here `"extra"` before a key, found only after output went to the file)
 /// is encoded again from the start. Both give the bytes `encode` gives from
 /// stdin, and a wrong payload length is the same error, with no output file.

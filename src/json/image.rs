@@ -412,6 +412,14 @@ pub fn encode_json_stream(
     super::direct::encode_stream(input, len, sink)
 }
 
+/// [`encode_json_stream`] of a mapped file.
+pub fn encode_json_mapped(
+    text: &crate::mapped::Mapping,
+    sink: &mut dyn std::io::Write,
+) -> std::io::Result<bool> {
+    super::direct::encode_mapped(text, sink)
+}
+
 /// [`encode_json_stream`] reading `read` bytes or more at a time (for the
 /// fuzzer: windows far smaller than the real 16 MiB).
 #[doc(hidden)]

@@ -26,6 +26,7 @@ use super::image::EntryBuilder;
 use super::parse::int_from_str;
 use super::{strict, text};
 use crate::image::{Layout, Magic, PayloadKind, encode_entry, encode_magic};
+use crate::mapped::Mapping;
 use crate::message::{
     Value, close_length, encode_field, encode_scalar, fixed_wire, read_varint, write_varint,
 };
@@ -51,11 +52,20 @@ pub(crate) fn encode_stream(
 ) -> io::Result<bool> {
     // A text of up to WHOLE is read at once, into no more memory than it
     // needs: an entry longer than a window would be parsed in vain first.
-    let (read, whole) = match len.and_then(|n| usize::try_from(n).ok()) {
-        Some(n) if n < WHOLE => (n + 1, true),
-        _ => (READ, false),
+    let read = match len.and_then(|n| usize::try_from(n).ok()) {
+        Some(n) if n < WHOLE => n + 1,
+        _ => READ,
     };
-    encode_with_window(Window::reading(input, read, whole), sink)
+    encode_with_window(Window::reading(input, read), sink)
+}
+
+/// [`encode_stream`] of a mapped file, brought into view as
+/// [`encode_stream`] reads one, so that a long payload goes to `sink` in
+/// pieces rather than into one buffer, and pages already encoded leave
+/// memory.
+pub(crate) fn encode_mapped(text: &Mapping, sink: &mut dyn Write) -> io::Result<bool> {
+    let read = if text.len() < WHOLE { text.len() } else { READ };
+    encode_with_window(Window::mapped(text, read), sink)
 }
 
 /// [`encode_stream`], reading `read` bytes or more at a time.
@@ -64,7 +74,7 @@ pub(crate) fn encode_stream_by(
     sink: &mut dyn Write,
     read: usize,
 ) -> io::Result<bool> {
-    encode_with_window(Window::reading(input, read, false), sink)
+    encode_with_window(Window::reading(input, read), sink)
 }
 
 /// Encodes the text `w` reads into `sink`, as [`encode_stream`] says.

@@ -419,3 +419,44 @@ fn integers_encode_as_in_the_tree() {
         }
     }
 }
+
+/// A mapped file brought into view a few bytes at a time, its pages let go
+/// of behind the view, encodes as the tree path does: a pipe payload longer
+/// than the view (streamed), and a pagemap image's JSON padded past the
+/// size from which files are mapped.
+#[test]
+fn a_mapped_text_in_view_piece_by_piece_agrees() {
+    let data: Vec<u8> = (0..3u32 << 19).map(|i| (i * 13 + i / 4093) as u8).collect();
+    let b64 = crate::json::text::base64_lines(&data).replace('\n', "\\n");
+    let pipe = format!(
+        r#"{{"magic": "PIPES_DATA", "entries": [{{"pipe_id": 7, "bytes": {}, "extra": "{b64}"}}]}}"#,
+        data.len()
+    );
+    let pagemap = corpus_json()
+        .into_iter()
+        .find(|(p, _)| p.to_string_lossy().contains("/pagemap-") && !p.ends_with(".pretty.json"))
+        .expect("a pagemap in tests/data")
+        .1;
+    let path = std::env::temp_dir().join(format!("crit-fs-mapped-{}.json", std::process::id()));
+    for text in [pipe.into_bytes(), pagemap] {
+        let want = tree(&text).unwrap();
+        let mut padded = text.clone();
+        padded.resize(text.len().max(crate::mapped::MAP_FROM as usize) + 10, b' ');
+        std::fs::write(&path, &padded).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        let m = loop {
+            match crate::mapped::map(&f, "test", crate::mapped::Pages::AsRead).unwrap() {
+                Some(m) => break m,
+                None => std::thread::yield_now(), // other tests hold every slot
+            }
+        };
+        for read in [7, 4096, 100_000] {
+            let mut out = Vec::new();
+            let done = encode_with_window(Window::mapped(&m, read), &mut out).unwrap();
+            assert!(done, "read by {read}");
+            assert_eq!(out, want, "read by {read}");
+        }
+        assert_eq!(&m[..], &padded[..], "the bytes let go of read the same");
+    }
+    std::fs::remove_file(&path).unwrap();
+}

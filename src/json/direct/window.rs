@@ -1,71 +1,126 @@
 //! The JSON text as the direct encoder sees it: all of it in memory, or a
 //! file read in pieces, keeping only what the encoder has not finished with.
 
-use std::borrow::Cow;
 use std::io::{self, Read};
 
+use crate::mapped::Mapping;
+
 pub(super) struct Window<'a> {
-    buf: Cow<'a, [u8]>,
+    source: Source<'a>,
     /// How much is read at a time (at least).
     pub(super) read: usize,
-    /// The rest of the text; None once it has all been read.
-    reader: Option<&'a mut dyn Read>,
-    /// Whether to back the buffer with huge pages: only when it is to hold
-    /// the whole text. A window that slides would grow huge pages it never
-    /// fills (16 MiB more of RSS for the 64 MiB pipe).
-    huge: bool,
+}
+
+enum Source<'a> {
+    /// Text in memory: `text[start..end]` is in view, and the view grows
+    /// only as far as the encoder asks, so that it can stream a long
+    /// payload to its sink as it would from a file; nothing is copied.
+    Memory {
+        text: &'a [u8],
+        start: usize,
+        end: usize,
+        /// The mapping `text` is, if it is one: pages are brought in as
+        /// they come into view and let go of once dropped from it.
+        mapping: Option<&'a Mapping>,
+    },
+    /// Text read from `reader` (None once all of it has been read) into `buf`.
+    Reading {
+        buf: Vec<u8>,
+        reader: Option<&'a mut dyn Read>,
+    },
 }
 
 impl<'a> Window<'a> {
-    /// The whole text, already in memory.
+    /// The whole text, already in memory, in view at once.
     pub(super) fn whole(text: &'a [u8]) -> Window<'a> {
         Window {
-            buf: Cow::Borrowed(text),
+            source: Source::Memory {
+                text,
+                start: 0,
+                end: text.len(),
+                mapping: None,
+            },
             read: 0,
-            reader: None,
-            huge: false,
         }
     }
 
-    /// A text still to be read from `reader`, `read` bytes or more at a
-    /// time; `whole`: the first read is expected to take all of it.
-    pub(super) fn reading(reader: &'a mut dyn Read, read: usize, whole: bool) -> Window<'a> {
+    /// A mapped file brought into view `read` bytes or more at a time, as
+    /// if it were read.
+    pub(super) fn mapped(m: &'a Mapping, read: usize) -> Window<'a> {
+        let end = m.len().min(read);
+        m.bring_in(0..end);
         Window {
-            buf: Cow::Owned(Vec::new()),
+            source: Source::Memory {
+                text: m,
+                start: 0,
+                end,
+                mapping: Some(m),
+            },
             read,
-            reader: Some(reader),
-            huge: whole,
         }
     }
 
-    /// The part of the text in memory.
+    /// A text still to be read from `reader`, `read` bytes or more at a time.
+    pub(super) fn reading(reader: &'a mut dyn Read, read: usize) -> Window<'a> {
+        Window {
+            source: Source::Reading {
+                buf: Vec::new(),
+                reader: Some(reader),
+            },
+            read,
+        }
+    }
+
+    /// The part of the text in view.
     pub(super) fn bytes(&self) -> &[u8] {
-        &self.buf
+        match &self.source {
+            Source::Memory {
+                text, start, end, ..
+            } => &text[*start..*end],
+            Source::Reading { buf, .. } => buf,
+        }
     }
 
-    /// Whether the text in memory runs to its end.
+    /// Whether the text in view runs to its end.
     pub(super) fn complete(&self) -> bool {
-        self.reader.is_none()
+        match &self.source {
+            Source::Memory { text, end, .. } => *end == text.len(),
+            Source::Reading { reader, .. } => reader.is_none(),
+        }
     }
 
-    /// Drops the bytes before `keep` and reads at least `more` bytes further
-    /// (fewer at the end of the text). Returns how many bytes were dropped:
-    /// positions in [`Window::bytes`] move back by that much.
+    /// Drops the bytes before `keep` and brings at least `more` bytes further
+    /// into view (fewer at the end of the text). Returns how many bytes were
+    /// dropped: positions in [`Window::bytes`] move back by that much.
     pub(super) fn advance(&mut self, keep: usize, more: usize) -> io::Result<usize> {
-        let Some(reader) = self.reader.as_mut() else {
-            return Ok(0);
-        };
-        let buf = self.buf.to_mut();
-        buf.drain(..keep);
-        let cap = buf.capacity();
-        buf.reserve(more);
-        if self.huge && buf.capacity() != cap {
-            crate::hugepages::advise(buf);
+        match &mut self.source {
+            Source::Memory {
+                text,
+                start,
+                end,
+                mapping,
+            } => {
+                *start += keep;
+                let old_end = *end;
+                *end = text.len().min(end.saturating_add(more));
+                if let Some(m) = mapping {
+                    m.let_go(*start);
+                    m.bring_in(old_end..*end);
+                }
+                Ok(keep)
+            }
+            Source::Reading { buf, reader } => {
+                let Some(r) = reader.as_mut() else {
+                    return Ok(0);
+                };
+                buf.drain(..keep);
+                buf.reserve(more);
+                let n = (&mut **r).take(more as u64).read_to_end(buf)?;
+                if n < more {
+                    *reader = None;
+                }
+                Ok(keep)
+            }
         }
-        let n = (&mut **reader).take(more as u64).read_to_end(buf)?;
-        if n < more {
-            self.reader = None;
-        }
-        Ok(keep)
     }
 }
