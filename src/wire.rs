@@ -187,25 +187,46 @@ fn regular(schema: &Schema, msg_type: MsgId, buf: &[u8], depth: usize, deep: boo
 /// accepted, as `Message::u64` reads it from the decoded message.
 pub fn top_u64(schema: &Schema, msg_type: MsgId, buf: &[u8], name: &str) -> Option<u64> {
     let plan = schema.message(msg_type);
-    let field = &plan.fields[plan.field_by_name(name)?];
+    let [v] = top_u64s(schema, msg_type, buf, [plan.field_by_name(name)?]);
+    v
+}
+
+/// [`top_u64`] of several fields (by index in the message's plan) in one
+/// pass over the wire bytes, without allocating. All None if the bytes do
+/// not walk as fields.
+pub fn top_u64s<const N: usize>(
+    schema: &Schema,
+    msg_type: MsgId,
+    buf: &[u8],
+    fields: [usize; N],
+) -> [Option<u64>; N] {
+    let plan = schema.message(msg_type);
+    let mut last: [Option<Value>; N] = [const { None }; N];
     let mut pos = 0;
-    let mut last: Option<Value> = None;
     while pos < buf.len() {
-        let f = next_field(buf, &mut pos)?;
-        if f.number != field.number {
+        let Some(f) = next_field(buf, &mut pos) else {
+            return [None; N];
+        };
+        let Some(i) = fields
+            .iter()
+            .position(|&x| plan.fields[x].number == f.number)
+        else {
             continue;
-        }
+        };
+        let field = &plan.fields[fields[i]];
         if is_packed_run(field, f.wire) {
             let wire = fixed_wire(field.kind);
             let mut p = 0;
             while p < f.data.len() {
-                let (v, np) = scalar(field.kind, wire, f.data, p).ok()?;
-                last = Some(v);
+                let Ok((v, np)) = scalar(field.kind, wire, f.data, p) else {
+                    return [None; N];
+                };
+                last[i] = Some(v);
                 p = np;
             }
         } else if let Ok((v, _)) = scalar(field.kind, f.wire, f.data, 0) {
-            last = Some(v);
+            last[i] = Some(v);
         }
     }
-    value_u64(&last?)
+    last.map(|v| v.as_ref().and_then(value_u64))
 }

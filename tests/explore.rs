@@ -479,3 +479,85 @@ fn ps_reports_damage_in_what_it_shows() {
     assert!(e.contains("core_entry message: "), "{e}");
     assert!(e.ends_with("(needed by x ps for pid 18604)"), "{e}");
 }
+
+/// `x mems` reads a regular mm entry straight from its wire bytes and any
+/// other (fields out of order, an unknown field) decoded: both give CRIT's
+/// text. Here exe_file_id is moved behind the VMAs, and one VMA carries
+/// an unknown field, each in a copy of the sleep case.
+#[test]
+fn mems_reads_an_irregular_mm_entry_as_a_regular_one() {
+    let want = std::fs::read_to_string(corpus("sleep").join("expected/x-mems.txt")).unwrap();
+    let reframe = |dir: &std::path::Path, f: &dyn Fn(&[u8]) -> Vec<u8>| {
+        let p = dir.join("mm-18604.img");
+        let img = std::fs::read(&p).unwrap();
+        let (_, start) = crit_fs::image::read_magic(&img).unwrap();
+        let size = u32::from_le_bytes(img[start..start + 4].try_into().unwrap()) as usize;
+        let body = f(&img[start + 4..start + 4 + size]);
+        let mut out = img[..start].to_vec();
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&img[start + 4 + size..]);
+        std::fs::write(&p, out).unwrap();
+    };
+    // The top-level fields of an mm_entry as (number, raw bytes).
+    let fields = |body: &[u8]| {
+        let mut pos = 0;
+        let mut out = Vec::new();
+        while pos < body.len() {
+            let at = pos;
+            let f = crit_fs::wire::next_field(body, &mut pos).unwrap();
+            out.push((f.number, body[at..pos].to_vec()));
+        }
+        out
+    };
+    let schema = crit_fs::schema::Schema::get();
+    let plan = schema.message(schema.message_id("mm_entry").unwrap());
+    let number = |name| plan.fields[plan.field_by_name(name).unwrap()].number;
+    let (vmas, exe_file_id) = (number("vmas"), number("exe_file_id"));
+
+    let out_of_order = copy_case("sleep");
+    reframe(out_of_order.path(), &|body| {
+        let (exe, rest): (Vec<_>, Vec<_>) = fields(body)
+            .into_iter()
+            .partition(|(n, _)| *n == exe_file_id);
+        assert_eq!(exe.len(), 1);
+        rest.into_iter().chain(exe).flat_map(|(_, b)| b).collect()
+    });
+
+    let unknown = copy_case("sleep");
+    reframe(unknown.path(), &|body| {
+        let mut seen = false;
+        let mut out = Vec::new();
+        for (n, raw) in fields(body) {
+            if n == vmas && !seen {
+                seen = true;
+                let mut pos = 0;
+                let f = crit_fs::wire::next_field(&raw, &mut pos).unwrap();
+                let mut vma = f.data.to_vec();
+                vma.extend_from_slice(&[0xf8, 0x06, 0x2a]); // field 111, varint 42
+                varint(u64::from(vmas) << 3 | 2, &mut out); // length-delimited
+                varint(vma.len() as u64, &mut out);
+                out.extend_from_slice(&vma);
+            } else {
+                out.extend_from_slice(&raw);
+            }
+        }
+        assert!(seen);
+        out
+    });
+
+    for dir in [out_of_order.path(), unknown.path()] {
+        let mm = std::fs::read(dir.join("mm-18604.img")).unwrap();
+        let (_, start) = crit_fs::image::read_magic(&mm).unwrap();
+        let id = schema.message_id("mm_entry").unwrap();
+        assert!(
+            !crit_fs::wire::is_regular(schema, id, &mm[start + 4..]),
+            "{dir:?}"
+        );
+        assert_eq!(
+            explore::render(dir, "mems", false).unwrap(),
+            want,
+            "{dir:?}"
+        );
+    }
+}

@@ -12,6 +12,8 @@ use crate::message::{Message, Value, read_varint};
 use crate::schema::Schema;
 use crate::wire::next_field;
 
+use super::head::Head;
+
 /// `task_state` values of tasks that have only a core image (CRIU's
 /// TASK_DEAD and TASK_ZOMBIE).
 const STATELESS_STATES: [u64; 2] = [2, 6];
@@ -114,6 +116,40 @@ impl Dump {
         match img.entries.into_iter().next() {
             Some(e) => Ok(e.msg),
             None => Err(no_entries(name, needed_by)),
+        }
+    }
+
+    /// [`Dump::head`] as wire bytes when the entry is regular, so that its
+    /// integers are read without a message tree; decoded otherwise. Either
+    /// way the whole image decodes, or this is [`Dump::head`]'s error.
+    pub fn head_view(&self, name: &str, needed_by: &str) -> Result<Head> {
+        let bytes = needed(self.read(name), name, needed_by)?;
+        let mut first = None;
+        let walked = read_magic(&bytes).and_then(|(magic, start)| {
+            // Checks every entry (a regular one decodes without error),
+            // decoding only those that are not regular.
+            Image::decode_entries_ref(&bytes, magic, start, |e| {
+                if first.is_none() {
+                    first = Some(match e.msg {
+                        EntryMessage::Wire { msg_type, body } => {
+                            let at = body.as_ptr() as usize - bytes.as_ptr() as usize;
+                            Err((msg_type, at..at + body.len()))
+                        }
+                        m => Ok(m.into_message()),
+                    });
+                }
+            })
+        });
+        match (walked, first) {
+            (Ok(()), Some(Ok(m))) => Ok(Head::Decoded(m)),
+            (Ok(()), Some(Err((msg_type, body)))) => Ok(Head::Wire {
+                bytes,
+                body,
+                msg_type,
+            }),
+            (Ok(()), None) => Err(no_entries(name, needed_by)),
+            // The exact error, from the decoding path.
+            (Err(_), _) => self.head(name, needed_by).map(Head::Decoded),
         }
     }
 

@@ -1,7 +1,6 @@
 //! `x mems`: each task's executable and memory mappings.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::io::Write;
 
 use serde_json::json;
@@ -10,7 +9,6 @@ use super::JsonList;
 use super::dump::Dump;
 use super::files::Files;
 use crate::error::Result;
-use crate::message::Message;
 
 // vma_entry status bits (CRIU's VMA_AREA_* / VMA_FILE_*).
 pub const VMA_AREA_REGULAR: u64 = 1 << 0;
@@ -36,42 +34,81 @@ impl ShmIds {
     }
 }
 
+/// The fields of a vma_entry that `x mems` reads (absent ones read as 0).
+const VMA_FIELDS: [&str; 7] = ["start", "end", "pgoff", "shmid", "prot", "flags", "status"];
+
+struct VmaEntry {
+    start: u64,
+    end: u64,
+    pgoff: u64,
+    shmid: u64,
+    prot: u64,
+    flags: u64,
+    status: u64,
+}
+
+impl VmaEntry {
+    fn new(v: [Option<u64>; 7]) -> VmaEntry {
+        let [start, end, pgoff, shmid, prot, flags, status] = v.map(|x| x.unwrap_or(0));
+        VmaEntry {
+            start,
+            end,
+            pgoff,
+            shmid,
+            prot,
+            flags,
+            status,
+        }
+    }
+}
+
 /// Tasks and their mappings as CRIT prints them, one task at a time.
 pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
     let mut files = Files::new(dump)?;
     let mut shm = ShmIds::default();
     let mut list = JsonList::default();
+    let mut line = Vec::with_capacity(256);
     for task in dump.live_tasks("x mems")? {
         let pid = task.pid;
         let why = format!("x mems for pid {pid}");
-        let mm = dump.head(&format!("mm-{pid}.img"), &why)?;
+        // Read from the wire: decoding each VMA into a message was most of the time.
+        let mm = dump.head_view(&format!("mm-{pid}.img"), &why)?;
         let exe = files.describe("REG", mm.u64("exe_file_id").unwrap_or(0), &why)?;
         if json {
             let mut vmas = Vec::new();
-            for vma in mm.msgs("vmas") {
-                let v = describe(vma, &mut files, &mut shm, &why)?;
+            mm.each("vmas", VMA_FIELDS, |v| {
+                let v = VmaEntry::new(v);
+                line.clear();
+                describe(&v, &mut files, &mut shm, &why, &mut line)?;
                 vmas.push(json!({
                     "start": v.start,
                     "end": v.end,
-                    "prot": v.prot,
-                    "what": v.text.trim_start(),
+                    "prot": prot(v.prot),
+                    "what": String::from_utf8_lossy(&line).trim_start(),
                 }));
-            }
+                Ok(())
+            })?;
             list.push(out, &json!({"pid": pid, "exe": exe, "vmas": vmas}))?;
             continue;
         }
         writeln!(out, "{pid}")?;
         writeln!(out, "\t{:<36}    {exe}", "exe")?;
-        for vma in mm.msgs("vmas") {
-            let v = describe(vma, &mut files, &mut shm, &why)?;
+        mm.each("vmas", VMA_FIELDS, |v| {
+            let v = VmaEntry::new(v);
             // CRIT pads "START-END" (each at least 8 hex digits) to 36 columns.
-            let width = hex_digits(v.start).max(8) + 1 + hex_digits(v.end).max(8);
-            let pad = 36usize.saturating_sub(width);
-            write!(out, "\t{:08x}-{:08x}{:pad$}", v.start, v.end, "")?;
-            for part in [v.prot.as_bytes(), v.text.as_bytes(), b"\n"] {
-                out.write_all(part)?;
-            }
-        }
+            line.clear();
+            line.push(b'\t');
+            push_hex(&mut line, v.start, 8);
+            line.push(b'-');
+            push_hex(&mut line, v.end, 8);
+            let width = line.len() - 1;
+            line.resize(line.len() + 36usize.saturating_sub(width), b' ');
+            line.extend_from_slice(prot(v.prot).as_bytes());
+            describe(&v, &mut files, &mut shm, &why, &mut line)?;
+            line.push(b'\n');
+            out.write_all(&line)?;
+            Ok(())
+        })?;
     }
     if json {
         list.finish(out)?;
@@ -79,70 +116,94 @@ pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// How many hex digits `x` has (1 for 0).
-fn hex_digits(x: u64) -> usize {
-    (64 - x.leading_zeros() as usize).div_ceil(4).max(1)
+/// Appends `x` in lower-case hex, zero-padded to at least `min` digits.
+fn push_hex(out: &mut Vec<u8>, x: u64, min: usize) {
+    let digits = (64 - x.leading_zeros() as usize)
+        .div_ceil(4)
+        .max(min)
+        .min(16);
+    for i in (0..digits).rev() {
+        out.push(b"0123456789abcdef"[(x >> (4 * i)) as usize & 0xf]);
+    }
 }
 
-struct Vma {
-    start: u64,
-    end: u64,
-    prot: String,
-    /// What is mapped, with a leading space (empty for anonymous memory).
-    text: String,
+/// `prot` as CRIT shows it: `rwx` with `-` for each bit not set.
+fn prot(prot: u64) -> &'static str {
+    const ALL: [&str; 8] = ["---", "r--", "-w-", "rw-", "--x", "r-x", "-wx", "rwx"];
+    ALL[(prot & 7) as usize]
 }
 
-fn describe(vma: &Message, files: &mut Files, shm: &mut ShmIds, why: &str) -> Result<Vma> {
-    let st = vma.u64("status").unwrap_or(0);
-    let shmid = vma.u64("shmid").unwrap_or(0);
-    let mut text = if st & VMA_AREA_SYSVIPC != 0 {
-        format!(" ips[{:x}]", shm.get(shmid))
+/// Appends what `vma` maps, with a leading space (nothing for anonymous memory).
+fn describe(
+    vma: &VmaEntry,
+    files: &mut Files,
+    shm: &mut ShmIds,
+    why: &str,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let st = vma.status;
+    let mut shared = |out: &mut Vec<u8>, kind: &str| {
+        out.extend_from_slice(kind.as_bytes());
+        out.push(b'[');
+        push_hex(out, shm.get(vma.shmid), 1);
+        out.push(b']');
+    };
+    if st & VMA_AREA_SYSVIPC != 0 {
+        shared(out, " ips");
     } else if st & VMA_ANON_SHARED != 0 {
-        format!(" shmem[{:x}]", shm.get(shmid))
+        shared(out, " shmem");
     } else if st & VMA_AREA_SOCKET != 0 {
-        format!(" packet[{:x}]", shm.get(shmid))
+        shared(out, " packet");
     } else if st & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) != 0 {
-        let mut t = format!(" {}", files.describe("REG", shmid, why)?);
-        let pgoff = vma.u64("pgoff").unwrap_or(0);
-        if pgoff != 0 {
-            let _ = write!(t, " + {pgoff:#x}");
+        out.push(b' ');
+        out.extend_from_slice(files.describe("REG", vma.shmid, why)?.as_bytes());
+        if vma.pgoff != 0 {
+            out.extend_from_slice(b" + 0x");
+            push_hex(out, vma.pgoff, 1);
         }
         if st & VMA_FILE_SHARED != 0 {
-            t.push_str(" (s)");
+            out.extend_from_slice(b" (s)");
         }
-        t
     } else if st & VMA_AREA_STACK != 0 {
-        " [stack]".into()
+        out.extend_from_slice(b" [stack]");
     } else if st & VMA_AREA_VSYSCALL != 0 {
-        " [vsyscall]".into()
+        out.extend_from_slice(b" [vsyscall]");
     } else if st & VMA_AREA_VDSO != 0 {
-        " [vdso]".into()
-    } else if vma.u64("flags").unwrap_or(0) & MAP_GROWSDOWN != 0 {
-        " [stack?]".into()
-    } else {
-        String::new()
-    };
-    if st & VMA_AREA_REGULAR == 0 {
-        text.push_str(" *");
+        out.extend_from_slice(b" [vdso]");
+    } else if vma.flags & MAP_GROWSDOWN != 0 {
+        out.extend_from_slice(b" [stack?]");
     }
-    let prot = vma.u64("prot").unwrap_or(0);
-    let bit = |b: u64, c: char| if prot & b != 0 { c } else { '-' };
-    Ok(Vma {
-        start: vma.u64("start").unwrap_or(0),
-        end: vma.u64("end").unwrap_or(0),
-        prot: [bit(1, 'r'), bit(2, 'w'), bit(4, 'x')].iter().collect(),
-        text,
-    })
+    if st & VMA_AREA_REGULAR == 0 {
+        out.extend_from_slice(b" *");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::hex_digits;
+    use super::{prot, push_hex};
 
     #[test]
-    fn hex_digits_is_the_width_of_lower_hex() {
+    fn push_hex_is_lower_hex_zero_padded() {
         for x in [0, 1, 0xf, 0x10, 0xfff_ffff, 0x1_0000_0000, u64::MAX] {
-            assert_eq!(hex_digits(x), format!("{x:x}").len(), "{x:#x}");
+            for min in [1, 8] {
+                let mut out = Vec::new();
+                push_hex(&mut out, x, min);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    format!("{x:0min$x}"),
+                    "{x:#x}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn prot_is_rwx_by_bit() {
+        assert_eq!(
+            [prot(0), prot(1), prot(2), prot(4), prot(7)],
+            ["---", "r--", "-w-", "--x", "rwx"]
+        );
+        assert_eq!(prot(8 | 5), "r-x", "higher bits are not shown");
     }
 }

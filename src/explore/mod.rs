@@ -5,6 +5,7 @@
 pub mod dump;
 mod fds;
 pub mod files;
+pub mod head;
 mod mems;
 mod ps;
 mod rss;
