@@ -183,6 +183,37 @@ fn regular(schema: &Schema, msg_type: MsgId, buf: &[u8], depth: usize, deep: boo
     true
 }
 
+/// Whether a message [`is_regular`] accepted may lack a required field,
+/// here or in a sub-message: false only when every one is surely present.
+/// (True for messages of more than 64 fields, which it does not track:
+/// the caller then looks in the decoded message.)
+pub fn may_lack_required(schema: &Schema, msg_type: MsgId, buf: &[u8], depth: usize) -> bool {
+    let plan = schema.message(msg_type);
+    if plan.fields.len() > 64 || depth > MAX_DEPTH {
+        return true;
+    }
+    let mut seen = 0u64;
+    let mut pos = 0;
+    while pos < buf.len() {
+        let Some(f) = next_field(buf, &mut pos) else {
+            return true;
+        };
+        let Some(idx) = plan.field_by_number(f.number) else {
+            return true;
+        };
+        seen |= 1 << idx;
+        if let Kind::Message(sub) = plan.fields[idx].kind
+            && may_lack_required(schema, sub, f.data, depth + 1)
+        {
+            return true;
+        }
+    }
+    plan.fields
+        .iter()
+        .enumerate()
+        .any(|(i, f)| f.required && seen & (1 << i) == 0)
+}
+
 /// The last value of a top-level integer field of a message [`is_regular`]
 /// accepted, as `Message::u64` reads it from the decoded message.
 pub fn top_u64(schema: &Schema, msg_type: MsgId, buf: &[u8], name: &str) -> Option<u64> {

@@ -207,6 +207,20 @@ fn trailing_garbage() {
     );
 }
 
+/// A required field missing in a sub-message (here a VMA's start, the
+/// mm entry otherwise regular) is found and named by its dotted path.
+#[test]
+fn a_required_field_missing_in_a_sub_message_is_named() {
+    let tmp = copy_case("sleep");
+    edit(tmp.path(), "mm-18604.img", |img| {
+        clear(subs(&mut img.entries[0].msg, "vmas")[3], "start")
+    });
+    assert_eq!(
+        findings(tmp.path()),
+        ["ERROR mm-18604.img entry 0: mm_entry lacks required field vmas.start"]
+    );
+}
+
 #[test]
 fn parent_not_in_tree() {
     let tmp = copy_case("shell-tree");

@@ -1,7 +1,8 @@
 //! Arbitrary text → encode; whatever encodes must give what the JSON-tree path
 //! gives, must decode, and its plain and pretty JSON must encode back to the
-//! same bytes. The streaming encoder, reading the text in small windows,
-//! either gives up or gives those same bytes.
+//! same bytes. The streaming encoder, reading the text in small windows or
+//! bringing it into view as it does a mapped file, either gives up or gives
+//! those same bytes.
 #![no_main]
 
 use crit_fs::codec::{self, Options};
@@ -13,12 +14,20 @@ fuzz_target!(|data: &[u8]| {
     let stream_done =
         crit_fs::json::image::encode_json_stream_by(&mut &data[..], &mut streamed, read)
             .expect("reading a slice does not fail");
+    let mut revealed = Vec::new();
+    let reveal_done =
+        crit_fs::json::image::encode_json_revealed_by(data, &mut revealed, read)
+            .expect("memory does not fail");
     let Ok(bytes) = codec::encode_from_json(data) else {
         assert!(!stream_done, "the streaming encoder took what encode refuses");
+        assert!(!reveal_done, "the revealing encoder took what encode refuses");
         return;
     };
     if stream_done {
         assert_eq!(streamed, bytes, "streaming encode differs (read {read})");
+    }
+    if reveal_done {
+        assert_eq!(revealed, bytes, "revealing encode differs (read {read})");
     }
     // The streaming encoder must agree with building the whole image first.
     let tree = codec::image_from_json_text(data).expect("the tree path accepts it too");

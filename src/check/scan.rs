@@ -3,8 +3,10 @@
 use std::path::Path;
 
 use super::Checker;
+use crate::image::{EntryMessage, Image, read_magic};
 use crate::message::{Message, Value};
 use crate::schema::Schema;
+use crate::wire::may_lack_required;
 
 pub use crate::image::magic::is_raw_name as is_raw;
 
@@ -36,8 +38,8 @@ impl Checker<'_> {
     pub(super) fn scan(&mut self, names: &[String]) {
         self.report.images = names.len();
         for name in names.iter().filter(|n| !is_raw(n)) {
-            let img = match self.dump.try_image(name) {
-                Ok(Some(img)) => img,
+            let bytes = match self.dump.try_bytes(name) {
+                Ok(Some(bytes)) => bytes,
                 Ok(None) => continue, // vanished meanwhile
                 Err(mut e) => {
                     self.bad.insert(name.clone());
@@ -46,24 +48,54 @@ impl Checker<'_> {
                     continue;
                 }
             };
-            for (i, e) in img.entries.iter().enumerate() {
-                if let Some(field) = missing_required(&e.msg, 0) {
-                    self.error(
-                        name,
-                        Some(i),
-                        format!("{} lacks required field {field}", e.msg.type_name()),
-                    );
-                }
+            let mut lacking = Vec::new();
+            let mut count = 0;
+            // Regular entries stay wire bytes: the walk checks that they
+            // decode, and their required fields are looked for on the wire.
+            let walked = read_magic(&bytes).and_then(|(magic, start)| {
+                Image::decode_entries_ref(&bytes, magic, start, |e| {
+                    if let Some(gap) = lacks_required(&e.msg) {
+                        lacking.push((count, gap));
+                    }
+                    count += 1;
+                })
+            });
+            if let Err(e) = walked {
+                self.bad.insert(name.clone());
+                let e = crate::error::Error::from(e);
+                self.error(name, None, format!("cannot be decoded: {e}"));
+                continue;
             }
-            if SINGLE_ENTRY.iter().any(|p| name.starts_with(p)) && img.entries.len() != 1 {
+            for (i, (type_name, field)) in lacking {
                 self.error(
                     name,
-                    None,
-                    format!("holds {} entries, 1 expected", img.entries.len()),
+                    Some(i),
+                    format!("{type_name} lacks required field {field}"),
                 );
+            }
+            if SINGLE_ENTRY.iter().any(|p| name.starts_with(p)) && count != 1 {
+                self.error(name, None, format!("holds {count} entries, 1 expected"));
             }
         }
     }
+}
+
+/// The message type and dotted path of the first required field an
+/// entry's message lacks.
+fn lacks_required(msg: &EntryMessage) -> Option<(&'static str, String)> {
+    let decoded;
+    let m = match msg {
+        EntryMessage::Wire { msg_type, body } => {
+            if !may_lack_required(Schema::get(), *msg_type, body, 0) {
+                return None;
+            }
+            decoded = msg.clone().into_message();
+            &decoded
+        }
+        EntryMessage::Decoded(m) => m,
+        EntryMessage::Unchecked { .. } => unreachable!("not from decode_entries_ref"),
+    };
+    missing_required(m, 0).map(|field| (m.type_name(), field))
 }
 
 /// The dotted path of the first required field a message lacks.

@@ -420,6 +420,17 @@ pub fn encode_json_mapped(
     super::direct::encode_mapped(text, sink)
 }
 
+/// [`encode_json_mapped`] of a text in memory, `read` bytes or more in
+/// view at a time (for the fuzzer: the mapped window without a mapping).
+#[doc(hidden)]
+pub fn encode_json_revealed_by(
+    text: &[u8],
+    sink: &mut dyn std::io::Write,
+    read: usize,
+) -> std::io::Result<bool> {
+    super::direct::encode_revealed_by(text, sink, read)
+}
+
 /// [`encode_json_stream`] reading `read` bytes or more at a time (for the
 /// fuzzer: windows far smaller than the real 16 MiB).
 #[doc(hidden)]

@@ -68,6 +68,15 @@ pub(crate) fn encode_mapped(text: &Mapping, sink: &mut dyn Write) -> io::Result<
     encode_with_window(Window::mapped(text, read), sink)
 }
 
+/// [`encode_mapped`] of a text in memory, `read` bytes or more in view at a time.
+pub(crate) fn encode_revealed_by(
+    text: &[u8],
+    sink: &mut dyn Write,
+    read: usize,
+) -> io::Result<bool> {
+    encode_with_window(Window::revealing(text, read), sink)
+}
+
 /// [`encode_stream`], reading `read` bytes or more at a time.
 pub(crate) fn encode_stream_by(
     input: &mut dyn Read,

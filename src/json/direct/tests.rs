@@ -43,6 +43,15 @@ fn agrees_as_is(text: &[u8]) {
                 String::from_utf8_lossy(text)
             );
         }
+        let mut out = Vec::new();
+        if encode_revealed_by(text, &mut out, read).unwrap() {
+            assert_eq!(
+                Ok(out),
+                want,
+                "in view by {read}: {}",
+                String::from_utf8_lossy(text)
+            );
+        }
     }
 }
 

@@ -44,6 +44,20 @@ impl<'a> Window<'a> {
         }
     }
 
+    /// A text in memory brought into view `read` bytes or more at a time, as
+    /// [`Window::mapped`] does without a mapping (for the fuzzer and tests).
+    pub(super) fn revealing(text: &'a [u8], read: usize) -> Window<'a> {
+        Window {
+            source: Source::Memory {
+                text,
+                start: 0,
+                end: text.len().min(read),
+                mapping: None,
+            },
+            read,
+        }
+    }
+
     /// A mapped file brought into view `read` bytes or more at a time, as
     /// if it were read.
     pub(super) fn mapped(m: &'a Mapping, read: usize) -> Window<'a> {
