@@ -75,6 +75,8 @@ pub enum Pages {
 }
 
 const PAGE: usize = 4096;
+/// Files up to this size are mapped in whole at once ([`Pages::All`]).
+const POPULATE_UP_TO: usize = 1 << 30;
 /// Linux's madvise advice to map a range's pages in (5.14 and later).
 const MADV_POPULATE_READ: libc::c_int = 22;
 
@@ -129,10 +131,11 @@ impl Mapping {
             .position(|w| !w.taken.swap(true, Ordering::AcqRel))?;
         install_handler();
         // MAP_POPULATE maps the pages now, in one call, rather than by one
-        // fault per few pages.
+        // fault per few pages; not for a huge file, which it would read
+        // whole before the first byte is looked at.
         let populate = match pages {
-            Pages::All => libc::MAP_POPULATE,
-            Pages::AsRead => 0,
+            Pages::All if len <= POPULATE_UP_TO => libc::MAP_POPULATE,
+            _ => 0,
         };
         // SAFETY: a fresh read-only private mapping of a file we opened; no
         // existing memory is affected.

@@ -511,3 +511,32 @@ fn an_unreadable_input_is_named_and_no_output_is_left() {
     assert!(!out_path.exists());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A huge (sparse) input is mapped, not read into memory, and not read
+/// ahead of the decoder either: its bad magic is reported at once, as for
+/// a small file, and `info` and `show` say the same.
+#[test]
+fn a_huge_file_with_a_bad_magic_is_a_clean_error() {
+    let dir = scratch("huge");
+    let p = dir.join("huge.img");
+    let f = std::fs::File::create(&p).unwrap();
+    f.set_len(8 << 30).unwrap();
+    drop(f);
+    let path = p.to_str().unwrap();
+    for args in [
+        &["decode", "-i", path][..],
+        &["info", path][..],
+        &["show", path][..],
+    ] {
+        let out = run(Path::new(BIN), args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "crit-fs: {path}: byte 0: Unknown magic 0x0; maybe you are feeding me raw data (i.e. pages.img)?\n"
+            ),
+            "{args:?}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
