@@ -5,7 +5,7 @@
 //! of a mapping is that a file cut short by another process while it is
 //! mapped raises SIGBUS on the next access past its new end. A handler turns
 //! that into one error line naming the file and exit status 1, as any
-//! other error of the CLI; a SIGBUS anywhere else keeps its default action.
+//! other error of the CLI; any other SIGBUS goes to the action before it.
 //!
 //! Only the CLI maps files: the mount daemon must outlive any change to the
 //! dump under it, so it reads.
@@ -15,8 +15,8 @@ use std::io::{self, Read};
 use std::ops::Deref;
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Once, OnceLock};
 
 /// Files at least this large are mapped; smaller ones are cheaper to read.
 pub const MAP_FROM: u64 = 1 << 20;
@@ -213,12 +213,21 @@ impl Drop for Mapping {
     }
 }
 
+/// The SIGBUS action before ours (std's stack-overflow handler, or the
+/// default), handed every SIGBUS that is not about a mapping of ours.
+static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+
 fn install_handler() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: installs a handler that only reads atomics and calls the
-        // async-signal-safe write(2), signal(2) and _exit(2).
+        // async-signal-safe write(2), sigaction(2), raise(3) and _exit(2).
         unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut old) != 0 {
+                return; // no handler then: a cut-short file kills as before
+            }
+            let _ = PREVIOUS.set(old);
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_sigbus as *const () as usize;
             sa.sa_flags = libc::SA_SIGINFO;
@@ -245,12 +254,22 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
             }
         }
     }
-    // Not ours: the default action, once the handler returns (the signal
-    // is blocked until then).
-    // SAFETY: signal(2) and raise(3) are async-signal-safe.
+    // Not ours: the previous action takes it, as if this handler had never
+    // been there. A fault happens again when the handler returns; a signal
+    // sent by a process is sent again (it is blocked until then).
+    // SAFETY: sigaction(2) and raise(3) are async-signal-safe; PREVIOUS is
+    // set before this handler is installed.
     unsafe {
-        libc::signal(libc::SIGBUS, libc::SIG_DFL);
-        libc::raise(libc::SIGBUS);
+        match PREVIOUS.get() {
+            Some(old) => libc::sigaction(libc::SIGBUS, old, std::ptr::null_mut()),
+            None => {
+                libc::signal(libc::SIGBUS, libc::SIG_DFL);
+                0
+            }
+        };
+        if (*info).si_code <= 0 {
+            libc::raise(libc::SIGBUS);
+        }
     }
 }
 
@@ -375,14 +394,35 @@ mod tests {
         std::fs::remove_file(p).unwrap();
     }
 
+    /// A file cut short under a mapping that is not ours faults as it would
+    /// without the handler: the process dies of SIGBUS, with no message.
     #[test]
-    fn a_sigbus_elsewhere_keeps_its_default_action() {
-        let p = temp_file("elsewhere", &pattern(MAP_FROM as usize));
+    fn a_sigbus_elsewhere_goes_to_the_previous_action() {
+        let len = MAP_FROM as usize;
+        let p = temp_file("elsewhere", &pattern(len));
         let f = File::open(&p).unwrap();
         let m = mapping(&f, "t", Pages::All); // installs the handler
+        let other = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&p)
+            .unwrap();
+        let fd = other.as_raw_fd();
         let (status, err) = forked(|| {
-            // SAFETY: signals this process only.
-            unsafe { libc::kill(libc::getpid(), libc::SIGBUS) };
+            // SAFETY: the test's point: a private mapping of the child's own,
+            // read past the file's new end.
+            unsafe {
+                let q = libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE,
+                    fd,
+                    0,
+                );
+                libc::ftruncate(fd, 0);
+                std::ptr::read_volatile((q as *const u8).add(len - 1));
+            }
         });
         assert!(libc::WIFSIGNALED(status), "status {status:#x}, {err}");
         assert_eq!(libc::WTERMSIG(status), libc::SIGBUS);
