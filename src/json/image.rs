@@ -47,7 +47,7 @@ pub enum DecodeWriteError {
     Io(std::io::Error),
 }
 
-/// [`decode_image_to_json`] into a sink, in pieces of about 64 KiB: memory
+/// [`decode_image_to_json`] into a sink, in pieces of about 1 MiB: memory
 /// holds one entry and one piece of output, not the whole text. On an error
 /// the sink may have received part of the text.
 pub fn decode_image_to_writer(
@@ -56,7 +56,7 @@ pub fn decode_image_to_writer(
     sink: &mut dyn std::io::Write,
 ) -> Result<(), DecodeWriteError> {
     let (magic, start) = read_magic(buf).map_err(DecodeWriteError::Image)?;
-    let mut out = Vec::with_capacity(128 * 1024);
+    let mut out = Vec::with_capacity(2 << 20);
     let mut w = JsonWriter::with_sink(&mut out, sink, opts.pretty);
     write_decoded(&mut w, buf, magic, start, opts).map_err(DecodeWriteError::Image)?;
     w.finish().map_err(DecodeWriteError::Io)
