@@ -518,7 +518,22 @@ impl Encoder {
             return None;
         }
         let start = t.pos + 1;
-        self.extra = Some(match t.string() {
+        // When it may be streamed, a string not closed within a piece is:
+        // scanning a long payload's escaped line breaks to its end first was
+        // a fifth of the instructions of a 64 MiB pipe's encode.
+        let closed = if self.may_stream {
+            let end = t.b.len().min(start + PAYLOAD_PIECE);
+            let mut near = Text {
+                b: &t.b[..end],
+                pos: t.pos,
+            };
+            let s = near.string();
+            t.pos = near.pos;
+            s
+        } else {
+            t.string()
+        };
+        self.extra = Some(match closed {
             Some(s) => Extra::Closed(start, start + s.raw.len()),
             None if self.may_stream => Extra::Open(start),
             None => return None,
