@@ -6,18 +6,22 @@ use std::collections::{BTreeMap, HashSet};
 use super::Checker;
 use super::scan::is_raw;
 use crate::explore::dump::{Task, is_present, nr_pages};
+use crate::explore::head::Head;
 use crate::image::Image;
-use crate::message::Message;
 
 impl Checker<'_> {
     /// Ranges of pagemap-PID.img against the mappings of mm-PID.img.
-    pub(super) fn pagemap(&mut self, pid: u64, mm: &Message, pm: &Image) {
+    pub(super) fn pagemap(&mut self, pid: u64, mm: &Head, pm: &Image) {
         let name = format!("pagemap-{pid}.img");
         let ps = self.dump.page_size();
-        let mut vmas: Vec<(u64, u64)> = mm
-            .msgs("vmas")
-            .map(|v| (v.u64("start").unwrap_or(0), v.u64("end").unwrap_or(0)))
-            .collect();
+        let mut vmas: Vec<(u64, u64)> = Vec::new();
+        let walked = mm.each("vmas", ["start", "end"], |[start, end]| {
+            vmas.push((start.unwrap_or(0), end.unwrap_or(0)));
+            Ok(())
+        });
+        if let Err(e) = walked {
+            self.error(format!("mm-{pid}.img"), Some(0), e.to_string());
+        }
         vmas.sort_unstable();
         let mut prev_end: Option<u64> = None;
         for (i, e) in pm.entries.iter().enumerate().skip(1) {

@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::explore::Dump;
 use crate::explore::files::Files;
+use crate::explore::head::Head;
 use crate::image::Image;
 
 /// How bad a finding is: errors make a restore fail; warnings may.
@@ -210,7 +211,22 @@ impl Checker<'_> {
     /// Image `name`, which `needed` requires: a missing image is reported
     /// (once); an undecodable one was reported by the scan.
     fn require(&mut self, name: &str, needed: &str) -> Option<Image> {
-        match self.dump.try_image(name) {
+        let found = self.dump.try_image(name);
+        self.required(name, needed, found)
+    }
+
+    /// [`Checker::require`] of an image's first entry, read from the wire
+    /// where it can be ([`Dump::try_head_view`]); None also when the image
+    /// holds no entries (which the scan reported).
+    fn require_head(&mut self, name: &str, needed: &str) -> Option<Head> {
+        let found = self.dump.try_head_view(name);
+        self.required(name, needed, found).flatten()
+    }
+
+    /// What [`Checker::require`] found, with a missing or undecodable image
+    /// reported once.
+    fn required<T>(&mut self, name: &str, needed: &str, found: Result<Option<T>>) -> Option<T> {
+        match found {
             Ok(Some(img)) => Some(img),
             Ok(None) => {
                 if self.missing.insert(name.to_string()) {

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::Checker;
 use crate::explore::files::kind;
+use crate::explore::head::Head;
 use crate::image::Image;
 use crate::message::{Message, Value};
 
@@ -109,22 +110,32 @@ impl Checker<'_> {
     }
 
     /// The executable and every file-backed mapping resolve.
-    pub(super) fn mm_refs(&mut self, pid: u64, mm: &Message) {
+    pub(super) fn mm_refs(&mut self, pid: u64, mm: &Head) {
         let name = format!("mm-{pid}.img");
         if let Some(id) = mm.u64("exe_file_id") {
             self.check_file(&["REG", "MEMFD"], id, &name, Some(0), "exe_file_id");
         }
-        for (i, vma) in mm.msgs("vmas").enumerate() {
-            if vma.u64("status").unwrap_or(0) & VMA_FILE != 0 {
-                let start = vma.u64("start").unwrap_or(0);
-                self.check_file(
-                    &["REG", "MEMFD"],
-                    vma.u64("shmid").unwrap_or(0),
-                    &name,
-                    Some(0),
-                    &format!("vmas[{i}] at {start:#x} shmid"),
-                );
-            }
+        let mut i = 0;
+        let walked = mm.each(
+            "vmas",
+            ["status", "start", "shmid"],
+            |[status, start, shmid]| {
+                if status.unwrap_or(0) & VMA_FILE != 0 {
+                    let start = start.unwrap_or(0);
+                    self.check_file(
+                        &["REG", "MEMFD"],
+                        shmid.unwrap_or(0),
+                        &name,
+                        Some(0),
+                        &format!("vmas[{i}] at {start:#x} shmid"),
+                    );
+                }
+                i += 1;
+                Ok(())
+            },
+        );
+        if let Err(e) = walked {
+            self.error(&name, Some(0), e.to_string());
         }
     }
 

@@ -113,7 +113,7 @@ impl Checker<'_> {
             }
             let needed = format!("pid {pid}");
             let ids = self.require(&format!("ids-{pid}.img"), &needed);
-            let mm = self.require(&format!("mm-{pid}.img"), &needed);
+            let mm = self.require_head(&format!("mm-{pid}.img"), &needed);
             let pagemap = self.require(&format!("pagemap-{pid}.img"), &needed);
             let fs = self.require(&format!("fs-{pid}.img"), &needed);
             if let Some(files_id) = ids
@@ -131,8 +131,7 @@ impl Checker<'_> {
             if let Some(fs) = fs.and_then(|i| i.entries.into_iter().next()) {
                 self.fs_refs(pid, &fs.msg);
             }
-            if let Some(mm) = mm.and_then(|i| i.entries.into_iter().next()) {
-                let mm = mm.msg;
+            if let Some(mm) = mm {
                 self.mm_refs(pid, &mm);
                 if let Some(pm) = pagemap {
                     self.pagemap(pid, &mm, &pm);

@@ -128,34 +128,43 @@ impl Dump {
     /// integers are read without a message tree; decoded otherwise. Either
     /// way the whole image decodes, or this is [`Dump::head`]'s error.
     pub fn head_view(&self, name: &str, needed_by: &str) -> Result<Head> {
-        let bytes = needed(self.read(name), name, needed_by)?;
+        needed(self.try_head_view(name), name, needed_by)?
+            .ok_or_else(|| no_entries(name, needed_by))
+    }
+
+    /// [`Dump::head_view`] without a user to name: None when the file does
+    /// not exist, Some(None) when it holds no entries; an image that does
+    /// not decode is [`Dump::try_image`]'s error.
+    pub fn try_head_view(&self, name: &str) -> Result<Option<Option<Head>>> {
+        let Some(bytes) = self.read(name)? else {
+            return Ok(None);
+        };
         let mut first = None;
-        let walked = read_magic(&bytes).and_then(|(magic, start)| {
-            // Checks every entry (a regular one decodes without error),
-            // decoding only those that are not regular.
-            Image::decode_entries_ref(&bytes, magic, start, |e| {
-                if first.is_none() {
-                    first = Some(match e.msg {
-                        EntryMessage::Wire { msg_type, body } => {
-                            let at = body.as_ptr() as usize - bytes.as_ptr() as usize;
-                            Err((msg_type, at..at + body.len()))
-                        }
-                        m => Ok(m.into_message()),
-                    });
-                }
+        // Checks every entry (a regular one decodes without error, and the
+        // others are decoded, with the errors of Image::decode).
+        read_magic(&bytes)
+            .and_then(|(magic, start)| {
+                Image::decode_entries_ref(&bytes, magic, start, |e| {
+                    if first.is_none() {
+                        first = Some(match e.msg {
+                            EntryMessage::Wire { msg_type, body } => {
+                                let at = body.as_ptr() as usize - bytes.as_ptr() as usize;
+                                Err((msg_type, at..at + body.len()))
+                            }
+                            m => Ok(m.into_message()),
+                        });
+                    }
+                })
             })
-        });
-        match (walked, first) {
-            (Ok(()), Some(Ok(m))) => Ok(Head::Decoded(m)),
-            (Ok(()), Some(Err((msg_type, body)))) => Ok(Head::Wire {
+            .map_err(|e| Error::from(e).in_file(name))?;
+        Ok(Some(first.map(|f| match f {
+            Ok(m) => Head::Decoded(m),
+            Err((msg_type, body)) => Head::Wire {
                 bytes,
                 body,
                 msg_type,
-            }),
-            (Ok(()), None) => Err(no_entries(name, needed_by)),
-            // The exact error, from the decoding path.
-            (Err(_), _) => self.head(name, needed_by).map(Head::Decoded),
-        }
+            },
+        })))
     }
 
     /// [`Dump::head`] with only the fields on the dotted paths `only`
