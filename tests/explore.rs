@@ -561,3 +561,37 @@ fn mems_reads_an_irregular_mm_entry_as_a_regular_one() {
         );
     }
 }
+
+/// `x rss` and `check` read pagemap entries from the wire when they are
+/// regular and decoded when not: an unknown field in every entry after the
+/// head (and the head) leaves CRIT's `x rss` text and `check`'s findings
+/// unchanged.
+#[test]
+fn rss_and_check_read_irregular_pagemap_entries_alike() {
+    let want_rss = std::fs::read_to_string(corpus("sleep").join("expected/x-rss.txt")).unwrap();
+    let clean = copy_case("sleep");
+    let want_check = crit_fs::check::render(clean.path(), false).unwrap();
+    let tmp = copy_case("sleep");
+    let p = tmp.path().join("pagemap-18604.img");
+    let img = std::fs::read(&p).unwrap();
+    let (_, start) = crit_fs::image::read_magic(&img).unwrap();
+    let mut out = img[..start].to_vec();
+    let mut pos = start;
+    let mut n = 0;
+    while pos < img.len() {
+        let size = u32::from_le_bytes(img[pos..pos + 4].try_into().unwrap()) as usize;
+        let mut body = img[pos + 4..pos + 4 + size].to_vec();
+        body.extend_from_slice(&[0xf8, 0x06, 0x2a]); // field 111, varint 42
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&body);
+        pos += 4 + size;
+        n += 1;
+    }
+    assert!(n > 2, "a head and entries");
+    std::fs::write(&p, out).unwrap();
+    assert_eq!(explore::render(tmp.path(), "rss", false).unwrap(), want_rss);
+    assert_eq!(
+        crit_fs::check::render(tmp.path(), false).unwrap(),
+        want_check
+    );
+}

@@ -5,13 +5,12 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::Checker;
 use super::scan::is_raw;
-use crate::explore::dump::{Task, is_present, nr_pages};
-use crate::explore::head::Head;
-use crate::image::Image;
+use crate::explore::dump::{Task, nr_pages, present_pages};
+use crate::explore::view::{Entries, Head, Ints};
 
 impl Checker<'_> {
     /// Ranges of pagemap-PID.img against the mappings of mm-PID.img.
-    pub(super) fn pagemap(&mut self, pid: u64, mm: &Head, pm: &Image) {
+    pub(super) fn pagemap(&mut self, pid: u64, mm: &Head, pm: &Entries) {
         let name = format!("pagemap-{pid}.img");
         let ps = self.dump.page_size();
         let mut vmas: Vec<(u64, u64)> = Vec::new();
@@ -24,9 +23,9 @@ impl Checker<'_> {
         }
         vmas.sort_unstable();
         let mut prev_end: Option<u64> = None;
-        for (i, e) in pm.entries.iter().enumerate().skip(1) {
-            let start = e.msg.u64("vaddr").unwrap_or(0);
-            let pages = nr_pages(&e.msg);
+        for (i, e) in pm.iter().enumerate().skip(1) {
+            let start = e.u64("vaddr").unwrap_or(0);
+            let pages = nr_pages(&e);
             let end = u128::from(start) + u128::from(pages) * u128::from(ps);
             if start % ps != 0 {
                 self.error(
@@ -76,19 +75,13 @@ impl Checker<'_> {
             .collect();
         pagemaps.extend(others);
         for pm_name in pagemaps {
-            let Some(pm) = self.optional(&pm_name) else {
+            let Ok(Some(pm)) = self.dump.try_entries(&pm_name) else {
                 continue;
             };
-            let Some(id) = pm.entries.first().and_then(|h| h.msg.u64("pages_id")) else {
+            let Some(id) = pm.first().and_then(|h| h.u64("pages_id")) else {
                 continue;
             };
-            let n = pm
-                .entries
-                .iter()
-                .skip(1)
-                .filter(|e| is_present(&e.msg))
-                .map(|e| nr_pages(&e.msg))
-                .fold(0u64, u64::saturating_add);
+            let n = present_pages(&pm);
             let slot = need.entry(id).or_default();
             slot.0 = slot.0.saturating_add(n);
             slot.1.push(pm_name);

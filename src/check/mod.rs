@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::explore::Dump;
 use crate::explore::files::Files;
-use crate::explore::head::Head;
+use crate::explore::view::{Entries, Head};
 use crate::image::Image;
 
 /// How bad a finding is: errors make a restore fail; warnings may.
@@ -216,11 +216,17 @@ impl Checker<'_> {
     }
 
     /// [`Checker::require`] of an image's first entry, read from the wire
-    /// where it can be ([`Dump::try_head_view`]); None also when the image
+    /// where it can be ([`Dump::try_entries`]); None also when the image
     /// holds no entries (which the scan reported).
     fn require_head(&mut self, name: &str, needed: &str) -> Option<Head> {
-        let found = self.dump.try_head_view(name);
-        self.required(name, needed, found).flatten()
+        let found = self.dump.try_entries(name);
+        self.required(name, needed, found).and_then(Head::new)
+    }
+
+    /// [`Checker::require`] as [`Entries`], integers read from the wire.
+    fn require_entries(&mut self, name: &str, needed: &str) -> Option<Entries> {
+        let found = self.dump.try_entries(name);
+        self.required(name, needed, found)
     }
 
     /// What [`Checker::require`] found, with a missing or undecodable image

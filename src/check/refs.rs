@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::Checker;
 use crate::explore::files::kind;
-use crate::explore::head::Head;
+use crate::explore::view::Head;
 use crate::image::Image;
 use crate::message::{Message, Value};
 

@@ -114,7 +114,7 @@ impl Checker<'_> {
             let needed = format!("pid {pid}");
             let ids = self.require(&format!("ids-{pid}.img"), &needed);
             let mm = self.require_head(&format!("mm-{pid}.img"), &needed);
-            let pagemap = self.require(&format!("pagemap-{pid}.img"), &needed);
+            let pagemap = self.require_entries(&format!("pagemap-{pid}.img"), &needed);
             let fs = self.require(&format!("fs-{pid}.img"), &needed);
             if let Some(files_id) = ids
                 .as_ref()

@@ -12,7 +12,7 @@ use crate::message::{Message, Value, read_varint};
 use crate::schema::Schema;
 use crate::wire::next_field;
 
-use super::head::Head;
+use super::view::{Entries, Head, Ints};
 
 /// `task_state` values of tasks that have only a core image (CRIU's
 /// TASK_DEAD and TASK_ZOMBIE).
@@ -124,47 +124,28 @@ impl Dump {
         }
     }
 
-    /// [`Dump::head`] as wire bytes when the entry is regular, so that its
-    /// integers are read without a message tree; decoded otherwise. Either
-    /// way the whole image decodes, or this is [`Dump::head`]'s error.
+    /// [`Dump::head`] as a [`Head`] of [`Dump::entries`]: its integers read
+    /// from the wire where the entry is regular. Errors as [`Dump::head`].
     pub fn head_view(&self, name: &str, needed_by: &str) -> Result<Head> {
-        needed(self.try_head_view(name), name, needed_by)?
-            .ok_or_else(|| no_entries(name, needed_by))
+        Head::new(self.entries(name, needed_by)?).ok_or_else(|| no_entries(name, needed_by))
     }
 
-    /// [`Dump::head_view`] without a user to name: None when the file does
-    /// not exist, Some(None) when it holds no entries; an image that does
-    /// not decode is [`Dump::try_image`]'s error.
-    pub fn try_head_view(&self, name: &str) -> Result<Option<Option<Head>>> {
-        let Some(bytes) = self.read(name)? else {
-            return Ok(None);
-        };
-        let mut first = None;
-        // Checks every entry (a regular one decodes without error, and the
-        // others are decoded, with the errors of Image::decode).
-        read_magic(&bytes)
-            .and_then(|(magic, start)| {
-                Image::decode_entries_ref(&bytes, magic, start, |e| {
-                    if first.is_none() {
-                        first = Some(match e.msg {
-                            EntryMessage::Wire { msg_type, body } => {
-                                let at = body.as_ptr() as usize - bytes.as_ptr() as usize;
-                                Err((msg_type, at..at + body.len()))
-                            }
-                            m => Ok(m.into_message()),
-                        });
-                    }
-                })
-            })
-            .map_err(|e| Error::from(e).in_file(name))?;
-        Ok(Some(first.map(|f| match f {
-            Ok(m) => Head::Decoded(m),
-            Err((msg_type, body)) => Head::Wire {
-                bytes,
-                body,
-                msg_type,
-            },
-        })))
+    /// The entries of image `name` as [`Entries`]: integers read from the
+    /// wire where an entry is regular. A missing or undecodable image is an
+    /// error naming `needed_by`, as [`Dump::image`].
+    pub fn entries(&self, name: &str, needed_by: &str) -> Result<Entries> {
+        needed(self.try_entries(name), name, needed_by)
+    }
+
+    /// [`Dump::entries`] without a user to name: None when the file does not
+    /// exist; an image that does not decode is [`Dump::try_image`]'s error.
+    pub fn try_entries(&self, name: &str) -> Result<Option<Entries>> {
+        match self.read(name)? {
+            Some(bytes) => Ok(Some(
+                Entries::new(bytes).map_err(|e| Error::from(e).in_file(name))?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// [`Dump::head`] with only the fields on the dotted paths `only`
@@ -279,20 +260,13 @@ impl Dump {
         let tasks = self.tasks("the page size").unwrap_or_default();
         let mut needs: Vec<(u64, u64)> = Vec::new(); // (pages bytes, present pages)
         for t in &tasks {
-            let Ok(Some(pm)) = self.try_image(&format!("pagemap-{}.img", t.pid)) else {
+            let Ok(Some(pm)) = self.try_entries(&format!("pagemap-{}.img", t.pid)) else {
                 continue;
             };
-            let Some((head, rest)) = pm.entries.split_first() else {
+            let Some(id) = pm.first().and_then(|head| head.u64("pages_id")) else {
                 continue;
             };
-            let Some(id) = head.msg.u64("pages_id") else {
-                continue;
-            };
-            let pages: u64 = rest
-                .iter()
-                .filter(|e| is_present(&e.msg))
-                .map(|e| nr_pages(&e.msg))
-                .fold(0u64, u64::saturating_add);
+            let pages = present_pages(&pm);
             if pages == 0 {
                 continue;
             }
@@ -412,17 +386,28 @@ fn task_of(index: usize, m: &Message) -> Task {
 
 /// Pages of a pagemap entry: `nr_pages`, or `compat_nr_pages` in dumps
 /// older than CRIU 4.2.
-pub fn nr_pages(m: &Message) -> u64 {
+pub fn nr_pages(m: &impl Ints) -> u64 {
     m.u64("nr_pages")
         .or_else(|| m.u64("compat_nr_pages"))
         .unwrap_or(0)
 }
 
 /// Whether a pagemap entry's pages are in this dump's pages image. Entries
-/// without flags (older dumps) are present unless `in_parent`.
-pub fn is_present(m: &Message) -> bool {
+/// without flags (older dumps) are present unless `in_parent` (a bool,
+/// read as 1 when true).
+pub fn is_present(m: &impl Ints) -> bool {
     match m.u64("flags") {
         Some(f) => f & PE_PRESENT != 0,
-        None => m.bool("in_parent") != Some(true),
+        None => m.u64("in_parent") != Some(1),
     }
+}
+
+/// How many pages the entries of pagemap `pm` (after its head) hold in the
+/// pages image.
+pub fn present_pages(pm: &Entries) -> u64 {
+    pm.iter()
+        .skip(1)
+        .filter(is_present)
+        .map(|e| nr_pages(&e))
+        .fold(0u64, u64::saturating_add)
 }

@@ -5,11 +5,11 @@
 pub mod dump;
 mod fds;
 pub mod files;
-pub mod head;
 mod mems;
 mod ps;
 mod rss;
 mod sk;
+pub mod view;
 
 use std::io::Write;
 use std::path::Path;

@@ -10,8 +10,8 @@ use super::JsonList;
 use super::dump::{Dump, nr_pages};
 use super::files::Files;
 use super::mems::{VMA_FILE_PRIVATE, VMA_FILE_SHARED};
+use super::view::Ints;
 use crate::error::Result;
-use crate::message::Message;
 
 /// Tasks and their pages as CRIT prints them, one task at a time.
 pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
@@ -21,17 +21,30 @@ pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
     for task in dump.live_tasks("x rss")? {
         let pid = task.pid;
         let why = format!("x rss for pid {pid}");
-        let mm = dump.head(&format!("mm-{pid}.img"), &why)?;
-        let vmas: Vec<&Message> = mm.msgs("vmas").collect();
-        let pagemap = dump.image(&format!("pagemap-{pid}.img"), &why)?;
+        let mut vmas = Vec::new();
+        dump.head_view(&format!("mm-{pid}.img"), &why)?.each(
+            "vmas",
+            ["start", "end", "status", "shmid"],
+            |v| {
+                let [start, end, status, shmid] = v.map(|x| x.unwrap_or(0));
+                vmas.push(Vma {
+                    start,
+                    end,
+                    status,
+                    shmid,
+                });
+                Ok(())
+            },
+        )?;
+        let pagemap = dump.entries(&format!("pagemap-{pid}.img"), &why)?;
         if !json {
             writeln!(out, "{pid}")?;
         }
         let mut ranges = Vec::new();
         let mut walk = Walk::new(&vmas);
-        for pm in pagemap.entries.iter().skip(1).map(|e| &e.msg) {
+        for pm in pagemap.iter().skip(1) {
             let vaddr = pm.u64("vaddr").unwrap_or(0);
-            let pages = nr_pages(pm);
+            let pages = nr_pages(&pm);
             let head = format!("\t{vaddr:x} / {pages:<8}");
             let end =
                 (u128::from(vaddr) + (u128::from(pages) << shift)).min(u128::from(u64::MAX)) as u64;
@@ -41,15 +54,12 @@ pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
                 match step {
                     Step::Again => tail.push_str(" ~"),
                     Step::Vma(vma) => {
-                        let start = vma.u64("start").unwrap_or(0);
-                        let vpages = vma.u64("end").unwrap_or(0).wrapping_sub(start) >> shift;
+                        let start = vma.start;
+                        let vpages = vma.end.wrapping_sub(start) >> shift;
                         let _ = write!(tail, " {start:08x} / {vpages:<8}");
                         let mut file = None;
-                        if vma.u64("status").unwrap_or(0) & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)
-                            != 0
-                        {
-                            let name =
-                                files.describe("REG", vma.u64("shmid").unwrap_or(0), &why)?;
+                        if vma.status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) != 0 {
+                            let name = files.describe("REG", vma.shmid, &why)?;
                             let _ = write!(tail, " {name}");
                             file = Some(name);
                         }
@@ -79,10 +89,18 @@ pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// The fields of a vma_entry that `x rss` reads (absent ones read as 0).
+struct Vma {
+    start: u64,
+    end: u64,
+    status: u64,
+    shmid: u64,
+}
+
 enum Step<'a> {
     /// The mapping shown on the previous line again.
     Again,
-    Vma(&'a Message),
+    Vma(&'a Vma),
 }
 
 /// CRIT's walk over the mappings: a cursor that moves forward to the first
@@ -91,13 +109,13 @@ enum Step<'a> {
 /// is signed and a negative one indexes from the end, as CRIT's does; this
 /// only matters for ranges outside every mapping (damaged dumps).
 struct Walk<'a> {
-    vmas: &'a [&'a Message],
+    vmas: &'a [Vma],
     at: isize,
     shown: isize,
 }
 
 impl<'a> Walk<'a> {
-    fn new(vmas: &'a [&'a Message]) -> Self {
+    fn new(vmas: &'a [Vma]) -> Self {
         Walk {
             vmas,
             at: 0,
@@ -105,11 +123,11 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn get(&self, i: isize) -> Option<&'a Message> {
+    fn get(&self, i: isize) -> Option<&'a Vma> {
         let n = self.vmas.len() as isize;
         let j = if i < 0 { i + n } else { i };
         if (0..n).contains(&j) {
-            Some(self.vmas[j as usize])
+            Some(&self.vmas[j as usize])
         } else {
             None
         }
@@ -119,14 +137,14 @@ impl<'a> Walk<'a> {
         let n = self.vmas.len() as isize;
         while self.at < n {
             match self.get(self.at) {
-                Some(v) if v.u64("end").unwrap_or(0) <= vaddr => self.at += 1,
+                Some(v) if v.end <= vaddr => self.at += 1,
                 _ => break,
             }
         }
         let mut steps = Vec::new();
         while self.at < n {
             let Some(v) = self.get(self.at) else { break };
-            if v.u64("start").unwrap_or(0) >= end {
+            if v.start >= end {
                 break;
             }
             if self.at == self.shown {
