@@ -134,8 +134,8 @@ fn is_broken_pipe(e: &Error) -> bool {
     matches!(&e.kind, crate::error::ErrorKind::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
 }
 
-/// The whole input: a large file mapped (see [`crate::mapped`]), anything
-/// else read.
+/// The whole input: a large file mapped (see [`crate::mapped`]), also when
+/// it is standard input; anything else read.
 fn read_input(input: &Option<PathBuf>) -> Result<(Input, String)> {
     match input {
         Some(p) => {
@@ -145,6 +145,9 @@ fn read_input(input: &Option<PathBuf>) -> Result<(Input, String)> {
             Ok((data, name))
         }
         None => {
+            if let Some(m) = mapped::map_stdin(&format!("{}: <stdin>", program())) {
+                return Ok((Input::Mapped(m), "<stdin>".into()));
+            }
             let mut data = Vec::new();
             io::stdin()
                 .lock()

@@ -63,6 +63,26 @@ pub fn map(f: &File, label: &str, pages: Pages) -> io::Result<Option<Mapping>> {
     Ok(Mapping::new(f, meta.len(), label, pages))
 }
 
+/// Standard input mapped when it is a regular file of at least [`MAP_FROM`]
+/// bytes read from its start (`crit decode < FILE`), its offset then moved
+/// to the end as reading it would; None otherwise, or on any error (the
+/// caller reads, and reports what reading finds).
+pub fn map_stdin(label: &str) -> Option<Mapping> {
+    // Borrowed, not owned: dropping it must not close fd 0.
+    // SAFETY: fd 0 is only inspected and mapped here; an fd 0 that is not
+    // open makes the calls below fail, which gives None.
+    let f =
+        std::mem::ManuallyDrop::new(unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(0) });
+    // SAFETY: lseek on fd 0 changes nothing here (SEEK_CUR by 0).
+    if unsafe { libc::lseek(0, 0, libc::SEEK_CUR) } != 0 {
+        return None;
+    }
+    let m = map(&f, label, Pages::All).ok()??;
+    // SAFETY: moves fd 0's offset to its end, as reading it all would.
+    unsafe { libc::lseek(0, 0, libc::SEEK_END) };
+    Some(m)
+}
+
 /// Which pages of the file are mapped in at once.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Pages {

@@ -540,3 +540,58 @@ fn a_huge_file_with_a_bad_magic_is_a_clean_error() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A large regular file given as standard input (`crit decode < FILE`) is
+/// mapped as a named one is: the same text, an image error named
+/// `<stdin>`, and the file's offset left at its end, as reading it leaves it.
+#[test]
+fn a_large_file_as_stdin_decodes_as_when_named() {
+    use std::io::{Seek, SeekFrom};
+    let img = read("shell-tree/fdinfo-2.img");
+    let (_, start) = crit_fs::image::read_magic(&img).unwrap();
+    let mut big = img.clone();
+    while big.len() < 2 << 20 {
+        big.extend_from_slice(&img[start..]);
+    }
+    let dir = scratch("large-stdin");
+    let whole = dir.join("whole.img");
+    let cut = dir.join("cut.img");
+    std::fs::write(&whole, &big).unwrap();
+    std::fs::write(&cut, &big[..big.len() - 1]).unwrap();
+    for path in [&whole, &cut] {
+        let p = path.to_str().unwrap();
+        let named = run(Path::new(BIN), &["decode", "-i", p], b"");
+        let mut file = std::fs::File::open(path).unwrap();
+        let fd_view = file.try_clone().unwrap(); // shares the offset
+        let out = Command::new(BIN)
+            .arg("decode")
+            .stdin(Stdio::from(fd_view))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), named.status.code(), "{p}");
+        assert_eq!(out.stdout, named.stdout, "{p}");
+        assert_eq!(
+            text(&out.stderr),
+            text(&named.stderr).replace(p, "<stdin>"),
+            "{p}"
+        );
+        let at = file.stream_position().unwrap();
+        assert_eq!(
+            at,
+            file.seek(SeekFrom::End(0)).unwrap(),
+            "{p}: offset at the end"
+        );
+    }
+    assert!(
+        text(
+            &run(
+                Path::new(BIN),
+                &["decode", "-i", cut.to_str().unwrap()],
+                b""
+            )
+            .stderr
+        )
+        .contains("cut.img: entry")
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
