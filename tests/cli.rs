@@ -397,21 +397,29 @@ fn huge_keys_and_values_are_cut_in_error_messages() {
     }
 }
 
-/// Images of 1 MiB or more are mapped, not read: the same text and errors
-/// as through stdin, which is read.
-#[test]
-fn large_files_decode_as_through_stdin() {
+/// A scratch directory holding an fdinfo image of at least `size` bytes
+/// (the corpus's entries repeated) and a copy cut one byte short: the
+/// directory, the image's bytes and the two paths.
+fn big_fdinfo(name: &str, size: usize) -> (PathBuf, Vec<u8>, PathBuf, PathBuf) {
     let img = read("shell-tree/fdinfo-2.img");
     let (_, start) = crit_fs::image::read_magic(&img).unwrap();
     let mut big = img.clone();
-    while big.len() < 5 << 20 {
+    while big.len() < size {
         big.extend_from_slice(&img[start..]);
     }
-    let dir = scratch("large-decode");
+    let dir = scratch(name);
     let whole = dir.join("fdinfo-big.img");
     let cut = dir.join("fdinfo-cut.img");
     std::fs::write(&whole, &big).unwrap();
     std::fs::write(&cut, &big[..big.len() - 1]).unwrap();
+    (dir, big, whole, cut)
+}
+
+/// Images of 1 MiB or more are mapped, not read: the same text and errors
+/// as through stdin, which is read.
+#[test]
+fn large_files_decode_as_through_stdin() {
+    let (dir, big, whole, cut) = big_fdinfo("large-decode", 5 << 20);
     for (path, bytes) in [(&whole, &big[..]), (&cut, &big[..big.len() - 1])] {
         let p = path.to_str().unwrap();
         for pretty in [&[][..], &["--pretty"][..]] {
@@ -547,17 +555,7 @@ fn a_huge_file_with_a_bad_magic_is_a_clean_error() {
 #[test]
 fn a_large_file_as_stdin_decodes_as_when_named() {
     use std::io::{Seek, SeekFrom};
-    let img = read("shell-tree/fdinfo-2.img");
-    let (_, start) = crit_fs::image::read_magic(&img).unwrap();
-    let mut big = img.clone();
-    while big.len() < 2 << 20 {
-        big.extend_from_slice(&img[start..]);
-    }
-    let dir = scratch("large-stdin");
-    let whole = dir.join("whole.img");
-    let cut = dir.join("cut.img");
-    std::fs::write(&whole, &big).unwrap();
-    std::fs::write(&cut, &big[..big.len() - 1]).unwrap();
+    let (dir, _, whole, cut) = big_fdinfo("large-stdin", 2 << 20);
     for path in [&whole, &cut] {
         let p = path.to_str().unwrap();
         let named = run(Path::new(BIN), &["decode", "-i", p], b"");
