@@ -39,7 +39,7 @@ impl Deref for Input {
 }
 
 /// Opens `path` and maps it when it is a regular file of at least
-/// [`MAP_FROM`] bytes (and no other mapping is live), reading it otherwise.
+/// [`MAP_FROM`] bytes (and a watch slot is free), reading it otherwise.
 /// `label` starts the SIGBUS message (`PROGRAM: FILE`).
 pub fn open(path: &Path, label: &str) -> io::Result<Input> {
     let mut f = File::open(path)?;
@@ -53,8 +53,9 @@ pub fn open(path: &Path, label: &str) -> io::Result<Input> {
 }
 
 /// Maps the open file `f` when it is a regular file of at least
-/// [`MAP_FROM`] bytes and no other mapping is live; None otherwise, and
-/// when the kernel refuses (a file system without mmap): then read it.
+/// [`MAP_FROM`] bytes and one of the handler's watch slots is free; None
+/// otherwise, and when the kernel refuses (a file system without mmap):
+/// then read it.
 pub fn map(f: &File, label: &str, pages: Pages) -> io::Result<Option<Mapping>> {
     let meta = f.metadata()?;
     if !meta.is_file() || meta.len() < MAP_FROM {
