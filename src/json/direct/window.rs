@@ -33,42 +33,29 @@ enum Source<'a> {
 impl<'a> Window<'a> {
     /// The whole text, already in memory, in view at once.
     pub(super) fn whole(text: &'a [u8]) -> Window<'a> {
-        Window {
-            source: Source::Memory {
-                text,
-                start: 0,
-                end: text.len(),
-                mapping: None,
-            },
-            read: 0,
-        }
+        Window::in_memory(text, text.len(), None)
     }
 
     /// A text in memory brought into view `read` bytes or more at a time, as
     /// [`Window::mapped`] does without a mapping (for the fuzzer and tests).
     pub(super) fn revealing(text: &'a [u8], read: usize) -> Window<'a> {
-        Window {
-            source: Source::Memory {
-                text,
-                start: 0,
-                end: text.len().min(read),
-                mapping: None,
-            },
-            read,
-        }
+        Window::in_memory(text, read, None)
     }
 
     /// A mapped file brought into view `read` bytes or more at a time, as
     /// if it were read.
     pub(super) fn mapped(m: &'a Mapping, read: usize) -> Window<'a> {
-        let end = m.len().min(read);
-        m.bring_in(0..end);
+        m.bring_in(0..m.len().min(read));
+        Window::in_memory(m, read, Some(m))
+    }
+
+    fn in_memory(text: &'a [u8], read: usize, mapping: Option<&'a Mapping>) -> Window<'a> {
         Window {
             source: Source::Memory {
-                text: m,
+                text,
                 start: 0,
-                end,
-                mapping: Some(m),
+                end: text.len().min(read),
+                mapping,
             },
             read,
         }
