@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::Checker;
-use crate::image::{EntryMessage, Image, read_magic};
+use crate::explore::view::Entry;
 use crate::message::{Message, Value};
 use crate::schema::Schema;
 use crate::wire::may_lack_required;
@@ -38,8 +38,10 @@ impl Checker<'_> {
     pub(super) fn scan(&mut self, names: &[String]) {
         self.report.images = names.len();
         for name in names.iter().filter(|n| !is_raw(n)) {
-            let bytes = match self.dump.try_bytes(name) {
-                Ok(Some(bytes)) => bytes,
+            // Regular entries stay wire bytes: the walk checks that they
+            // decode, and their required fields are looked for on the wire.
+            let entries = match self.dump.try_entries(name) {
+                Ok(Some(entries)) => entries,
                 Ok(None) => continue, // vanished meanwhile
                 Err(mut e) => {
                     self.bad.insert(name.clone());
@@ -48,31 +50,16 @@ impl Checker<'_> {
                     continue;
                 }
             };
-            let mut lacking = Vec::new();
-            let mut count = 0;
-            // Regular entries stay wire bytes: the walk checks that they
-            // decode, and their required fields are looked for on the wire.
-            let walked = read_magic(&bytes).and_then(|(magic, start)| {
-                Image::decode_entries_ref(&bytes, magic, start, |e| {
-                    if let Some(gap) = lacks_required(&e.msg) {
-                        lacking.push((count, gap));
-                    }
-                    count += 1;
-                })
-            });
-            if let Err(e) = walked {
-                self.bad.insert(name.clone());
-                let e = crate::error::Error::from(e);
-                self.error(name, None, format!("cannot be decoded: {e}"));
-                continue;
+            for (i, e) in entries.iter().enumerate() {
+                if let Some((type_name, field)) = lacks_required(e) {
+                    self.error(
+                        name,
+                        Some(i),
+                        format!("{type_name} lacks required field {field}"),
+                    );
+                }
             }
-            for (i, (type_name, field)) in lacking {
-                self.error(
-                    name,
-                    Some(i),
-                    format!("{type_name} lacks required field {field}"),
-                );
-            }
+            let count = entries.len();
             if SINGLE_ENTRY.iter().any(|p| name.starts_with(p)) && count != 1 {
                 self.error(name, None, format!("holds {count} entries, 1 expected"));
             }
@@ -82,20 +69,14 @@ impl Checker<'_> {
 
 /// The message type and dotted path of the first required field an
 /// entry's message lacks.
-fn lacks_required(msg: &EntryMessage) -> Option<(&'static str, String)> {
-    let decoded;
-    let m = match msg {
-        EntryMessage::Wire { msg_type, body } => {
-            if !may_lack_required(Schema::get(), *msg_type, body, 0) {
-                return None;
-            }
-            decoded = msg.clone().into_message();
-            &decoded
-        }
-        EntryMessage::Decoded(m) => m,
-        EntryMessage::Unchecked { .. } => unreachable!("not from decode_entries_ref"),
-    };
-    missing_required(m, 0).map(|field| (m.type_name(), field))
+fn lacks_required(e: Entry) -> Option<(&'static str, String)> {
+    if let Some((msg_type, body)) = e.wire()
+        && !may_lack_required(Schema::get(), msg_type, body, 0)
+    {
+        return None;
+    }
+    let m = e.message();
+    missing_required(&m, 0).map(|field| (m.type_name(), field))
 }
 
 /// The dotted path of the first required field a message lacks.

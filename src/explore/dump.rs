@@ -75,11 +75,6 @@ impl Dump {
         }
     }
 
-    /// The bytes of file `name`, or None when it does not exist.
-    pub fn try_bytes(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        self.read(name)
-    }
-
     /// The image `name` decoded afresh (not kept), or None when the file
     /// does not exist.
     pub fn try_image(&self, name: &str) -> Result<Option<Image>> {

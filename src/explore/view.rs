@@ -97,7 +97,27 @@ impl Ints for Entry<'_> {
     }
 }
 
-impl Entry<'_> {
+impl<'a> Entry<'a> {
+    /// The message type and wire bytes of an entry kept as such.
+    pub fn wire(&self) -> Option<(MsgId, &'a [u8])> {
+        match self.at {
+            At::Wire { msg_type, body } => Some((*msg_type, &self.bytes[body.clone()])),
+            At::Decoded(_) => None,
+        }
+    }
+
+    /// The entry's message, decoded now if it was kept as wire bytes.
+    pub fn message(&self) -> std::borrow::Cow<'a, Message> {
+        match self.at {
+            At::Wire { msg_type, body } => std::borrow::Cow::Owned(
+                // Checked by is_regular when the entries were walked.
+                Message::decode(*msg_type, &self.bytes[body.clone()])
+                    .unwrap_or_else(|_| Message::new(*msg_type)),
+            ),
+            At::Decoded(m) => std::borrow::Cow::Borrowed(m),
+        }
+    }
+
     /// Calls `f` with the integer fields `names` (as [`Message::u64`]) of
     /// each message in the repeated message field `field`, in order.
     pub fn each<const N: usize>(
