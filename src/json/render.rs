@@ -84,7 +84,7 @@ pub(super) fn write_value(
                 unreachable!("enum value of a non-enum field")
             };
             match schema.enums[e].name_of(*n) {
-                Some(name) => w.string(name),
+                Some(name) => w.name(name),
                 // A number this schema does not name: kept as a number.
                 None => w.i64(i64::from(*n)),
             }

@@ -219,6 +219,13 @@ impl<'a> JsonWriter<'a> {
         self.after_key = true;
     }
 
+    /// A name from the schema (an enum value's): an identifier, so written
+    /// without looking for characters to escape.
+    pub fn name(&mut self, s: &str) {
+        debug_assert!(needs_no_escape(s.as_bytes()), "{s:?}");
+        self.raw_string(|out| out.extend_from_slice(s.as_bytes()));
+    }
+
     pub fn string(&mut self, s: &str) {
         self.item();
         write_str(self.out, s);
