@@ -165,9 +165,9 @@ fn program() -> &'static str {
 
 static PROGRAM: OnceLock<String> = OnceLock::new();
 
-/// Standard output, buffered but not by lines: std's line buffering looks
-/// for the last newline in every piece written, a quarter of the CPU of a
-/// large decode to a pipe. Falls back to std's stdout when fd 1 is closed.
+/// Standard output, buffered but not by lines: std's line buffering searches
+/// every piece written for its last newline (3 % of the instructions of a
+/// 5,000-fd decode). Falls back to std's stdout when fd 1 is closed.
 fn stdout_writer() -> Box<dyn Write> {
     use std::os::fd::AsFd;
     match io::stdout().as_fd().try_clone_to_owned() {
