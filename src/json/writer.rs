@@ -535,4 +535,19 @@ mod tests {
         let want = "{\n    \"a\": 1,\n    \"l\": [\n        \"x\\u00e9\\ud83d\\ude00\\\"\\u007f\",\n        {}\n    ],\n    \"e\": []\n}";
         assert_eq!(render(true), want);
     }
+
+    #[test]
+    fn every_enum_name_is_written_as_json_would_escape_it() {
+        // `JsonWriter::name` skips the escape scan: true only while every
+        // enum value of the schema needs none.
+        for e in &crate::schema::Schema::get().enums {
+            for (name, _) in e.values() {
+                let mut plain = Vec::new();
+                JsonWriter::new(&mut plain, false).name(name);
+                let mut escaped = Vec::new();
+                JsonWriter::new(&mut escaped, false).string(name);
+                assert_eq!(plain, escaped, "{}.{name}", e.name);
+            }
+        }
+    }
 }
