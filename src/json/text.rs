@@ -215,19 +215,12 @@ pub fn ip_text(words: &[u32]) -> Option<String> {
 }
 
 /// Python's `IPv6Address.compressed`: the longest run (of two or more) of zero
-/// groups becomes `::`; IPv4-mapped addresses end in dotted quad.
+/// groups becomes `::`.
 ///
-/// The mapped form depends on the Python version CRIT runs on: up to 3.12,
-/// `IPv6Address("::ffff:1.2.3.4").compressed` is `"::ffff:102:304"`; from 3.13
-/// on (`IPv6Address.__str__` formats `ipv4_mapped` addresses through
-/// `_ipv4_mapped_ipv6_to_str`, CPython Lib/ipaddress.py) it is
-/// `"::ffff:1.2.3.4"`. The corpus has no mapped address, but its reference ran
-/// on a 2025 system (CRIU 4.2, Linux 6.18), whose Python is 3.13 or later, so
-/// we print the 3.13 form. `encode` reads both forms.
+/// IPv4-mapped addresses are printed as plain hex groups (`::ffff:7f00:1`), as
+/// the Python before 3.13 that the reference CRIT runs on does (Debian 12,
+/// Ubuntu 24.04; 3.13 would print `::ffff:127.0.0.1`). `encode` reads both forms.
 fn ipv6_compressed(v: u128) -> String {
-    if v >> 32 == 0xffff {
-        return format!("::ffff:{}", Ipv4Addr::from(v as u32));
-    }
     let groups: Vec<u16> = (0..8).map(|i| (v >> (112 - 16 * i)) as u16).collect();
     let (mut best_start, mut best_len) = (usize::MAX, 0);
     let mut i = 0;
@@ -611,9 +604,9 @@ mod tests {
         let words = ip_words("fe80::1:2").unwrap();
         assert_eq!(ip_text(&words).unwrap(), "fe80::1:2");
         assert_eq!(ip_text(&ip_words("::").unwrap()).unwrap(), "::");
-        // IPv4-mapped: Python 3.13's form; both forms read back the same.
+        // IPv4-mapped: Python 3.12's form; both forms read back the same.
         let mapped = ip_words("::ffff:1.2.3.4").unwrap();
-        assert_eq!(ip_text(&mapped).unwrap(), "::ffff:1.2.3.4");
+        assert_eq!(ip_text(&mapped).unwrap(), "::ffff:102:304");
         assert_eq!(ip_words("::ffff:102:304").unwrap(), mapped);
         // IPv4-compatible (deprecated) addresses are not mapped ones.
         assert_eq!(
