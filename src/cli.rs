@@ -1,5 +1,6 @@
 //! The command line: crit's commands (`decode`, `encode`, `show`, `info`, `x`)
-//! with crit's flags, plus crit-fs's own (`check`, `mount`, `umount`).
+//! with crit's flags, plus crit-fs's own (`check`, `mount`, `umount`, `man`,
+//! `completions`), and `crit-fs DUMP MNT -o OPTS` as mount.fuse3 runs it.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -7,19 +8,37 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::OnceLock;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::codec::{self, Options};
 use crate::error::{Error, Result};
 use crate::mapped::{self, Input, Pages};
 
-/// Version of CRIT whose output crit-fs reproduces.
+/// Version of CRIT whose output crit-fs reproduces, and of CRIU whose image
+/// format (its `images/*.proto` and magics) crit-fs reads and writes.
 pub const CRIT_VERSION: &str = "4.2";
+
+/// What `crit-fs --version` prints after the name.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (CRIU image format 4.2)");
+
+/// The end of `crit-fs --help` and of crit-fs(1).
+const AFTER_HELP: &str = "\
+Invoked as `crit` (a symbolic link), it answers crit's commands the same way.
+
+mount(8) and /etc/fstab run `crit-fs DUMP MNT -o OPTIONS` (through mount.fuse3)
+for a file system of type fuse.crit-fs; that is `crit-fs mount DUMP MNT -o OPTIONS`:
+  mount -t fuse.crit-fs /srv/dump /mnt/dump -o ro
+  /srv/dump  /mnt/dump  fuse.crit-fs  ro,noauto,allow_other  0 0
+
+The options are in crit-fs-mount(1) (`crit-fs mount --help`); `.crit-fs/HELP`
+in a mount says what its files are.";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "crit-fs",
+    version = VERSION,
     about = "CRiu Image Tool, and CRIU checkpoints as a filesystem",
+    after_long_help = AFTER_HELP,
     disable_version_flag = true
 )]
 pub struct Cli {
@@ -85,6 +104,17 @@ pub enum Command {
     Mount(crate::mount::MountArgs),
     /// Unmount a crit-fs mount.
     Umount { mountpoint: PathBuf },
+    /// Write the man pages, one per command (crit-fs.1, crit-fs-decode.1, ...), into DIR;
+    /// without DIR, print crit-fs.1.
+    Man {
+        /// Directory to write the pages into (created if missing), e.g. /usr/local/share/man/man1.
+        dir: Option<PathBuf>,
+    },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Runs the command line; the exit code follows crit (1 on any error).
@@ -96,6 +126,7 @@ pub fn main() -> ExitCode {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "crit-fs".into());
     let _ = PROGRAM.set(invoked_as.clone());
+    let args = mount_helper_form(args);
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -108,19 +139,30 @@ pub fn main() -> ExitCode {
         if invoked_as == "crit" {
             println!("{CRIT_VERSION}");
         } else {
-            println!(
-                "crit-fs {} (crit {CRIT_VERSION} compatible)",
-                env!("CARGO_PKG_VERSION")
-            );
+            println!("crit-fs {VERSION}");
         }
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command else {
-        eprintln!("usage: {invoked_as} {{decode,encode,info,x,show,check,mount,umount}} ...");
+        eprintln!(
+            "usage: {invoked_as} {{decode,encode,info,x,show,check,mount,umount,man,completions}} ..."
+        );
         eprintln!("{invoked_as}: error: too few arguments");
         return ExitCode::from(1);
     };
-    match run(command) {
+    let command = match command {
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), &invoked_as, &mut out);
+            return finish(write_stdout(&out), &invoked_as);
+        }
+        c => c,
+    };
+    finish(run(command), &invoked_as)
+}
+
+fn finish(result: Result<()>, invoked_as: &str) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
@@ -128,6 +170,60 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `crit-fs DUMP MNT [-o OPTS]`, as mount.fuse3 runs it for `mount -t
+/// fuse.crit-fs` and fstab, becomes `crit-fs mount DUMP MNT [-o OPTS]`. The
+/// first argument must look like a directory (a path with a slash, or an
+/// existing directory), so that a mistyped command stays an unknown command.
+fn mount_helper_form(mut args: Vec<OsString>) -> Vec<OsString> {
+    let Some(first) = args.get(1) else {
+        return args;
+    };
+    let bytes = first.as_encoded_bytes();
+    let helper_like = args.len() >= 3
+        && !bytes.starts_with(b"-")
+        && (bytes.contains(&b'/') || Path::new(first).is_dir());
+    // Building the command tree costs start-up time: only when it may be the form.
+    if helper_like
+        && first != "help"
+        && !Cli::command()
+            .get_subcommands()
+            .any(|c| c.get_name() == first)
+    {
+        args.insert(1, "mount".into());
+    }
+    args
+}
+
+/// `crit-fs man [DIR]`: every page into DIR (their paths printed), or crit-fs(1) to stdout.
+fn man(dir: Option<&Path>) -> Result<()> {
+    let mut top = Cli::command().disable_help_subcommand(true);
+    top.build();
+    let render = |cmd: &clap::Command| -> Result<Vec<u8>> {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.clone())
+            .manual("crit-fs manual")
+            .source(format!("crit-fs {}", env!("CARGO_PKG_VERSION")))
+            .render(&mut page)?;
+        Ok(page)
+    };
+    let Some(dir) = dir else {
+        return write_stdout(&render(&top)?);
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::from(e).in_file(dir.display()))?;
+    let mut written = Vec::new();
+    let mut todo = vec![top];
+    while let Some(cmd) = todo.pop() {
+        let name = format!("{}.1", cmd.get_display_name().unwrap_or(cmd.get_name()));
+        let path = dir.join(&name);
+        crate::atomic::replace_file(&path, &render(&cmd)?)
+            .map_err(|e| Error::from(e).in_file(path.display()))?;
+        written.push(format!("{}\n", path.display()));
+        todo.extend(cmd.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
+    }
+    written.sort();
+    write_stdout(written.concat().as_bytes())
 }
 
 fn is_broken_pipe(e: &Error) -> bool {
@@ -298,13 +394,14 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Mount(args) => crate::mount::mount(args),
         Command::Umount { mountpoint } => crate::mount::umount(&mountpoint),
+        Command::Man { dir } => man(dir.as_deref()),
+        Command::Completions { .. } => unreachable!("handled in main"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_consistent() {

@@ -14,6 +14,7 @@ use crate::fs::{Config, CritFs, Invalidate};
 
 /// Arguments of `crit-fs mount`.
 #[derive(clap::Args, Debug)]
+#[command(after_long_help = MOUNT_OPTIONS_HELP)]
 pub struct MountArgs {
     /// The checkpoint directory to show.
     pub dump: PathBuf,
@@ -22,40 +23,132 @@ pub struct MountArgs {
     /// Stay in the foreground (logs go to stderr).
     #[arg(short = 'f', long)]
     pub foreground: bool,
-    /// Mount options, comma-separated: ro, rw, allow_other, default_permissions.
-    #[arg(short = 'o', value_delimiter = ',')]
+    /// Mount options, comma-separated: ro, rw, allow_other, plain, cache_mb=N, log_file=PATH,
+    /// and the generic ones of mount(8) (see below).
+    #[arg(short = 'o', value_delimiter = ',', value_name = "OPTIONS")]
     pub options: Vec<String>,
     /// Views hold compact JSON (like `crit-fs decode`) instead of pretty JSON.
     #[arg(long)]
     pub plain: bool,
-    /// Memory budget of the rendered-JSON cache, in MiB.
-    #[arg(long, default_value_t = 256)]
-    pub cache_mb: usize,
+    /// Memory budget of the rendered-JSON cache, in MiB [default: 256].
+    #[arg(long, value_name = "N")]
+    pub cache_mb: Option<usize>,
     /// Log file of the background daemon (default /tmp/crit-fs.UID.log).
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
 }
+
+/// The `-o` options, for `crit-fs mount --help` and the man page.
+pub const MOUNT_OPTIONS_HELP: &str = "\
+Options of -o (as in mount(8) and fstab's fourth field):
+  ro                    refuse every change (EROFS)
+  rw                    allow saving views (the default)
+  allow_other           let other users in, with default_permissions
+  default_permissions   the kernel checks the modes shown
+  plain                 the same as --plain
+  cache_mb=N            the same as --cache-mb N
+  log_file=PATH         the same as --log-file PATH
+  exec, noexec, atime, noatime, relatime, strictatime, nodiratime,
+  sync, async, dirsync  passed to the kernel
+  nodev, nosuid         always on (dev and suid, added by mount.fuse3, are ignored)
+  auto_unmount          always on where fusermount3 allows it
+  auto, noauto, user, users, nouser, owner, group, nofail, _netdev,
+  defaults, comment=..., x-...    for mount(8) and systemd: ignored
+
+Any other option is refused.
+
+From mount(8) and /etc/fstab (through mount.fuse3, which runs
+`crit-fs DUMP MNT -o OPTIONS`; crit-fs must be in /usr/local/bin or
+another directory of sh's default PATH, since mount(8) clears PATH):
+  mount -t fuse.crit-fs /srv/dump /mnt/dump -o ro
+  /srv/dump  /mnt/dump  fuse.crit-fs  ro,noauto,allow_other  0 0
+";
 
 /// Mount options after parsing.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MountOptions {
     pub read_only: bool,
     pub allow_other: bool,
+    pub default_permissions: bool,
+    pub plain: bool,
+    pub cache_mb: Option<usize>,
+    pub log_file: Option<PathBuf>,
+    /// Generic options passed to the kernel as given (exec, noatime, sync...).
+    pub kernel: Vec<String>,
 }
 
-/// Parses `-o` options; unknown ones are an error.
+/// Options that go to the kernel (through fusermount3) unchanged.
+const KERNEL_OPTIONS: &[&str] = &[
+    "exec",
+    "noexec",
+    "atime",
+    "noatime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "diratime",
+    "nodiratime",
+    "lazytime",
+    "nolazytime",
+    "sync",
+    "async",
+    "dirsync",
+];
+
+/// Options of mount(8), fstab and systemd that say nothing to the filesystem.
+const IGNORED_OPTIONS: &[&str] = &[
+    "auto",
+    "noauto",
+    "user",
+    "users",
+    "nouser",
+    "owner",
+    "group",
+    "nofail",
+    "_netdev",
+    "defaults",
+    // crit-fs always mounts nodev,nosuid; mount.fuse3 adds dev,suid to every command line.
+    "dev",
+    "suid",
+    "nodev",
+    "nosuid",
+    // On whenever fusermount3 allows it (see `serve_inner`).
+    "auto_unmount",
+];
+
+/// Parses `-o` options; an unknown one is an error naming it.
 pub fn parse_options(opts: &[String]) -> Result<MountOptions> {
     let mut o = MountOptions::default();
     for opt in opts.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        match opt {
-            "ro" => o.read_only = true,
-            "rw" => o.read_only = false,
-            "allow_other" => o.allow_other = true,
-            // Always on with allow_other; alone it changes nothing for a private mount.
-            "default_permissions" => {}
-            other => {
+        let (key, value) = match opt.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (opt, None),
+        };
+        let bad_value = |what: &str| {
+            Error::other(format!(
+                "mount option {opt:?}: {what} (see crit-fs mount --help)"
+            ))
+        };
+        match (key, value) {
+            ("ro", None) => o.read_only = true,
+            ("rw", None) => o.read_only = false,
+            ("allow_other", None) => o.allow_other = true,
+            ("default_permissions", None) => o.default_permissions = true,
+            ("plain", None) => o.plain = true,
+            ("cache_mb", Some(v)) => {
+                o.cache_mb = Some(v.parse().map_err(|_| bad_value("not a number of MiB"))?)
+            }
+            ("log_file", Some(v)) if !v.is_empty() => o.log_file = Some(PathBuf::from(v)),
+            ("cache_mb" | "log_file", _) => return Err(bad_value("needs a value")),
+            (k, None) if KERNEL_OPTIONS.contains(&k) => o.kernel.push(k.to_string()),
+            (k, None) if IGNORED_OPTIONS.contains(&k) => {}
+            ("comment", Some(_)) => {}
+            (k, _) if k.starts_with("x-") => {}
+            _ => {
                 return Err(Error::other(format!(
-                    "unknown mount option {other:?} (known: ro, rw, allow_other, default_permissions)"
+                    "unknown mount option {opt:?} (known: ro, rw, allow_other, default_permissions, \
+                     plain, cache_mb=N, log_file=PATH, and mount(8)'s generic ones: see crit-fs mount --help)"
                 )));
             }
         }
@@ -119,14 +212,34 @@ fn in_path(program: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
+/// The arguments checked, `-o` merged with the flags.
 struct Checked {
     dump: PathBuf,
     mountpoint: PathBuf,
     opts: MountOptions,
+    cache_mb: usize,
+    log_file: Option<PathBuf>,
 }
 
+/// What sh and execvp use when PATH is not set: mount(8) clears it before it
+/// runs mount.fuse3, which runs crit-fs with no PATH at all.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 fn check(args: &MountArgs) -> Result<Checked> {
-    let opts = parse_options(&args.options)?;
+    let mut opts = parse_options(&args.options)?;
+    opts.plain |= args.plain;
+    let cache_mb = opts.cache_mb.or(args.cache_mb).unwrap_or(256);
+    let log_file = opts.log_file.clone().or_else(|| args.log_file.clone());
+    if args.mountpoint.starts_with("/dev/fd") {
+        return Err(Error::other(format!(
+            "mount point {}: a descriptor instead of a directory (mount.fuse3's drop_privileges) is not supported",
+            args.mountpoint.display()
+        )));
+    }
+    if std::env::var_os("PATH").is_none() {
+        // SAFETY: the CLI is single-threaded until the daemon starts serving.
+        unsafe { std::env::set_var("PATH", DEFAULT_PATH) };
+    }
     let dump = std::fs::canonicalize(&args.dump)
         .map_err(|e| Error::other(format!("dump directory {}: {e}", args.dump.display())))?;
     if !dump.is_dir() {
@@ -185,6 +298,8 @@ fn check(args: &MountArgs) -> Result<Checked> {
         dump,
         mountpoint,
         opts,
+        cache_mb,
+        log_file,
     })
 }
 
@@ -193,7 +308,7 @@ pub fn mount(args: MountArgs) -> Result<()> {
     let checked = check(&args)?;
     if args.foreground {
         init_logging();
-        return serve(&args, &checked, None);
+        return serve(&checked, None);
     }
     let mut fds = [0; 2];
     // SAFETY: fds is a valid array of two ints.
@@ -207,7 +322,7 @@ pub fn mount(args: MountArgs) -> Result<()> {
         -1 => Err(std::io::Error::last_os_error().into()),
         0 => {
             drop(rd);
-            let code = daemon_child(&args, &checked, wr);
+            let code = daemon_child(&checked, wr);
             std::process::exit(code);
         }
         _child => {
@@ -225,13 +340,13 @@ pub fn mount(args: MountArgs) -> Result<()> {
     }
 }
 
-fn daemon_child(args: &MountArgs, checked: &Checked, ready: OwnedFd) -> i32 {
+fn daemon_child(checked: &Checked, ready: OwnedFd) -> i32 {
     // SAFETY: plain system calls on our own process.
     unsafe {
         libc::setsid();
     }
     let _ = std::env::set_current_dir("/");
-    let log = args.log_file.clone().unwrap_or_else(|| {
+    let log = checked.log_file.clone().unwrap_or_else(|| {
         // SAFETY: getuid has no preconditions.
         PathBuf::from(format!("/tmp/crit-fs.{}.log", unsafe { libc::getuid() }))
     });
@@ -243,7 +358,7 @@ fn daemon_child(args: &MountArgs, checked: &Checked, ready: OwnedFd) -> i32 {
         redirect(&f, 2);
     }
     init_logging();
-    match serve(args, checked, Some(ready)) {
+    match serve(checked, Some(ready)) {
         Ok(()) => 0,
         Err(e) => {
             log::error!("{e}");
@@ -272,8 +387,8 @@ fn tell(ready: &mut Option<OwnedFd>, msg: &str) {
     }
 }
 
-fn serve(args: &MountArgs, checked: &Checked, mut ready: Option<OwnedFd>) -> Result<()> {
-    let result = serve_inner(args, checked, &mut ready);
+fn serve(checked: &Checked, mut ready: Option<OwnedFd>) -> Result<()> {
+    let result = serve_inner(checked, &mut ready);
     if let Err(e) = &result {
         tell(&mut ready, &format!("error: {e}\n"));
     }
@@ -319,14 +434,14 @@ fn raise_nofile_limit() {
     }
 }
 
-fn serve_inner(args: &MountArgs, checked: &Checked, ready: &mut Option<OwnedFd>) -> Result<()> {
+fn serve_inner(checked: &Checked, ready: &mut Option<OwnedFd>) -> Result<()> {
     // Blocked before any thread starts, so that only the signal thread takes them.
     let sigs = block_signals();
     raise_nofile_limit();
     let cfg = Config {
         dump: checked.dump.clone(),
-        plain: args.plain,
-        cache_budget: args.cache_mb.saturating_mul(1 << 20),
+        plain: checked.opts.plain,
+        cache_budget: checked.cache_mb.saturating_mul(1 << 20),
         read_only: checked.opts.read_only,
     };
     let core = Arc::new(CritFs::new(cfg).map_err(|e| Error::other(e.message))?);
@@ -342,6 +457,16 @@ fn serve_inner(args: &MountArgs, checked: &Checked, ready: &mut Option<OwnedFd>)
     if checked.opts.read_only {
         options.push(fuser::MountOption::RO);
     }
+    if checked.opts.default_permissions && !checked.opts.allow_other {
+        options.push(fuser::MountOption::DefaultPermissions);
+    }
+    options.extend(
+        checked
+            .opts
+            .kernel
+            .iter()
+            .map(|o| fuser::MountOption::CUSTOM(o.clone())),
+    );
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let may_allow_other = root

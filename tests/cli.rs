@@ -164,7 +164,7 @@ fn version() {
     assert_eq!(
         text(&out.stdout),
         format!(
-            "crit-fs {} (crit 4.2 compatible)\n",
+            "crit-fs {} (CRIU image format 4.2)\n",
             env!("CARGO_PKG_VERSION")
         )
     );

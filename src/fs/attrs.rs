@@ -78,6 +78,7 @@ impl CritFs {
                 let (body, mtime) = self.report(what);
                 Ok(self.text_attr(ino, body.len() as u64, mtime, 0o444))
             }
+            Node::HelpDir | Node::Help => Ok(self.help_attr(ino, &node)),
             Node::Scratch => {
                 let f = self.scratch_file(ino)?;
                 let f = lock(&f);
@@ -196,7 +197,7 @@ impl CritFs {
                 }
                 f.ctime = SystemTime::now();
             }
-            Node::Report { .. } | Node::ViewErr { .. } => {
+            Node::Report { .. } | Node::ViewErr { .. } | Node::Help | Node::HelpDir => {
                 if set.size.is_some() {
                     return Err(fs_err!(libc::EACCES, "this file is read-only"));
                 }
@@ -211,7 +212,10 @@ impl CritFs {
         if mask & libc::W_OK != 0 {
             self.check_writable()?;
             let node = self.node(ino)?;
-            if matches!(node, Node::Report { .. } | Node::ViewErr { .. }) {
+            if matches!(
+                node,
+                Node::Report { .. } | Node::ViewErr { .. } | Node::Help | Node::HelpDir
+            ) {
                 return Err(fs_err!(libc::EACCES, "read-only file"));
             }
         }

@@ -35,7 +35,7 @@ impl CritFs {
             self.check_writable()?;
         }
         match self.node(ino)? {
-            Node::Dir { .. } => Err(fs_err!(libc::EISDIR, "is a directory")),
+            Node::Dir { .. } | Node::HelpDir => Err(fs_err!(libc::EISDIR, "is a directory")),
             Node::Real { rel } => {
                 let path = self.path(&rel);
                 let mut o = OpenOptions::new();
@@ -123,6 +123,16 @@ impl CritFs {
                     direct_io: false,
                 })
             }
+            Node::Help => {
+                if write {
+                    return Err(fs_err!(libc::EACCES, "{HELP_DIR}/{HELP_FILE} is read-only"));
+                }
+                let body = Arc::new(self.help_text().into_bytes());
+                Ok(Opened {
+                    fh: self.new_handle(Handle::Snapshot { body }),
+                    direct_io: false,
+                })
+            }
             Node::Scratch => {
                 let file = self.scratch_file(ino)?;
                 if trunc {
@@ -149,6 +159,7 @@ impl CritFs {
         caller: Caller,
     ) -> FsResult<(Attr, Opened)> {
         self.check_writable()?;
+        self.refuse_in_help_dir(parent)?;
         match self.resolve(parent, name) {
             Ok(Node::View { .. }) | Ok(Node::Scratch) if flags & libc::O_EXCL == 0 => {
                 let attr = self.lookup(parent, name)?;

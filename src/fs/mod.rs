@@ -8,6 +8,7 @@ mod cache;
 mod content;
 mod error;
 mod handles;
+mod help;
 mod io;
 mod names;
 mod namespace;
@@ -16,6 +17,7 @@ mod save;
 pub use cache::{FileKey, ViewCache};
 pub use error::{FsError, FsResult, errno_name};
 pub use handles::{Handle, ScratchFile, WriteState};
+pub use help::{HELP_DIR, HELP_FILE};
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -71,6 +73,10 @@ pub enum Node {
     Report { what: &'static str },
     /// A file created through the mount, held in memory.
     Scratch,
+    /// `.crit-fs` at the root, holding `HELP`.
+    HelpDir,
+    /// `.crit-fs/HELP`: what the files of the mount are.
+    Help,
 }
 
 /// Kind of file, as stat shows it.

@@ -77,6 +77,9 @@ impl CritFs {
 
     /// What `name` in directory `parent` is.
     pub(super) fn resolve(&self, parent: u64, name: &OsStr) -> FsResult<Node> {
+        if self.node(parent)? == Node::HelpDir {
+            return self.resolve_in_help_dir(name);
+        }
         let dir_rel = self.dir_rel(parent)?;
         if name.as_bytes().contains(&b'/') || name == "." || name == ".." {
             return Err(fs_err!(libc::EINVAL, "bad name {name:?}"));
@@ -96,6 +99,9 @@ impl CritFs {
             && let Some((_, what)) = report_files().into_iter().find(|(n, _)| name == n.as_str())
         {
             return Ok(Node::Report { what });
+        }
+        if parent == ROOT_INO && name == HELP_DIR {
+            return Ok(Node::HelpDir);
         }
         if let Some(view) = name.as_bytes().strip_suffix(b".err")
             && let Some(image) = self.image_for_view(&dir_rel, OsStr::from_bytes(view))
@@ -123,6 +129,9 @@ impl CritFs {
 
     /// The entries of directory `ino`, with `.` and `..`.
     pub fn readdir(&self, ino: u64) -> FsResult<Vec<DirEntry>> {
+        if self.node(ino)? == Node::HelpDir {
+            return Ok(self.help_dir_entries(ino));
+        }
         let rel = self.dir_rel(ino)?;
         let dir = self.path(&rel);
         let mut items: Vec<(OsString, Metadata)> = fs::read_dir(&dir)
@@ -170,6 +179,9 @@ impl CritFs {
                 if !real.contains(OsStr::new(&name)) {
                     out.push((name.into(), Node::Report { what }, Kind::File));
                 }
+            }
+            if !real.contains(OsStr::new(HELP_DIR)) {
+                out.push((HELP_DIR.into(), Node::HelpDir, Kind::Dir));
             }
         }
         let mut st = lock(&self.state);
