@@ -152,9 +152,8 @@ pub fn main() -> ExitCode {
     };
     let command = match command {
         Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), &invoked_as, &mut out);
-            return finish(write_stdout(&out), &invoked_as);
+            let script = completions(shell, &invoked_as);
+            return finish(write_stdout(script.as_bytes()), &invoked_as);
         }
         c => c,
     };
@@ -194,6 +193,24 @@ fn mount_helper_form(mut args: Vec<OsString>) -> Vec<OsString> {
         args.insert(1, "mount".into());
     }
     args
+}
+
+/// The completion script of `shell` for the program named `name`.
+fn completions(shell: clap_complete::Shell, name: &str) -> String {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), name, &mut out);
+    let mut script = String::from_utf8_lossy(&out).into_owned();
+    if shell == clap_complete::Shell::Bash && name.contains('-') {
+        // clap_complete 4.6 spells a subcommand's state two ways when the
+        // name has a hyphen (clap-rs/clap#6421): the loop that finds the
+        // subcommand writes `crit__fs__subcmd__decode`, its case arm
+        // `crit__subcmd__fs__subcmd__decode`, so no option of a subcommand
+        // would complete. The arms are given the loop's spelling.
+        let arm = format!("{}__subcmd__", name.replace('-', "__subcmd__"));
+        let state = format!("{}__subcmd__", name.replace('-', "__"));
+        script = script.replace(&arm, &state);
+    }
+    script
 }
 
 /// `crit-fs man [DIR]`: every page into DIR (their paths printed), or crit-fs(1) to stdout.

@@ -48,8 +48,10 @@ Options of -o (as in mount(8) and fstab's fourth field):
   plain                 the same as --plain
   cache_mb=N            the same as --cache-mb N
   log_file=PATH         the same as --log-file PATH
-  exec, noexec, atime, noatime, relatime, strictatime, nodiratime,
-  sync, async, dirsync  passed to the kernel
+  exec, noexec, atime, noatime, sync, async, dirsync    passed to the kernel
+  relatime              the kernel's default: ignored (strictatime, nodiratime,
+                        lazytime and their no- forms are refused: fusermount3
+                        cannot set them)
   nodev, nosuid         always on (dev and suid, added by mount.fuse3, are ignored)
   auto_unmount          always on where fusermount3 allows it
   auto, noauto, user, users, nouser, owner, group, nofail, _netdev,
@@ -79,11 +81,11 @@ pub struct MountOptions {
 
 /// Options that go to the kernel (through fusermount3) unchanged.
 const KERNEL_OPTIONS: &[&str] = &[
-    "exec",
-    "noexec",
-    "atime",
-    "noatime",
-    "relatime",
+    "exec", "noexec", "atime", "noatime", "sync", "async", "dirsync",
+];
+
+/// Generic options of mount(8) that fusermount3 (3.14) refuses to set.
+const NOT_BY_FUSERMOUNT: &[&str] = &[
     "norelatime",
     "strictatime",
     "nostrictatime",
@@ -91,9 +93,6 @@ const KERNEL_OPTIONS: &[&str] = &[
     "nodiratime",
     "lazytime",
     "nolazytime",
-    "sync",
-    "async",
-    "dirsync",
 ];
 
 /// Options of mount(8), fstab and systemd that say nothing to the filesystem.
@@ -115,6 +114,8 @@ const IGNORED_OPTIONS: &[&str] = &[
     "nosuid",
     // On whenever fusermount3 allows it (see `serve_inner`).
     "auto_unmount",
+    // The kernel's default for every FUSE mount.
+    "relatime",
 ];
 
 /// Parses `-o` options; an unknown one is an error naming it.
@@ -143,6 +144,9 @@ pub fn parse_options(opts: &[String]) -> Result<MountOptions> {
             ("cache_mb" | "log_file", _) => return Err(bad_value("needs a value")),
             (k, None) if KERNEL_OPTIONS.contains(&k) => o.kernel.push(k.to_string()),
             (k, None) if IGNORED_OPTIONS.contains(&k) => {}
+            (k, None) if NOT_BY_FUSERMOUNT.contains(&k) => {
+                return Err(bad_value("fusermount3 cannot set it on a FUSE mount"));
+            }
             ("comment", Some(_)) => {}
             (k, _) if k.starts_with("x-") => {}
             _ => {
@@ -595,11 +599,34 @@ pub fn umount(mnt: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn parse(s: &str) -> Result<MountOptions> {
+        parse_options(&s.split(',').map(String::from).collect::<Vec<_>>())
+    }
+
     #[test]
     fn options_parse_and_reject_unknown() {
-        let o = parse_options(&["ro".into(), "allow_other".into()]).unwrap();
+        let o = parse("ro,allow_other").unwrap();
         assert!(o.read_only && o.allow_other);
-        assert!(parse_options(&["bogus".into()]).is_err());
+        assert!(!parse("ro,rw").unwrap().read_only, "the last one wins");
+        let o =
+            parse("plain,cache_mb=8,log_file=/tmp/l,noexec,noatime,default_permissions").unwrap();
+        assert!(o.plain && o.default_permissions);
+        assert_eq!(o.cache_mb, Some(8));
+        assert_eq!(o.log_file.as_deref(), Some(Path::new("/tmp/l")));
+        assert_eq!(o.kernel, ["noexec", "noatime"]);
+        let ignored =
+            parse("dev,suid,nodev,nosuid,noauto,_netdev,nofail,user,x-systemd.after=a,comment=b");
+        assert_eq!(ignored.unwrap(), MountOptions::default());
+        for bad in [
+            "bogus",
+            "ro=1",
+            "cache_mb=x",
+            "cache_mb",
+            "log_file=",
+            "xsystemd",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -328,3 +328,101 @@ fn view_with_escaped_bytes_round_trips() {
     assert_eq!(fs::read(&img).unwrap(), saved);
     assert_eq!(decode(&img, true), edited.as_bytes());
 }
+
+#[test]
+fn help_file_explains_the_mount() {
+    let (t, fs) = core("sleep");
+    let top = fs.readdir(ROOT_INO).unwrap();
+    let dir = top
+        .iter()
+        .find(|e| e.name == ".crit-fs")
+        .expect(".crit-fs listed");
+    assert_eq!(dir.kind, Kind::Dir);
+    let d = fs.lookup(ROOT_INO, name(".crit-fs")).unwrap();
+    assert_eq!((d.kind, d.perm), (Kind::Dir, 0o555));
+    let names: Vec<String> = fs
+        .readdir(d.ino)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, [".", "..", "HELP"]);
+    let h = fs.lookup(d.ino, name("HELP")).unwrap();
+    assert_eq!((h.kind, h.perm), (Kind::File, 0o444));
+    let o = fs.open(h.ino, libc::O_RDONLY, Caller::ROOT).unwrap();
+    let text = String::from_utf8(read_all(&fs, o.fh)).unwrap();
+    assert_eq!(text.len() as u64, h.size);
+    // Each kind of file of the mount is explained, and the way out.
+    let dump_line = format!(
+        "Checkpoint directory (DUMP): {}",
+        fs::canonicalize(&t.0).unwrap().display()
+    );
+    for needle in [
+        dump_line.as_str(),
+        "read-write",
+        "NAME.json\n",
+        "NAME.json.err\n",
+        "ps.txt, fds.txt, mems.txt, rss.txt, sk.txt\n",
+        "check.txt\n",
+        "proc/PID/ (when present)",
+        "SAVING",
+        "Invalid argument",
+        "Read-only file system",
+        "crit-fs umount MOUNTPOINT",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in HELP");
+    }
+    // Read-only, like the reports; nothing can be added beside it.
+    let e = fs.open(h.ino, libc::O_WRONLY, Caller::ROOT).unwrap_err();
+    assert_eq!(e.errno, libc::EACCES);
+    let e = fs
+        .create(d.ino, name("x"), 0o644, libc::O_WRONLY, Caller::ROOT)
+        .unwrap_err();
+    assert_eq!(e.errno, libc::EACCES);
+    assert_eq!(
+        fs.unlink(d.ino, name("HELP")).unwrap_err().errno,
+        libc::EPERM
+    );
+    assert_eq!(
+        fs.lookup(d.ino, name("other")).unwrap_err().errno,
+        libc::ENOENT
+    );
+    let (_, scratch) = fs
+        .create(ROOT_INO, name("s.txt"), 0o644, libc::O_WRONLY, Caller::ROOT)
+        .unwrap();
+    fs.release(scratch.fh).unwrap();
+    let e = fs
+        .rename(ROOT_INO, name("s.txt"), d.ino, name("s.txt"), false)
+        .unwrap_err();
+    assert_eq!(e.errno, libc::EACCES);
+
+    // A read-only mount says so.
+    let mut cfg = Config::new(&t.0);
+    cfg.read_only = true;
+    let ro = CritFs::new(cfg).unwrap();
+    let d = ro.lookup(ROOT_INO, name(".crit-fs")).unwrap();
+    let h = ro.lookup(d.ino, name("HELP")).unwrap();
+    let o = ro.open(h.ino, libc::O_RDONLY, Caller::ROOT).unwrap();
+    let text = String::from_utf8(read_all(&ro, o.fh)).unwrap();
+    assert!(text.contains("This mount is read-only (-o ro)"));
+
+    // A real .crit-fs of the dump wins.
+    fs::create_dir(t.0.join(".crit-fs")).unwrap();
+    fs::write(t.0.join(".crit-fs/notes"), "mine\n").unwrap();
+    let fs2 = CritFs::new(Config::new(&t.0)).unwrap();
+    let d = fs2.lookup(ROOT_INO, name(".crit-fs")).unwrap();
+    let names: Vec<String> = fs2
+        .readdir(d.ino)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, [".", "..", "notes"]);
+    let listed = fs2
+        .readdir(ROOT_INO)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.name == ".crit-fs")
+        .count();
+    assert_eq!(listed, 1);
+}

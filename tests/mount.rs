@@ -78,6 +78,86 @@ fn bad_mount_arguments() {
     );
 }
 
+/// `crit-fs DUMP MNT -o OPTS`, as mount.fuse3 runs it (which adds dev,suid).
+fn helper_cmd(dump: &Path, mnt: &Path, opts: &str) -> std::process::Output {
+    Command::new(bin())
+        .arg(dump)
+        .arg(mnt)
+        .args(["-o", opts])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn helper_form_takes_mount_options() {
+    let _beside = beside();
+    let (t, dump, mnt) = dump_and_mnt("sleep", "helper");
+    let log = t.0.join("daemon.log");
+    // mount(8)'s and systemd's options are accepted and change nothing;
+    // kernel flags reach the kernel; crit-fs's own work as -o options.
+    let opts = format!(
+        "ro,dev,suid,noauto,auto,_netdev,nofail,user,users,nouser,owner,group,defaults,\
+         x-systemd.automount,x-gvfs-hide,comment=a,auto_unmount,relatime,noexec,noatime,\
+         default_permissions,plain,cache_mb=8,log_file={}",
+        log.display()
+    );
+    let out = helper_cmd(&dump, &mnt, &opts);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let guard = Guard(mnt.clone());
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(mnt.to_str().unwrap()))
+        .unwrap();
+    let per_mount: Vec<&str> = line.split(' ').nth(5).unwrap().split(',').collect();
+    for o in ["ro", "nosuid", "nodev", "noexec", "noatime"] {
+        assert!(per_mount.contains(&o), "{o} in {line}");
+    }
+    assert!(line.contains(" - fuse.crit-fs ") && line.contains("default_permissions"));
+    assert_eq!(
+        fs::read(mnt.join("pstree.json")).unwrap(),
+        decode(&dump.join("pstree.img"), false),
+        "plain: compact JSON"
+    );
+    assert!(log.exists(), "log_file=");
+    drop(guard);
+
+    // Refused, in one line naming the option; nothing mounted.
+    for (opts, needle) in [
+        ("ro,bogus", "unknown mount option \"bogus\""),
+        ("ro=1", "unknown mount option \"ro=1\""),
+        ("setuid=root", "unknown mount option \"setuid=root\""),
+        (
+            "cache_mb=lots",
+            "mount option \"cache_mb=lots\": not a number",
+        ),
+        ("cache_mb", "mount option \"cache_mb\": needs a value"),
+        ("log_file=", "mount option \"log_file=\": needs a value"),
+        ("nodiratime", "\"nodiratime\": fusermount3 cannot set it"),
+    ] {
+        one_line_error(&helper_cmd(&dump, &mnt, opts), needle);
+        assert!(!is_mounted(&mnt), "{opts}");
+    }
+    // mount.fuse3's drop_privileges passes a descriptor, not a directory.
+    one_line_error(
+        &helper_cmd(&dump, Path::new("/dev/fd/3"), "ro"),
+        "drop_privileges) is not supported",
+    );
+    // Only a first argument that looks like a directory is a dump: a
+    // mistyped command stays an unknown command.
+    let out = Command::new(bin())
+        .args(["decod", "-i", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized subcommand 'decod'"));
+    one_line_error(&helper_cmd(&t.0.join("nope"), &mnt, "ro"), "dump directory");
+}
+
 #[test]
 fn missing_dev_fuse_is_one_line() {
     // /dev/fuse hidden under an empty /dev, in a mount namespace of its own

@@ -707,6 +707,43 @@ fn s_unwritable_dump_reports_errno() {
 }
 
 #[test]
+fn s_help_file_at_top() {
+    let m = Mounted::new("sleep");
+    let help = fs::read_to_string(m.p(".crit-fs/HELP")).unwrap();
+    let core = crit_fs::fs::CritFs::new(crit_fs::fs::Config::new(&m.dump)).unwrap();
+    assert_eq!(help, core.help_text(), "the core's text, whole");
+    assert!(help.contains("NAME.json.err") && help.contains("crit-fs umount MOUNTPOINT"));
+    // A dot directory: `ls` does not show it, `ls -a` does.
+    let ls = String::from_utf8(sh(&format!("ls {}", m.mnt.display())).stdout).unwrap();
+    assert!(!ls.lines().any(|l| l == ".crit-fs"));
+    let ls = String::from_utf8(sh(&format!("ls -a {}", m.mnt.display())).stdout).unwrap();
+    assert!(ls.lines().any(|l| l == ".crit-fs"));
+    let meta = fs::metadata(m.p(".crit-fs/HELP")).unwrap();
+    assert_eq!(meta.len(), help.len() as u64);
+    assert_eq!(meta.permissions().mode() & 0o777, 0o444);
+    let e = fs::write(m.p(".crit-fs/HELP"), b"x").unwrap_err();
+    assert_eq!(errno_of(&e), libc::EACCES);
+    let e = fs::write(m.p(".crit-fs/new"), b"x").unwrap_err();
+    assert_eq!(errno_of(&e), libc::EACCES);
+    assert!(!m.d(".crit-fs").exists(), "nothing of it in the dump");
+}
+
+#[test]
+fn s_real_crit_fs_dir_wins() {
+    let m = Mounted::with_dump("sleep", |t| {
+        let dump = t.join("dump");
+        copy_case("sleep", &dump);
+        fs::create_dir(dump.join(".crit-fs")).unwrap();
+        fs::write(dump.join(".crit-fs/HELP"), "the dump's own\n").unwrap();
+        (dump, Vec::new())
+    });
+    assert_eq!(
+        fs::read_to_string(m.p(".crit-fs/HELP")).unwrap(),
+        "the dump's own\n"
+    );
+}
+
+#[test]
 fn s_ro_mount_erofs() {
     let m = Mounted::with_args("sleep", &["-o", "ro"]);
     let e = OpenOptions::new()
@@ -876,9 +913,14 @@ fn s_no_xattrs() {
 fn semantics_doc_names_real_tests() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let doc = fs::read_to_string(root.join("SEMANTICS.md")).unwrap();
-    let sources = fs::read_to_string(root.join("tests/semantics.rs")).unwrap()
-        + &fs::read_to_string(root.join("tests/mount.rs")).unwrap()
-        + &fs::read_to_string(root.join("tests/mount_abuse.rs")).unwrap();
+    // Every test file: statements are checked on a mount, in the core
+    // (tests/fs_core.rs) or through mount(8) (tests/install.rs).
+    let sources: String = fs::read_dir(root.join("tests"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "rs"))
+        .map(|e| fs::read_to_string(e.path()).unwrap())
+        .collect();
     let named: Vec<&str> = doc
         .split("[test: ")
         .skip(1)
