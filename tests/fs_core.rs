@@ -405,6 +405,10 @@ fn help_file_explains_the_mount() {
     let o = ro.open(h.ino, libc::O_RDONLY, Caller::ROOT).unwrap();
     let text = String::from_utf8(read_all(&ro, o.fh)).unwrap();
     assert!(text.contains("This mount is read-only (-o ro)"));
+    let e = ro
+        .create(d.ino, name("x"), 0o644, libc::O_WRONLY, Caller::ROOT)
+        .unwrap_err();
+    assert_eq!(e.errno, libc::EROFS);
 
     // A real .crit-fs of the dump wins.
     fs::create_dir(t.0.join(".crit-fs")).unwrap();
