@@ -543,3 +543,134 @@ fn damaged_images_never_panic() {
         }
     }
 }
+
+// Regression tests for false alarms: each corpus dump below was restored
+// by CRIU 4.2, yet check used to report it.
+
+/// CRIU leaves a zombie's pstree thread list unset (zombie: [1703398368]
+/// and [0]); restore reads only the zombie's own core.
+#[test]
+fn zombie_thread_lists_are_not_read() {
+    let tmp = copy_case("zombie");
+    assert_eq!(findings(tmp.path()), Vec::<String>::new());
+    // Whatever the zombie's list holds, no core image is wanted for it...
+    edit(tmp.path(), "pstree.img", |img| {
+        let m = &mut img.entries[2].msg;
+        let idx = crit_fs::schema::Schema::get()
+            .message(m.msg_type)
+            .field_by_name("threads")
+            .unwrap();
+        m.set(idx, vec![crit_fs::message::Value::U64(4242)]);
+    });
+    assert_eq!(findings(tmp.path()), Vec::<String>::new());
+    // ...but the zombie's own core still is (without it, the task is
+    // taken as alive and its other images are wanted too).
+    std::fs::remove_file(tmp.path().join("core-13419.img")).unwrap();
+    let f = findings(tmp.path());
+    assert!(
+        f.contains(&"ERROR core-13419.img: missing (needed by pid 13419)".to_string()),
+        "{f:?}"
+    );
+}
+
+/// A dual-stack listener's accepted socket records its AF_INET peer as
+/// `::ffff:127.0.0.1`: the peer is in the dump (podman-c4-tcp).
+#[test]
+fn ipv4_mapped_tcp_peer_is_found() {
+    let tmp = copy_case("podman-c4-tcp");
+    assert_eq!(findings(tmp.path()), Vec::<String>::new());
+    // A peer really missing is still a warning (restore does not mind).
+    edit(tmp.path(), "files.img", |img| {
+        for e in &mut img.entries {
+            if e.msg.msg("isk").and_then(|s| s.u64("ino")) == Some(294505) {
+                set_int(sub(&mut e.msg, "isk"), "dst_port", 1234);
+            }
+        }
+    });
+    assert_eq!(
+        findings(tmp.path()),
+        [
+            "WARN files.img: TCP socket file id 13 (ino 294505): its loopback peer is not in the dump",
+            "WARN files.img: TCP socket file id 22 (ino 294639): its loopback peer is not in the dump",
+        ]
+    );
+}
+
+/// A dump made with --tcp-close has no tcp-stream images; restore (given
+/// --tcp-close, which the inventory demands) does not read them.
+#[test]
+fn tcp_close_dump_needs_no_tcp_stream() {
+    let tmp = copy_case("tcp");
+    for e in std::fs::read_dir(tmp.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap().to_str().unwrap().starts_with("tcp-stream-") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    assert_eq!(
+        findings(tmp.path()),
+        [
+            "ERROR tcp-stream-29df0.img: missing (needed by connected TCP socket file id 7)",
+            "ERROR tcp-stream-29df1.img: missing (needed by connected TCP socket file id 8)",
+        ]
+    );
+    edit(tmp.path(), "inventory.img", |img| {
+        let m = &mut img.entries[0].msg;
+        let idx = crit_fs::schema::Schema::get()
+            .message(m.msg_type)
+            .field_by_name("tcp_close")
+            .unwrap();
+        m.set(idx, vec![crit_fs::message::Value::Bool(true)]);
+    });
+    assert_eq!(findings(tmp.path()), Vec::<String>::new());
+}
+
+/// Restore reads pstree.img in order: a parent after its child fails.
+#[test]
+fn parent_after_child_in_pstree() {
+    let tmp = copy_case("shell-tree");
+    edit(tmp.path(), "pstree.img", |img| img.entries.swap(0, 1));
+    let img = load(tmp.path(), "pstree.img");
+    let (root, child) = (
+        img.entries[1].msg.u64("pid").unwrap(),
+        img.entries[0].msg.u64("pid").unwrap(),
+    );
+    assert_eq!(
+        findings(tmp.path()),
+        [format!(
+            "ERROR pstree.img entry 0: parent {root} of pid {child} comes after it, at entry 1 (restore reads parents first: Can't find a parent for {child})"
+        )]
+    );
+}
+
+/// A thread listed after the first that is also a task's pid.
+#[test]
+fn thread_that_is_a_task() {
+    let tmp = copy_case("shell-tree");
+    let img = load(tmp.path(), "pstree.img");
+    let (pid, other) = (
+        img.entries[0].msg.u64("pid").unwrap(),
+        img.entries[1].msg.u64("pid").unwrap(),
+    );
+    edit(tmp.path(), "pstree.img", |img| {
+        let m = &mut img.entries[0].msg;
+        let idx = crit_fs::schema::Schema::get()
+            .message(m.msg_type)
+            .field_by_name("threads")
+            .unwrap();
+        m.set(
+            idx,
+            vec![
+                crit_fs::message::Value::U64(pid),
+                crit_fs::message::Value::U64(other),
+            ],
+        );
+    });
+    let f = findings(tmp.path());
+    assert!(
+        f.contains(&format!(
+            "ERROR pstree.img entry 0: thread {other} of pid {pid} is also the pid of a task (restore: Unexpected task {other})"
+        )),
+        "{f:?}"
+    );
+}
