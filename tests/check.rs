@@ -603,7 +603,12 @@ fn tcp_close_dump_needs_no_tcp_stream() {
     let tmp = copy_case("tcp");
     for e in std::fs::read_dir(tmp.path()).unwrap() {
         let p = e.unwrap().path();
-        if p.file_name().unwrap().to_str().unwrap().starts_with("tcp-stream-") {
+        if p.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("tcp-stream-")
+        {
             std::fs::remove_file(p).unwrap();
         }
     }
