@@ -679,3 +679,144 @@ fn thread_that_is_a_task() {
         "{f:?}"
     );
 }
+
+// Pre-dump chains (tests/common/predump.rs builds them).
+
+use common::predump::{Chain, predump_chain};
+
+/// `memory`'s task pagemap, every other present range moved up.
+fn chain(levels: usize) -> Chain {
+    let c = predump_chain(&corpus("memory"), levels, |_, i| i % 2 == 1);
+    assert!(c.moved.len() >= 2 * levels, "{:?}", c.moved);
+    c
+}
+
+#[test]
+fn predump_chain_is_clean() {
+    for levels in [1, 2] {
+        let c = chain(levels);
+        assert_eq!(findings(c.last()), Vec::<String>::new(), "{levels} levels");
+        assert!(c.moved.iter().any(|m| m.level == levels));
+    }
+}
+
+#[test]
+fn predump_chain_parent_missing() {
+    let c = chain(1);
+    std::fs::remove_dir_all(&c.dirs[1]).unwrap();
+    assert_eq!(
+        findings(c.last()),
+        [
+            "ERROR parent: parent (-> ../d1): No such file or directory (restore: Can't open parent path: No such file or directory)"
+        ]
+    );
+}
+
+#[test]
+fn predump_chain_without_parent_link() {
+    let c = chain(1);
+    std::fs::remove_file(c.last().join("parent")).unwrap();
+    let m = &c.moved[0];
+    assert_eq!(
+        findings(c.last()),
+        [format!(
+            "ERROR {} entry {}: pages {:#x}-{:#x} and {} more ranges are in the parent dump, but there is no parent link (restore: No parent for snapshot pagemap)",
+            m.pagemap,
+            m.entry,
+            m.vaddr,
+            m.vaddr + m.nr_pages * 4096,
+            c.moved.len() - 1
+        )]
+    );
+}
+
+#[test]
+fn predump_chain_loop() {
+    let c = chain(1);
+    std::os::unix::fs::symlink("../d0", c.dirs[1].join("parent")).unwrap();
+    let d0 = c.dirs[0].canonicalize().unwrap();
+    let f = findings(c.last());
+    assert_eq!(
+        f[0],
+        format!(
+            "ERROR parent: {}/parent (-> ../d0) leads back to {}: the chain is a loop",
+            c.dirs[1].canonicalize().unwrap().display(),
+            d0.display()
+        )
+    );
+    assert_eq!(f.len(), 1, "{f:?}");
+}
+
+#[test]
+fn predump_chain_range_not_in_parent() {
+    let c = chain(1);
+    let m = c.moved[1].clone();
+    // Take the range out of the parent, pages and all.
+    let pm_path = c.dirs[1].join(&m.pagemap);
+    let mut pm = crit_fs::image::Image::decode(&std::fs::read(&pm_path).unwrap()).unwrap();
+    let pages_name = format!("pages-{}.img", pm.entries[0].msg.u64("pages_id").unwrap());
+    let at = pm
+        .entries
+        .iter()
+        .position(|e| e.msg.u64("vaddr") == Some(m.vaddr))
+        .unwrap();
+    let before: u64 = pm.entries[1..at]
+        .iter()
+        .map(|e| e.msg.u64("nr_pages").unwrap())
+        .sum();
+    pm.entries.remove(at);
+    std::fs::write(&pm_path, pm.encode().unwrap()).unwrap();
+    let mut pages = std::fs::read(c.dirs[1].join(&pages_name)).unwrap();
+    let from = (before * 4096) as usize;
+    pages.drain(from..from + (m.nr_pages * 4096) as usize);
+    std::fs::write(c.dirs[1].join(&pages_name), pages).unwrap();
+    let d1 = c.dirs[1].canonicalize().unwrap();
+    assert_eq!(
+        findings(c.last()),
+        [format!(
+            "ERROR {} entry {}: pages {:#x}-{:#x} (in_parent): {:#x} is not in {}/{} (restore: Missing {:x} in parent pagemap)",
+            m.pagemap,
+            m.entry,
+            m.vaddr,
+            m.vaddr + m.nr_pages * 4096,
+            m.vaddr,
+            d1.display(),
+            m.pagemap,
+            m.vaddr
+        )]
+    );
+}
+
+#[test]
+fn predump_chain_grandparent_missing_a_range() {
+    let c = chain(2);
+    // A range held two levels up: its grandparent's pages image cut short.
+    let m = c.moved.iter().find(|m| m.level == 2).unwrap().clone();
+    let d2 = c.dirs[2].canonicalize().unwrap();
+    let pm = crit_fs::image::Image::decode(&std::fs::read(d2.join(&m.pagemap)).unwrap()).unwrap();
+    let pages_name = format!("pages-{}.img", pm.entries[0].msg.u64("pages_id").unwrap());
+    truncate(&d2.join(&pages_name), 4096);
+    let f = findings(c.last());
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].starts_with(&format!("ERROR {}/{pages_name}: holds ", d2.display())),
+        "{f:?}"
+    );
+}
+
+/// `x rss` lists every pagemap entry of the last dump, in_parent ones too,
+/// as CRIT does: a chain's rss is the rss of the dump it was made from.
+#[test]
+fn predump_chain_rss_reads_through() {
+    let c = chain(2);
+    for json in [false, true] {
+        let mut want = Vec::new();
+        crit_fs::explore::run(&corpus("memory"), "rss", json, &mut want).unwrap();
+        let mut got = Vec::new();
+        crit_fs::explore::run(c.last(), "rss", json, &mut got).unwrap();
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
+    }
+}

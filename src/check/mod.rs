@@ -2,6 +2,7 @@
 //! missing, undecodable, truncated images and ids that do not agree across
 //! images. One finding per problem; the formats are in docs/explorers.md.
 
+pub mod chain;
 mod host;
 mod memory;
 mod refs;
@@ -195,6 +196,12 @@ fn checked(dir: &Path, host: bool) -> Result<Report> {
     c.remaps();
     c.sockets();
     c.pages(&names, &tasks);
+    let pagemaps: Vec<String> = names
+        .iter()
+        .filter(|n| n.starts_with("pagemap-"))
+        .cloned()
+        .collect();
+    c.chain(&pagemaps);
     if host {
         c.host(&tasks);
     }
