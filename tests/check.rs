@@ -398,8 +398,10 @@ fn unix_peer_missing() {
     assert_eq!(
         findings(tmp.path()),
         [
-            "ERROR files.img: unix socket file id 7 (ino 171725): peer 4242 is not in the dump",
-            "WARN files.img: unix socket file id 9 (ino 171727): peer 4343 is not in the dump (an external socket: restore needs --ext-unix-sk)",
+            // Restore wants every peer among the dump's sockets, datagram
+            // ones too: CRIU writes an external peer as a socket entry.
+            "ERROR files.img: unix socket file id 7 (ino 171725): peer 4242 is not in the dump (restore: FATAL: Peer 4242 unresolved for 171725)",
+            "ERROR files.img: unix socket file id 9 (ino 171727): peer 4343 is not in the dump (restore: FATAL: Peer 4343 unresolved for 171727)",
         ]
     );
 }
@@ -412,7 +414,9 @@ fn socket_queue_of_no_socket() {
     });
     assert_eq!(
         findings(tmp.path()),
-        ["ERROR sk-queues.img entry 0: queued data for file id 12345, which is not a socket"]
+        [
+            "WARN sk-queues.img entry 0: queued data for file id 12345, which is not a socket (restore drops it)"
+        ]
     );
 }
 
@@ -819,4 +823,68 @@ fn predump_chain_rss_reads_through() {
             String::from_utf8(want).unwrap()
         );
     }
+}
+
+/// Restore reads pages by offset: bytes after the last are never read.
+#[test]
+fn pages_image_longer_than_needed_is_a_warning() {
+    let tmp = copy_case("sleep");
+    let path = tmp.path().join("pages-1.img");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let len = bytes.len();
+    bytes.extend_from_slice(&[0u8; 4096]);
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(
+        findings(tmp.path()),
+        [format!(
+            "WARN pages-1.img: holds {} bytes, more than the {} pages ({len} bytes) marked present in pagemap-18604.img: the rest is never read",
+            len + 4096,
+            len / 4096
+        )]
+    );
+}
+
+/// Restore fills only private mappings from the task's pagemap.
+#[test]
+fn pages_in_a_shared_mapping() {
+    let tmp = copy_case("sleep");
+    let pm = load(tmp.path(), "pagemap-18604.img");
+    let vaddr = pm.entries[1].msg.u64("vaddr").unwrap();
+    let nr = pm.entries[1].msg.u64("nr_pages").unwrap();
+    let mut range = (0, 0);
+    edit(tmp.path(), "mm-18604.img", |img| {
+        for v in subs(&mut img.entries[0].msg, "vmas") {
+            let (s, e) = (v.u64("start").unwrap(), v.u64("end").unwrap());
+            if s <= vaddr && vaddr < e {
+                // VMA_AREA_REGULAR | VMA_ANON_SHARED
+                set_int(v, "status", 1 | (1 << 8));
+                range = (s, e);
+            }
+        }
+    });
+    assert_eq!(
+        findings(tmp.path()),
+        [format!(
+            "ERROR pagemap-18604.img entry 1: pages {vaddr:#x}-{:#x} lie in the mapping {:#x}-{:#x}, which is not private (restore: Trying to restore page for non-private VMA)",
+            vaddr + nr * 4096,
+            range.0,
+            range.1
+        )]
+    );
+}
+
+/// Restore knows tasks alive, dead or stopped; a core saying zombie (6, as
+/// the kernel would) is refused.
+#[test]
+fn unknown_task_state() {
+    let tmp = copy_case("zombie");
+    edit(tmp.path(), "core-13418.img", |img| {
+        set_int(sub(&mut img.entries[0].msg, "tc"), "task_state", 6)
+    });
+    assert_eq!(
+        findings(tmp.path()),
+        [
+            "ERROR core-13418.img entry 0: tc.task_state is 6, not 1 (alive), 2 (dead) or 3 (stopped) (restore: Unknown task state 6)"
+        ]
+    );
 }

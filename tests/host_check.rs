@@ -304,3 +304,26 @@ fn host_cli_and_json() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn host_core_of_another_architecture() {
+    let r = ready("tcp");
+    let core = std::fs::read_dir(r.dump())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.starts_with("core-"))
+        .unwrap();
+    edit(&r.dump(), &core, |img| {
+        // AARCH64 (this test runs on x86_64; elsewhere PPC64)
+        let other = if cfg!(target_arch = "aarch64") { 4 } else { 3 };
+        set_int(&mut img.entries[0].msg, "mtype", other)
+    });
+    let want = if cfg!(target_arch = "aarch64") {
+        "dumped on PPC64, this host is AARCH64 (restore: Core march mismatch 4)"
+    } else {
+        "dumped on AARCH64, this host is X86_64 (restore: Core march mismatch 3)"
+    };
+    let f = check::check_host(&r.dump()).unwrap();
+    let lines: Vec<String> = f.findings.iter().map(|f| f.to_string()).collect();
+    assert_eq!(lines, [format!("ERROR {core} entry 0: {want}")]);
+}

@@ -49,6 +49,49 @@ impl Checker<'_> {
         if !ns.pid {
             self.host_pids(tasks);
         }
+        self.host_arch(tasks);
+    }
+
+    /// Every core was dumped on this host's architecture (cr-restore.c
+    /// check_core: a CRIU restores only cores of the machine it was built
+    /// for).
+    fn host_arch(&mut self, tasks: &[Task]) {
+        let here = match std::env::consts::ARCH {
+            "x86_64" => "X86_64",
+            "arm" => "ARM",
+            "aarch64" => "AARCH64",
+            "powerpc64" => "PPC64",
+            "s390x" => "S390",
+            "mips" | "mips64" => "MIPS",
+            "loongarch64" => "LOONGARCH64",
+            "riscv64" => "RISCV64",
+            _ => return,
+        };
+        for t in tasks {
+            let name = format!("core-{}.img", t.pid);
+            let Some(core) = self.optional(&name) else {
+                continue;
+            };
+            let Some(e) = core.entries.first() else {
+                continue;
+            };
+            let Some(mtype) = e.msg.i64("mtype") else {
+                continue;
+            };
+            let shown = e
+                .msg
+                .enum_name("mtype")
+                .map_or(mtype.to_string(), str::to_string);
+            if shown != here {
+                self.error(
+                    &name,
+                    Some(0),
+                    format!(
+                        "dumped on {shown}, this host is {here} (restore: Core march mismatch {mtype})"
+                    ),
+                );
+            }
+        }
     }
 
     fn new_namespaces(&mut self, tasks: &[Task]) -> NewNs {

@@ -155,6 +155,7 @@ impl Checker<'_> {
         for t in tasks {
             let pid = t.pid;
             self.require_present(&format!("core-{pid}.img"), &format!("pid {pid}"));
+            self.task_state(pid);
             // A zombie (or dead task) is restored from its own core alone:
             // its thread list is not filled by CRIU and not read back.
             if self.dump.is_stateless(pid) {
@@ -192,6 +193,35 @@ impl Checker<'_> {
                     self.pagemap(pid, &mm, &pm);
                 }
             }
+        }
+    }
+
+    /// Restore knows a task alive (1), dead (2, how CRIU records a zombie)
+    /// or stopped (3) and fails on any other state (cr-restore.c
+    /// fork_with_pid, check_core).
+    fn task_state(&mut self, pid: u64) {
+        let name = format!("core-{pid}.img");
+        let Some(core) = self.optional(&name) else {
+            return; // missing or undecodable: reported already
+        };
+        let Some(e) = core.entries.first() else {
+            return;
+        };
+        let Some(tc) = e.msg.msg("tc") else {
+            self.error(
+                &name,
+                Some(0),
+                "has no tc (restore: Core task state data missed)",
+            );
+            return;
+        };
+        let state = tc.u64("task_state").unwrap_or(0);
+        if !matches!(state, 1..=3) {
+            self.error(
+                &name,
+                Some(0),
+                format!("tc.task_state is {state}, not 1 (alive), 2 (dead) or 3 (stopped) (restore: Unknown task state {state})"),
+            );
         }
     }
 }
