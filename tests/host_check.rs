@@ -32,7 +32,7 @@ fn set_str(m: &mut crit_fs::message::Message, name: &str, v: &str) {
         .message(m.msg_type)
         .field_by_name(name)
         .unwrap();
-    m.set(idx, vec![Value::Str(v.as_bytes().to_vec().into())]);
+    m.set(idx, vec![Value::Str(v.as_bytes().to_vec())]);
 }
 
 const TCP_LISTEN: i64 = 10;

@@ -43,7 +43,7 @@ pub fn held(e: &impl Ints) -> Held {
 
 /// The ranges `[start, end)` of a pagemap's entries (after its head), each
 /// with where its pages are, in the image's order.
-fn ranges(pm: &Entries, ps: u64) -> Vec<(u64, u64, Held)> {
+fn ranges(pm: &Entries, ps: u64) -> Vec<Range> {
     pm.iter()
         .skip(1)
         .map(|e| {
@@ -121,6 +121,17 @@ fn os_error(e: &std::io::Error) -> String {
     }
 }
 
+/// An entry's `[start, end)` and where its pages are.
+type Range = (u64, u64, Held);
+
+/// One pagemap's view of the chain: its name, the ancestors' directories,
+/// and the ranges read so far from each (level 0 is the parent).
+struct Levels<'a> {
+    name: &'a str,
+    chain: &'a [PathBuf],
+    loaded: Vec<Result<Vec<Range>, String>>,
+}
+
 impl Checker<'_> {
     /// The chain: the parent link opens (restore opens it for any pagemap,
     /// so a dangling link fails even a dump that never reads from it), it
@@ -133,8 +144,6 @@ impl Checker<'_> {
             self.error(PARENT_LINK, None, why.clone());
         }
         let ps = self.dump.page_size();
-        let dumps: Vec<Dump> = chain.iter().map(|d| Dump::new(d)).collect();
-        let mut ancestor_pages_checked: HashSet<(usize, String)> = HashSet::new();
         for name in pagemaps {
             let Ok(Some(pm)) = self.dump.try_entries(name) else {
                 continue;
@@ -145,6 +154,7 @@ impl Checker<'_> {
                 .filter(|(_, r)| r.2 == Held::InParent)
                 .map(|(i, (s, e, _))| (i + 1, s, e))
                 .collect();
+            drop(pm);
             if wanted.is_empty() {
                 continue;
             }
@@ -162,9 +172,18 @@ impl Checker<'_> {
                 }
                 continue;
             }
+            // This pagemap's ranges at each level up, read when first needed.
+            let mut levels = Levels {
+                name,
+                chain: &chain,
+                loaded: Vec::new(),
+            };
+            // An ancestor's pagemap missing fails every range the same
+            // way: said once, at the first.
+            let mut said: HashSet<String> = HashSet::new();
             for (i, s, e) in wanted {
-                if let Some(why) =
-                    self.resolve(name, &dumps, &chain, 0, s, e, &mut ancestor_pages_checked)
+                if let Some(why) = self.resolve(&mut levels, 0, s, e)
+                    && said.insert(why.clone())
                 {
                     self.error(
                         name,
@@ -178,49 +197,31 @@ impl Checker<'_> {
 
     /// Why `[s, e)` cannot be read from ancestor `level` (or up the chain
     /// from it), if it cannot: the first address missing, and where.
-    #[allow(clippy::too_many_arguments)]
-    fn resolve(
-        &mut self,
-        name: &str,
-        dumps: &[Dump],
-        chain: &[PathBuf],
-        level: usize,
-        s: u64,
-        e: u64,
-        checked: &mut HashSet<(usize, String)>,
-    ) -> Option<String> {
-        let Some(dump) = dumps.get(level) else {
-            let last = &chain[level - 1];
+    fn resolve(&mut self, levels: &mut Levels, level: usize, s: u64, e: u64) -> Option<String> {
+        let name = levels.name;
+        let Some(here) = levels.chain.get(level) else {
+            let last = &levels.chain[level - 1];
             return Some(format!(
                 "{s:#x} is in_parent in {}/{name}, which has no parent link (restore: No parent for snapshot pagemap)",
                 last.display()
             ));
         };
-        let here = chain[level].display();
-        let pm = match dump.try_entries(name) {
-            Ok(Some(pm)) => pm,
-            Ok(None) => {
-                return Some(format!(
-                    "{here}/{name} is missing (restore: No parent for snapshot pagemap)"
-                ));
-            }
-            Err(err) => {
-                let mut err = err;
-                err.file = None;
-                return Some(format!("{here}/{name} cannot be decoded: {err}"));
-            }
-        };
-        if checked.insert((level, name.to_string())) {
-            self.ancestor_pages(dump, &here.to_string(), name, &pm);
+        let here = here.display().to_string();
+        while levels.loaded.len() <= level {
+            let at = levels.loaded.len();
+            let loaded = self.load_level(&levels.chain[at], name);
+            levels.loaded.push(loaded);
         }
-        let ps = self.dump.page_size();
+        let ranges = match &levels.loaded[level] {
+            Ok(r) => r,
+            Err(why) => return Some(why.clone()),
+        };
         let mut at = s;
         let mut deeper: Vec<(u64, u64)> = Vec::new();
-        for (start, end, held) in ranges(&pm, ps) {
-            if end <= at || start >= e {
-                continue;
-            }
-            if start > at {
+        // The first entry ending after `s` (entries are in address order).
+        let first = ranges.partition_point(|r| r.1 <= s);
+        for &(start, end, held) in &ranges[first..] {
+            if start > at || start >= e {
                 break; // a gap: `at` is missing here
             }
             let to = end.min(e);
@@ -244,11 +245,34 @@ impl Checker<'_> {
             ));
         }
         for (ds, de) in deeper {
-            if let Some(why) = self.resolve(name, dumps, chain, level + 1, ds, de, checked) {
+            if let Some(why) = self.resolve(levels, level + 1, ds, de) {
                 return Some(why);
             }
         }
         None
+    }
+
+    /// The ranges of pagemap `name` in ancestor `dir`, sorted, its pages
+    /// image checked; or why it cannot be read.
+    fn load_level(&mut self, dir: &Path, name: &str) -> Result<Vec<Range>, String> {
+        let here = dir.display().to_string();
+        let dump = Dump::new(dir);
+        let pm = match dump.try_entries(name) {
+            Ok(Some(pm)) => pm,
+            Ok(None) => {
+                return Err(format!(
+                    "{here}/{name} is missing (restore: No parent for snapshot pagemap)"
+                ));
+            }
+            Err(mut err) => {
+                err.file = None;
+                return Err(format!("{here}/{name} cannot be decoded: {err}"));
+            }
+        };
+        self.ancestor_pages(&dump, &here, name, &pm);
+        let mut r = ranges(&pm, self.dump.page_size());
+        r.sort_unstable_by_key(|r| (r.0, r.1));
+        Ok(r)
     }
 
     /// An ancestor's pages image holds exactly the pages its pagemap marks

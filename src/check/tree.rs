@@ -61,7 +61,7 @@ impl Checker<'_> {
         for t in &tasks {
             for &tid in t.threads.iter().skip(1) {
                 let clash = if by_pid.contains_key(&tid) {
-                    Some(format!("is also the pid of a task"))
+                    Some("is also the pid of a task".to_string())
                 } else {
                     tids.insert(tid, t.pid)
                         .map(|other| format!("is also a thread of pid {other}"))
