@@ -327,3 +327,33 @@ fn host_core_of_another_architecture() {
     let lines: Vec<String> = f.findings.iter().map(|f| f.to_string()).collect();
     assert_eq!(lines, [format!("ERROR {core} entry 0: {want}")]);
 }
+
+#[test]
+fn host_thread_taken() {
+    let r = ready("tcp");
+    let dump = r.dump();
+    let img = load(&dump, "pstree.img");
+    let pid = img.entries[0].msg.u64("pid").unwrap();
+    let me = std::process::id() as u64;
+    edit(&dump, "pstree.img", |img| {
+        let m = &mut img.entries[0].msg;
+        let idx = Schema::get()
+            .message(m.msg_type)
+            .field_by_name("threads")
+            .unwrap();
+        m.set(idx, vec![Value::U64(pid), Value::U64(me)]);
+    });
+    std::fs::copy(
+        dump.join(format!("core-{pid}.img")),
+        dump.join(format!("core-{me}.img")),
+    )
+    .unwrap();
+    let comm = std::fs::read_to_string(format!("/proc/{me}/comm")).unwrap();
+    assert_eq!(
+        host_findings(&dump),
+        [format!(
+            "ERROR pstree.img entry 0: thread {me} of pid {pid} is taken on this host by '{}' (restore: Unable to create a thread: -17)",
+            comm.trim_end()
+        )]
+    );
+}
