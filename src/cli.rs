@@ -99,6 +99,9 @@ pub enum Command {
         /// Findings as JSON.
         #[arg(long)]
         json: bool,
+        /// Also check what restore needs from this host: files, ports, pids.
+        #[arg(long)]
+        host: bool,
     },
     /// Mount a checkpoint directory as a filesystem of JSON views.
     Mount(crate::mount::MountArgs),
@@ -399,9 +402,13 @@ fn run(command: Command) -> Result<()> {
             out.flush()?;
             Ok(())
         }
-        Command::Check { dir, json } => {
+        Command::Check { dir, json, host } => {
             let mut out = stdout_writer();
-            let clean = crate::check::run(&dir, json, &mut out)?;
+            let clean = if host {
+                crate::check::run_host(&dir, json, &mut out)?
+            } else {
+                crate::check::run(&dir, json, &mut out)?
+            };
             out.flush()?;
             if clean {
                 Ok(())

@@ -77,6 +77,7 @@ fn readdir_has_files_views_and_reports() {
         "pages-1.img",
         "ps.txt",
         "check.txt",
+        "host-check.txt",
     ] {
         assert!(names.contains(&n.to_string()), "{n} in {names:?}");
     }
@@ -429,4 +430,16 @@ fn help_file_explains_the_mount() {
         .filter(|e| e.name == ".crit-fs")
         .count();
     assert_eq!(listed, 1);
+fn host_check_report_is_fresh_at_each_open() {
+    let (_t, fs) = core("sleep");
+    let a = fs.lookup(ROOT_INO, name("host-check.txt")).unwrap();
+    let o = fs.open(a.ino, libc::O_RDONLY, Caller::ROOT).unwrap();
+    // Read past the size getattr gave: the host may have changed since.
+    assert!(o.direct_io);
+    let c = fs.lookup(ROOT_INO, name("check.txt")).unwrap();
+    assert!(
+        !fs.open(c.ino, libc::O_RDONLY, Caller::ROOT)
+            .unwrap()
+            .direct_io
+    );
 }

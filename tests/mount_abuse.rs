@@ -69,7 +69,7 @@ fn assert_serving(m: &Mounted, images: &[String]) {
             .unwrap_or_else(|e| panic!("reading {} after the abuse: {e}", view_of(img)));
         assert_eq!(got, decode(&m.d(img), true), "{}", view_of(img));
     }
-    for what in ["ps", "fds", "mems", "rss", "sk", "check"] {
+    for what in ["ps", "fds", "mems", "rss", "sk", "check", "host-check"] {
         let got = fs::read(m.p(&format!("{what}.txt"))).unwrap();
         assert_eq!(
             String::from_utf8_lossy(&got),
@@ -316,7 +316,9 @@ fn directory_of_10000_files() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     want.extend(image_names(&m.dump).iter().map(|i| view_of(i)));
-    want.extend(["ps", "fds", "mems", "rss", "sk", "check"].map(|w| format!("{w}.txt")));
+    want.extend(
+        ["ps", "fds", "mems", "rss", "sk", "check", "host-check"].map(|w| format!("{w}.txt")),
+    );
     want.sort();
     assert!(want.len() > 12_000);
 

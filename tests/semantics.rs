@@ -142,10 +142,10 @@ fn s_reports_match_cli() {
     // The report files hold what `crit-fs x DUMP WHAT` prints; when the explorer
     // fails, `error: MESSAGE` as the CLI reports it.
     let m = Mounted::new("shell-tree");
-    for what in ["ps", "fds", "mems", "rss", "sk", "check"] {
+    for what in ["ps", "fds", "mems", "rss", "sk", "check", "host-check"] {
         let got = fs::read(m.p(&format!("{what}.txt"))).unwrap();
         let (ok, stdout, stderr) = cli_report(&m.dump, what);
-        if ok || (what == "check" && !stdout.is_empty()) {
+        if ok || (what.ends_with("check") && !stdout.is_empty()) {
             assert_eq!(
                 String::from_utf8_lossy(&got),
                 String::from_utf8_lossy(&stdout),
@@ -945,4 +945,48 @@ fn semantics_doc_names_real_tests() {
             );
         }
     }
+}
+
+/// Held by the tests that read tcp's host-check.txt while the other may
+/// hold its port.
+static TCP_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn s_host_check_report() {
+    // host-check.txt is `check --host`; check.txt stays images-only.
+    let _port = TCP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let m = Mounted::new("tcp");
+    let host = fs::read_to_string(m.p("host-check.txt")).unwrap();
+    let (_, stdout, _) = cli_report(&m.dump, "host-check");
+    assert_eq!(host, String::from_utf8_lossy(&stdout));
+    assert!(
+        host.contains("ERROR files.img: file id 1 /srv/crit-corpus/bin/tcp: "),
+        "{host}"
+    );
+    let check = fs::read_to_string(m.p("check.txt")).unwrap();
+    assert_eq!(check.lines().count(), 1, "{check}");
+    assert!(check.ends_with(" images: clean\n"), "{check}");
+}
+
+#[test]
+fn s_host_check_follows_host() {
+    // The dump listens on 127.0.0.1:18001: holding that port on the host
+    // shows in host-check.txt at the next open, the dump unchanged.
+    let _port = TCP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let m = Mounted::new("tcp");
+    let before = fs::read_to_string(m.p("host-check.txt")).unwrap();
+    let Ok(held) = std::net::TcpListener::bind("127.0.0.1:18001") else {
+        println!("skipped: port 18001 is busy on this host already");
+        return;
+    };
+    assert!(!before.contains("listens on 127.0.0.1:18001"), "{before}");
+    let during = fs::read_to_string(m.p("host-check.txt")).unwrap();
+    assert!(
+        during.contains("ERROR files.img: TCP socket file id 6 listens on 127.0.0.1:18001: Address already in use on this host"),
+        "{during}"
+    );
+    let (_, stdout, _) = cli_report(&m.dump, "host-check");
+    assert_eq!(during, String::from_utf8_lossy(&stdout));
+    drop(held);
+    assert_eq!(fs::read_to_string(m.p("host-check.txt")).unwrap(), before);
 }

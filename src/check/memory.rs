@@ -14,14 +14,31 @@ impl Checker<'_> {
         let name = format!("pagemap-{pid}.img");
         let ps = self.dump.page_size();
         let mut vmas: Vec<(u64, u64)> = Vec::new();
-        let walked = mm.each("vmas", ["start", "end"], |[start, end]| {
-            vmas.push((start.unwrap_or(0), end.unwrap_or(0)));
-            Ok(())
-        });
+        let mut shared: Vec<(u64, u64)> = Vec::new();
+        let walked = mm.each(
+            "vmas",
+            ["start", "end", "status"],
+            |[start, end, status]| {
+                let (start, end) = (start.unwrap_or(0), end.unwrap_or(0));
+                vmas.push((start, end));
+                if !is_private(status.unwrap_or(0)) {
+                    shared.push((start, end));
+                }
+                Ok(())
+            },
+        );
         if let Err(e) = walked {
             self.error(format!("mm-{pid}.img"), Some(0), e.to_string());
         }
         vmas.sort_unstable();
+        shared.sort_unstable();
+        let reach: Vec<u64> = shared
+            .iter()
+            .scan(0u64, |m, &(_, e)| {
+                *m = (*m).max(e);
+                Some(*m)
+            })
+            .collect();
         let mut prev_end: Option<u64> = None;
         for (i, e) in pm.iter().enumerate().skip(1) {
             let start = e.u64("vaddr").unwrap_or(0);
@@ -44,6 +61,23 @@ impl Checker<'_> {
                 );
             }
             prev_end = Some(end.min(u128::from(u64::MAX)) as u64);
+            // Mappings starting before `end`; one of them overlaps when the
+            // furthest end among them passes `start` (found only then).
+            let before = shared.partition_point(|&(s, _)| u128::from(s) < end);
+            let overlaps = before > 0 && reach[before - 1] > start;
+            if let Some(&(s, e)) = shared[..before]
+                .iter()
+                .filter(|_| overlaps)
+                .find(|&&(_, e)| e > start)
+            {
+                self.error(
+                    &name,
+                    Some(i),
+                    format!(
+                        "pages {start:#x}-{end:#x} lie in the mapping {s:#x}-{e:#x}, which is not private (restore: Trying to restore page for non-private VMA)"
+                    ),
+                );
+            }
             if !covered(&vmas, start, end) {
                 self.error(
                     &name,
@@ -94,6 +128,18 @@ impl Checker<'_> {
                     self.error(&pages, None, format!("missing (needed by {by}: {n} pages)"));
                 }
                 None => {}
+                // Restore reads each page at its offset (pagemap.c
+                // read_local_page): bytes past the last are never read.
+                Some(len) if u128::from(*n) * u128::from(ps) < u128::from(len) => {
+                    self.warn(
+                        &pages,
+                        None,
+                        format!(
+                            "holds {len} bytes, more than the {n} pages ({} bytes) marked present in {by}: the rest is never read",
+                            u128::from(*n) * u128::from(ps)
+                        ),
+                    );
+                }
                 Some(len) if u128::from(*n) * u128::from(ps) != u128::from(len) => {
                     let held = if len % ps == 0 {
                         format!("{} pages", len / ps)
@@ -144,4 +190,18 @@ fn covered(vmas: &[(u64, u64)], start: u64, end: u128) -> bool {
         }
     }
     at >= end
+}
+
+/// Whether restore fills a mapping of this vma_entry status from the task's
+/// pagemap (vma.h vma_entry_is_private): regular private anonymous or file
+/// mappings, shadow stacks and AIO rings. Shared memory has pagemaps of its
+/// own.
+fn is_private(status: u64) -> bool {
+    const REGULAR: u64 = 1;
+    const FILE_PRIVATE: u64 = 1 << 6;
+    const ANON_PRIVATE: u64 = 1 << 9;
+    const AIORING: u64 = 1 << 13;
+    const SHSTK: u64 = 1 << 15;
+    (status & REGULAR != 0 && status & (FILE_PRIVATE | ANON_PRIVATE) != 0)
+        || status & (AIORING | SHSTK) != 0
 }

@@ -2,6 +2,8 @@
 //! missing, undecodable, truncated images and ids that do not agree across
 //! images. One finding per problem; the formats are in docs/explorers.md.
 
+pub mod chain;
+mod host;
 mod memory;
 mod refs;
 mod scan;
@@ -142,15 +144,40 @@ pub fn run(dir: &Path, json: bool, out: &mut dyn Write) -> Result<bool> {
     Ok(clean)
 }
 
+/// [`run`] with the host checks too (`check --host`).
+pub fn run_host(dir: &Path, json: bool, out: &mut dyn Write) -> Result<bool> {
+    let (text, clean) = render_host(dir, json)?;
+    out.write_all(text.as_bytes())?;
+    Ok(clean)
+}
+
 /// The report of `check` over `dir`, and whether the dump is clean.
 pub fn render(dir: &Path, json: bool) -> Result<(String, bool)> {
-    let report = check(dir)?;
+    Ok(rendered(check(dir)?, json))
+}
+
+/// [`render`] with the host checks too.
+pub fn render_host(dir: &Path, json: bool) -> Result<(String, bool)> {
+    Ok(rendered(check_host(dir)?, json))
+}
+
+fn rendered(report: Report, json: bool) -> (String, bool) {
     let text = if json { report.json() } else { report.text() };
-    Ok((text, report.is_clean()))
+    (text, report.is_clean())
 }
 
 /// Checks the dump in `dir`. Fails only when the directory cannot be read.
 pub fn check(dir: &Path) -> Result<Report> {
+    checked(dir, false)
+}
+
+/// Checks the dump in `dir`, then what its restore needs from this host:
+/// the regular files it names, its listening TCP ports, its pids.
+pub fn check_host(dir: &Path) -> Result<Report> {
+    checked(dir, true)
+}
+
+fn checked(dir: &Path, host: bool) -> Result<Report> {
     let dump = Dump::new(dir);
     let names = scan::image_names(dir).map_err(|e| Error::from(e).in_file(dir.display()))?;
     let mut c = Checker {
@@ -169,6 +196,15 @@ pub fn check(dir: &Path) -> Result<Report> {
     c.remaps();
     c.sockets();
     c.pages(&names, &tasks);
+    let pagemaps: Vec<String> = names
+        .iter()
+        .filter(|n| n.starts_with("pagemap-"))
+        .cloned()
+        .collect();
+    c.chain(&pagemaps);
+    if host {
+        c.host(&tasks);
+    }
     Ok(c.report)
 }
 

@@ -14,15 +14,6 @@ use crate::message::{Message, Value};
 const VMA_FILE: u64 = (1 << 6) | (1 << 7);
 /// Old dumps flag a ghost remap in the remap id itself.
 const REMAP_GHOST: u64 = 1 << 31;
-/// TCP states that carry a connection (and so a tcp-stream image).
-const TCP_CONNECTED: &[&str] = &[
-    "ESTABLISHED",
-    "FIN_WAIT1",
-    "FIN_WAIT2",
-    "CLOSE_WAIT",
-    "LAST_ACK",
-    "CLOSING",
-];
 
 impl Checker<'_> {
     /// Reports when file `id` is not a file of one of `types`. `image` and
@@ -194,39 +185,47 @@ impl Checker<'_> {
                 continue;
             }
             let ino = sk.u64("ino").unwrap_or(0);
-            let what =
-                format!("unix socket file id {id} (ino {ino}): peer {peer} is not in the dump");
-            if sk.i64("type") == Some(2) {
-                self.warn(
-                    image,
-                    None,
-                    format!("{what} (an external socket: restore needs --ext-unix-sk)"),
-                );
-            } else {
-                self.error(image, None, what);
-            }
+            // Restore resolves every peer among the dump's unix sockets
+            // (sk-unix.c fixup_unix_peer); CRIU writes an external peer as
+            // a socket of its own (USK_EXTERN), so none may be absent.
+            self.error(
+                image,
+                None,
+                format!(
+                    "unix socket file id {id} (ino {ino}): peer {peer} is not in the dump (restore: FATAL: Peer {peer} unresolved for {ino})"
+                ),
+            );
         }
         let image = if image == "files.img" {
             "files.img"
         } else {
             "inetsk.img"
         };
-        let ends: HashSet<(Vec<u64>, u64, Vec<u64>, u64)> =
-            inet.iter().map(|(_, sk)| endpoints(sk)).collect();
+        let ends: HashSet<Endpoints> = inet.iter().map(|(_, sk)| endpoints(sk)).collect();
+        // A dump made with --tcp-close has no connection state: restore
+        // (which must be given --tcp-close too) shuts such sockets down.
+        let tcp_close = self
+            .optional("inventory.img")
+            .and_then(|i| i.entries.into_iter().next())
+            .is_some_and(|e| e.msg.bool("tcp_close") == Some(true));
         for (id, sk) in &inet {
-            let state = crate::json::text::dict_name(
-                crate::schema::DictMap::Sk,
-                "state",
-                sk.i64("state").unwrap_or(0),
-            );
-            let tcp = sk.i64("proto") == Some(6);
-            if !tcp || !state.is_some_and(|s| TCP_CONNECTED.contains(&s)) {
+            // Restore treats a TCP socket with a destination port as a
+            // connection (sk-inet.c tcp_connection), whatever its state,
+            // and reads its queues and sequence numbers from tcp-stream.
+            let connected = sk.i64("proto") == Some(6) && sk.u64("dst_port").unwrap_or(0) != 0;
+            if !connected {
                 continue;
             }
             let ino = sk.u64("ino").unwrap_or(0);
-            let stream = format!("tcp-stream-{ino:x}.img");
-            self.require(&stream, &format!("connected TCP socket file id {id}"));
+            if !tcp_close {
+                let stream = format!("tcp-stream-{ino:x}.img");
+                self.require(&stream, &format!("connected TCP socket file id {id}"));
+            }
             let (src, sport, dst, dport) = endpoints(sk);
+            // Restore does not look for the peer: the connection comes back
+            // in repair mode whoever is at the other end. A loopback peer
+            // that was not dumped is only odd (nothing on this host will
+            // answer it), hence a warning.
             if is_loopback(&dst) && !ends.contains(&(dst.clone(), dport, src, sport)) {
                 self.warn(
                     image,
@@ -240,11 +239,16 @@ impl Checker<'_> {
         if let Some(q) = self.optional("sk-queues.img") {
             for (i, e) in q.entries.iter().enumerate() {
                 let id = e.msg.u64("id_for").unwrap_or(0);
+                // Restore hands each socket the packets queued for its id
+                // (sk-queue.c restore_sk_queue) and never looks at the rest:
+                // such data is dropped, the restore goes on.
                 if !socket_ids.contains(&id) {
-                    self.error(
+                    self.warn(
                         "sk-queues.img",
                         Some(i),
-                        format!("queued data for file id {id}, which is not a socket"),
+                        format!(
+                            "queued data for file id {id}, which is not a socket (restore drops it)"
+                        ),
                     );
                 }
             }
@@ -262,13 +266,27 @@ fn words(m: &Message, field: &str) -> Vec<u64> {
         .collect()
 }
 
-fn endpoints(sk: &Message) -> (Vec<u64>, u64, Vec<u64>, u64) {
+/// Source address and port, destination address and port.
+type Endpoints = (Vec<u64>, u64, Vec<u64>, u64);
+
+/// A socket's endpoints, an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`)
+/// taken as the IPv4 address it maps: a dual-stack listener's accepted
+/// socket talks to an AF_INET client that way.
+fn endpoints(sk: &Message) -> Endpoints {
     (
-        words(sk, "src_addr"),
+        unmapped(words(sk, "src_addr")),
         sk.u64("src_port").unwrap_or(0),
-        words(sk, "dst_addr"),
+        unmapped(words(sk, "dst_addr")),
         sk.u64("dst_port").unwrap_or(0),
     )
+}
+
+/// `::ffff:a.b.c.d` (words in network byte order) as `a.b.c.d`.
+fn unmapped(addr: Vec<u64>) -> Vec<u64> {
+    match addr.as_slice() {
+        [0, 0, w, v4] if u32::from_be(*w as u32) == 0xffff => vec![*v4],
+        _ => addr,
+    }
 }
 
 /// 127.0.0.0/8 or ::1 (words in network byte order).

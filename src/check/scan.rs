@@ -60,8 +60,18 @@ impl Checker<'_> {
                 }
             }
             let count = entries.len();
-            if SINGLE_ENTRY.iter().any(|p| name.starts_with(p)) && count != 1 {
-                self.error(name, None, format!("holds {count} entries, 1 expected"));
+            if SINGLE_ENTRY.iter().any(|p| name.starts_with(p)) {
+                // Restore reads one entry of these (pb_read_one): none fails,
+                // more are never read.
+                if count == 0 {
+                    self.error(name, None, "holds no entry, 1 expected");
+                } else if count > 1 {
+                    self.warn(
+                        name,
+                        None,
+                        format!("holds {count} entries, 1 expected (restore reads the first)"),
+                    );
+                }
             }
         }
     }

@@ -34,12 +34,48 @@ impl Checker<'_> {
             } else {
                 by_pid.insert(t.pid, t.index);
             }
+        }
+        // Restore reads a task's threads only when its core says it is alive
+        // (cr-restore.c open_cores); CRIU leaves a zombie's thread list
+        // unset, so whatever it holds means nothing.
+        let stateless: HashSet<u64> = tasks
+            .iter()
+            .filter(|t| self.dump.is_stateless(t.pid))
+            .map(|t| t.pid)
+            .collect();
+        for t in tasks.iter().filter(|t| !stateless.contains(&t.pid)) {
+            // Harmless (restore opens core-TID for each listed thread and
+            // uses the task's own core for the pid), but CRIU never writes it.
             if !t.threads.contains(&t.pid) {
                 self.warn(
                     P,
                     Some(t.index),
                     format!("threads of pid {} do not include the pid itself", t.pid),
                 );
+            }
+        }
+        // Restore registers every thread after the first as a pid of its
+        // own (pstree.c read_one_pstree_item), so one that is also a task's
+        // pid or another thread fails with "Unexpected task".
+        let mut tids: HashMap<u64, u64> = HashMap::new();
+        for t in &tasks {
+            for &tid in t.threads.iter().skip(1) {
+                let clash = if by_pid.contains_key(&tid) {
+                    Some("is also the pid of a task".to_string())
+                } else {
+                    tids.insert(tid, t.pid)
+                        .map(|other| format!("is also a thread of pid {other}"))
+                };
+                if let Some(clash) = clash {
+                    self.error(
+                        P,
+                        Some(t.index),
+                        format!(
+                            "thread {tid} of pid {} {clash} (restore: Unexpected task {tid})",
+                            t.pid
+                        ),
+                    );
+                }
             }
         }
         let roots: Vec<&Task> = tasks.iter().filter(|t| t.ppid == 0).collect();
@@ -92,6 +128,23 @@ impl Checker<'_> {
                 );
             }
         }
+        // Restore reads pstree.img in order and needs each parent read
+        // before its children ("Can't find a parent for PID").
+        for t in &tasks {
+            if let Some(&at) = by_pid.get(&t.ppid)
+                && at > t.index
+                && reached.contains(&t.pid)
+            {
+                self.error(
+                    P,
+                    Some(t.index),
+                    format!(
+                        "parent {} of pid {} comes after it, at entry {at} (restore reads parents first: Can't find a parent for {})",
+                        t.ppid, t.pid, t.pid
+                    ),
+                );
+            }
+        }
         tasks
     }
 
@@ -102,14 +155,17 @@ impl Checker<'_> {
         for t in tasks {
             let pid = t.pid;
             self.require_present(&format!("core-{pid}.img"), &format!("pid {pid}"));
+            self.task_state(pid);
+            // A zombie (or dead task) is restored from its own core alone:
+            // its thread list is not filled by CRIU and not read back.
+            if self.dump.is_stateless(pid) {
+                continue;
+            }
             for &tid in t.threads.iter().filter(|&&tid| tid != pid) {
                 self.require_present(
                     &format!("core-{tid}.img"),
                     &format!("thread {tid} of pid {pid}"),
                 );
-            }
-            if self.dump.is_stateless(pid) {
-                continue;
             }
             let needed = format!("pid {pid}");
             let ids = self.require(&format!("ids-{pid}.img"), &needed);
@@ -137,6 +193,35 @@ impl Checker<'_> {
                     self.pagemap(pid, &mm, &pm);
                 }
             }
+        }
+    }
+
+    /// Restore knows a task alive (1), dead (2, how CRIU records a zombie)
+    /// or stopped (3) and fails on any other state (cr-restore.c
+    /// fork_with_pid, check_core).
+    fn task_state(&mut self, pid: u64) {
+        let name = format!("core-{pid}.img");
+        let Some(core) = self.optional(&name) else {
+            return; // missing or undecodable: reported already
+        };
+        let Some(e) = core.entries.first() else {
+            return;
+        };
+        let Some(tc) = e.msg.msg("tc") else {
+            self.error(
+                &name,
+                Some(0),
+                "has no tc (restore: Core task state data missed)",
+            );
+            return;
+        };
+        let state = tc.u64("task_state").unwrap_or(0);
+        if !matches!(state, 1..=3) {
+            self.error(
+                &name,
+                Some(0),
+                format!("tc.task_state is {state}, not 1 (alive), 2 (dead) or 3 (stopped) (restore: Unknown task state {state})"),
+            );
         }
     }
 }

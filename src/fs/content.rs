@@ -63,16 +63,23 @@ impl CritFs {
     /// The text of report `what` (an explorer, or `check`) and its mtime. If the
     /// explorer fails, the text is `error: MESSAGE` and a newline.
     pub fn report(&self, what: &'static str) -> (Arc<Vec<u8>>, SystemTime) {
+        self.report_cached(what, true)
+    }
+
+    /// [`CritFs::report`], computed afresh when `cached` is false:
+    /// `host-check` depends on the host as well as on the dump.
+    pub fn report_cached(&self, what: &'static str, cached: bool) -> (Arc<Vec<u8>>, SystemTime) {
         let (fp, newest) = self.dump_fingerprint();
-        if let Some((k, body)) = lock(&self.state).reports.get(what)
+        if cached
+            && let Some((k, body)) = lock(&self.state).reports.get(what)
             && *k == fp
         {
             return (body.clone(), newest);
         }
-        let text = if what == "check" {
-            crate::check::render(&self.root, false).map(|(t, _)| t)
-        } else {
-            crate::explore::render(&self.root, what, false)
+        let text = match what {
+            "check" => crate::check::render(&self.root, false).map(|(t, _)| t),
+            "host-check" => crate::check::render_host(&self.root, false).map(|(t, _)| t),
+            _ => crate::explore::render(&self.root, what, false),
         };
         let text = text.unwrap_or_else(|e| format!("error: {e}\n"));
         let body = Arc::new(text.into_bytes());

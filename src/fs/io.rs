@@ -117,10 +117,13 @@ impl CritFs {
                 if write {
                     return Err(fs_err!(libc::EACCES, "{what}.txt is read-only"));
                 }
-                let (body, _) = self.report(what);
+                // The host may change while the dump does not: host-check
+                // is run again at each open, and read past its cached size.
+                let host = what == "host-check";
+                let (body, _) = self.report_cached(what, !host);
                 Ok(Opened {
                     fh: self.new_handle(Handle::Snapshot { body }),
-                    direct_io: false,
+                    direct_io: host,
                 })
             }
             Node::Help => {

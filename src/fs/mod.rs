@@ -69,7 +69,8 @@ pub enum Node {
     View { image: PathBuf },
     /// `NAME.json.err`, why the last save of the view of `image` was rejected.
     ViewErr { image: PathBuf },
-    /// `WHAT.txt` at the root: explorer output (`check` for `check.txt`).
+    /// `WHAT.txt` at the root: explorer output (`check` for `check.txt`,
+    /// `host-check` for `host-check.txt`).
     Report { what: &'static str },
     /// A file created through the mount, held in memory.
     Scratch,
@@ -155,6 +156,7 @@ pub fn report_files() -> Vec<(String, &'static str)> {
         .map(|w| (format!("{w}.txt"), *w))
         .collect();
     v.push(("check.txt".into(), "check"));
+    v.push(("host-check.txt".into(), "host-check"));
     v
 }
 

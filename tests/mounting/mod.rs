@@ -399,10 +399,17 @@ pub fn replace_once(text: &str, from: &str, to: &str) -> String {
     text.replacen(from, to, 1)
 }
 
-/// `crit-fs x DUMP WHAT` (`crit-fs check DUMP` for "check"): success, stdout, stderr.
+/// `crit-fs x DUMP WHAT` (`crit-fs check DUMP` for "check", `crit-fs check
+/// --host DUMP` for "host-check"): success, stdout, stderr.
 pub fn cli_report(dump: &Path, what: &str) -> (bool, Vec<u8>, String) {
     let out = if what == "check" {
         Command::new(bin()).arg("check").arg(dump).output().unwrap()
+    } else if what == "host-check" {
+        Command::new(bin())
+            .args(["check", "--host"])
+            .arg(dump)
+            .output()
+            .unwrap()
     } else {
         Command::new(bin())
             .arg("x")
@@ -422,7 +429,7 @@ pub fn cli_report(dump: &Path, what: &str) -> (bool, Vec<u8>, String) {
 /// `error: MESSAGE` when the explorer fails.
 pub fn report_text(dump: &Path, what: &str) -> Vec<u8> {
     let (ok, stdout, stderr) = cli_report(dump, what);
-    if ok || (what == "check" && !stdout.is_empty()) {
+    if ok || (what.ends_with("check") && !stdout.is_empty()) {
         stdout
     } else {
         let msg = stderr.trim_end();
