@@ -1127,3 +1127,47 @@ fn x_ps_cmdline() {
     let out = crit_fs(&["x", &dir, "fds", "--cmdline"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn mutated_images_never_panic() {
+    // Bytes of the mm, pagemap and shmem pagemap images changed at random:
+    // open is an error or a space whose every mapping reads (or fails) cleanly.
+    let mut seed = 0x2545f4914f6cdd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..60 {
+        let tmp = copy_case("memory");
+        let name = [
+            "pagemap-13292.img",
+            "mm-13292.img",
+            "pagemap-shmem-36.img",
+            "memfd.img",
+        ][round % 4];
+        let path = tmp.path().join(name);
+        let mut bytes = std::fs::read(&path).unwrap();
+        for _ in 0..1 + next() % 4 {
+            let i = (next() as usize) % bytes.len();
+            bytes[i] = next() as u8;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let Ok(mut s) = AddressSpace::open(tmp.path(), MEMORY_PID) else {
+            continue;
+        };
+        let mut buf = vec![0u8; 64 << 10];
+        for v in s.vmas().to_vec() {
+            let mut at = v.start;
+            while at < v.end.min(v.start + (4 << 20)) {
+                let _ = s.read(at, &mut buf);
+                at += buf.len() as u64;
+            }
+            let _ = s.seek_data(v.start);
+            let _ = s.seek_hole(v.start);
+        }
+        let _ = s.cmdline();
+        let _ = s.write(MARKER, b"x");
+    }
+}

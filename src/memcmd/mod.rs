@@ -14,8 +14,9 @@ use crate::memory::{AddressSpace, MemError};
 pub use hexdump::hexdump;
 pub use search::{Match, Pattern, REGEX_REACH, Searcher};
 
-/// Bytes read at a time when streaming memory out.
-const CHUNK: usize = 4 << 20;
+/// Bytes read at a time when streaming memory out (as `cat`'s buffer; 4 MiB
+/// cost the same CPU time and twice the RSS).
+const CHUNK: usize = 128 << 10;
 
 /// What `crit-fs mem` was asked.
 #[derive(Debug, Default)]

@@ -319,7 +319,9 @@ fn read_layer(
             let problem = problems.len() - 1;
             runs.push(Run {
                 start: start - start % page_size,
-                end: start.saturating_add(len.unwrap_or(u64::MAX)).max(start + 1),
+                end: start
+                    .saturating_add(len.unwrap_or(u64::MAX))
+                    .max(start.saturating_add(1)),
                 kind: RunKind::Bad { problem },
                 entry: i,
             });
