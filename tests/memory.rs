@@ -349,9 +349,10 @@ fn unknown_pid_is_an_error_naming_the_mm_image() {
 }
 
 // ---- pre-dump chains ----
+// Built with tests/common/predump.rs (the `check` helper's builder): present
+// entries moved up into ancestor dumps, flagged PE_PARENT on the way down.
 
-#[path = "common/predump.rs"]
-mod predump;
+use common::predump::predump_chain;
 
 /// Every data range of `a` reads the same in `b`.
 fn same_memory(a: &AddressSpace, b: &AddressSpace) {
@@ -364,47 +365,49 @@ fn same_memory(a: &AddressSpace, b: &AddressSpace) {
     }
 }
 
+/// Points `dir/parent` at `target` (replacing the link).
+fn relink(dir: &Path, target: &str) {
+    let link = dir.join("parent");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(target, link).unwrap();
+}
+
+const PM: &str = "pagemap-13292.img";
+
 #[test]
 fn predump_chain_reads_through_the_parent() {
-    // Odd entries (the marker's page, the heap, every other anon page…) go
-    // to the parent.
-    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i % 2 == 1);
-    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    // Every movable entry (the marker's page among them) goes to the parent.
+    let chain = predump_chain(&corpus("memory"), 1, |name, _| name == PM);
+    assert!(
+        chain.moved.iter().any(|m| m.entry == 2),
+        "{:?}",
+        chain.moved
+    );
+    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
     assert!(s.problems().is_empty(), "{:?}", s.problems());
     same_memory(&memory(), &s);
     assert!(read(&s, MARKER, 25).starts_with(b"CRITFS-GLOBAL-MARKER:0001"));
-    let heap = read(&s, HEAP, 40);
-    assert_eq!(&heap[..], b"HEAP-PATTERN-000000 HEAP-PATTERN-000001 ");
 }
 
 #[test]
 fn predump_chain_of_three() {
-    // child -> parent -> grandparent: entries moved twice.
-    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i % 2 == 1);
-    let inner = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i % 4 == 1);
-    // Replace the chain's parent with inner's child (whose parent is inner's parent).
-    let parent = chain.parent();
-    std::fs::remove_dir_all(&parent).unwrap();
-    std::fs::create_dir(&parent).unwrap();
-    for e in std::fs::read_dir(inner.child()).unwrap() {
-        let e = e.unwrap();
-        if e.file_name() != "parent" {
-            std::fs::copy(e.path(), parent.join(e.file_name())).unwrap();
-        }
-    }
-    predump::relink(&parent, inner.parent().to_str().unwrap());
-    // The middle dump must hold, or defer, every entry the child defers: the
-    // middle one has all entries (present or parent) so the chain is whole.
-    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    // Moved entries alternate between the parent and the grandparent.
+    let chain = predump_chain(&corpus("memory"), 2, |name, _| name == PM);
+    assert!(
+        chain.moved.iter().any(|m| m.level == 2),
+        "{:?}",
+        chain.moved
+    );
+    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
     assert!(s.problems().is_empty(), "{:?}", s.problems());
     same_memory(&memory(), &s);
 }
 
 #[test]
 fn predump_missing_parent_gives_eio_for_parent_pages_only() {
-    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i == 2);
-    std::fs::remove_file(chain.child().join("parent")).unwrap();
-    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    let chain = predump_chain(&corpus("memory"), 1, |name, i| name == PM && i == 2);
+    std::fs::remove_file(chain.last().join("parent")).unwrap();
+    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
     let problems = s.problems().join("\n");
     assert!(problems.contains("parent link"), "{problems}");
     assert!(problems.contains("pagemap-13292.img entry 2"), "{problems}");
@@ -419,21 +422,22 @@ fn predump_missing_parent_gives_eio_for_parent_pages_only() {
 
 #[test]
 fn predump_parent_link_loop_gives_eio() {
-    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i == 2);
+    let chain = predump_chain(&corpus("memory"), 1, |name, i| name == PM && i == 2);
+    let parent = &chain.dirs[1];
     // The parent's pages are deferred to its own parent, which is the child.
-    common::edit(&chain.parent(), "pagemap-13292.img", |img| {
+    common::edit(parent, PM, |img| {
         common::set_int(&mut img.entries[1].msg, "flags", 1);
     });
-    predump::relink(&chain.parent(), "../child");
-    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    relink(parent, "../d0");
+    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
     let problems = s.problems().join("\n");
     assert!(problems.contains("loops"), "{problems}");
     let e = read_err(&s, MARKER, 8);
     assert_eq!(e.errno, libc::EIO);
     assert!(read(&s, HEAP, 12).starts_with(b"HEAP-PATTERN"));
     // A link to itself loops too.
-    predump::relink(&chain.child(), ".");
-    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    relink(chain.last(), ".");
+    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
     assert!(
         s.problems().join("\n").contains("loops"),
         "{:?}",
@@ -444,13 +448,14 @@ fn predump_parent_link_loop_gives_eio() {
 
 #[test]
 fn predump_parent_lacking_the_pages_gives_eio() {
-    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i == 2);
+    let chain = predump_chain(&corpus("memory"), 1, |name, i| name == PM && i == 2);
+    let parent = &chain.dirs[1];
     // The parent's pagemap loses the entry.
-    common::edit(&chain.parent(), "pagemap-13292.img", |img| {
+    common::edit(parent, PM, |img| {
         img.entries.truncate(1);
     });
-    std::fs::write(chain.parent().join("pages-2.img"), b"").unwrap();
-    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    std::fs::write(parent.join("pages-2.img"), b"").unwrap();
+    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
     let problems = s.problems().join("\n");
     assert!(
         problems.contains("entry 2") && problems.contains("parent"),
@@ -770,15 +775,16 @@ fn write_refusals_change_nothing() {
 
 #[test]
 fn write_into_a_parent_only_page_is_erofs() {
-    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i == 2);
-    let child_before = snapshot(&chain.child());
-    let parent_before = snapshot(&chain.parent());
-    let mut s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    let chain = predump_chain(&corpus("memory"), 1, |name, i| name == PM && i == 2);
+    let (child, parent) = (chain.last(), &chain.dirs[1]);
+    let child_before = snapshot(child);
+    let parent_before = snapshot(parent);
+    let mut s = AddressSpace::open(child, MEMORY_PID).unwrap();
     let e = s.write(MARKER, b"x").unwrap_err();
     assert_eq!(e.errno, libc::EROFS, "{e}");
     assert!(e.message.contains("parent"), "{e}");
-    assert_eq!(snapshot(&chain.child()), child_before);
-    assert_eq!(snapshot(&chain.parent()), parent_before);
+    assert_eq!(snapshot(child), child_before);
+    assert_eq!(snapshot(parent), parent_before);
     // Pages of the child itself are writable in place.
     assert_eq!(s.write(HEAP, b"heap"), Ok(4));
     assert_eq!(read(&s, HEAP, 4), b"heap");
