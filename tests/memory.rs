@@ -1177,3 +1177,41 @@ fn mutated_images_never_panic() {
         let _ = s.write(MARKER, b"x");
     }
 }
+
+#[test]
+fn mem_cli_warns_of_damaged_ranges_and_shows_the_rest() {
+    let tmp = copy_case("memory");
+    let pages = std::fs::read(tmp.path().join("pages-2.img")).unwrap();
+    std::fs::write(tmp.path().join("pages-2.img"), &pages[..30 * PAGE as usize]).unwrap();
+    let out = crit_fs(&[
+        "mem",
+        tmp.path().to_str().unwrap(),
+        "13292",
+        "--search",
+        "CRITFS-GLOBAL",
+    ]);
+    assert!(out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("crit-fs: warning: "), "{err}");
+    assert!(err.contains("pagemap-13292.img entry 20"), "{err}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("555634f630c0: 13 bytes in"), "{text}");
+}
+
+#[test]
+fn lazy_only_entries_read_as_not_dumped_and_refuse_writes() {
+    let tmp = copy_case("memory");
+    // Entry 4 (anon page 0): PE_LAZY alone, its bytes left to a page server.
+    common::edit(tmp.path(), "pagemap-13292.img", |img| {
+        assert_eq!(img.entries[4].msg.u64("vaddr"), Some(ANON));
+        common::set_int(&mut img.entries[4].msg, "flags", 2);
+    });
+    let before = snapshot(tmp.path());
+    let mut s = AddressSpace::open(tmp.path(), MEMORY_PID).unwrap();
+    assert_eq!(read(&s, ANON, 16), vec![0; 16]);
+    assert_eq!(s.seek_data(ANON), Some(ANON + 4 * PAGE));
+    let e = s.write(ANON, b"x").unwrap_err();
+    assert_eq!(e.errno, libc::EPERM, "{e}");
+    assert!(e.message.contains("lazy"), "{e}");
+    assert_eq!(snapshot(tmp.path()), before);
+}

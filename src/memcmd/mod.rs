@@ -41,8 +41,12 @@ pub const DEFAULT_LEN: u64 = 256;
 /// Runs `crit-fs mem`, writing to `out` (unless `-o`).
 pub fn run(args: &MemArgs, out: &mut dyn Write) -> Result<()> {
     let space = AddressSpace::open(&args.dir, args.pid)?;
-    for p in space.problems() {
-        log::warn!("{}: {p}", args.dir.display());
+    // Damaged ranges are not among the dumped ranges shown: say so. (A
+    // damaged --addr range is an error naming its problem instead.)
+    if args.addr.is_none() {
+        for p in space.problems() {
+            eprintln!("crit-fs: warning: {}: {p}", args.dir.display());
+        }
     }
     let ranges = match (args.addr, args.len) {
         (Some(a), len) => {

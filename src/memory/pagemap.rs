@@ -184,6 +184,13 @@ impl Chain {
         }
     }
 
+    /// Whether the top layer lists `x` in an entry (of any kind).
+    pub fn lists(&self, x: u64) -> bool {
+        let runs = &self.layers[0].runs;
+        let i = runs.partition_point(|r| r.start <= x);
+        i > 0 && x < runs[i - 1].end
+    }
+
     /// What is at `x`, and for how many bytes from `x` that stays so.
     pub fn lookup(&self, x: u64) -> (Span, u64) {
         self.lookup_at(0, x)

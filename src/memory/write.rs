@@ -12,7 +12,8 @@
 //!   the old pages image removed: a crash leaves the old dump or the new one
 //!   (at worst with an unnamed pages image beside it), never a mix.
 //! - Refused, changing nothing: outside every mapping or a damaged range
-//!   (EIO); shared mappings and mappings without PROT_WRITE (EPERM); pages
+//!   (EIO); shared mappings, mappings without PROT_WRITE and pages the
+//!   pagemap lists without their bytes (EPERM); pages
 //!   kept only in a parent dump (EROFS: that dump is other checkpoints'
 //!   base); a space opened read-only (EROFS).
 
@@ -108,6 +109,16 @@ impl AddressSpace {
                     ));
                 }
                 (Span::Bad { problem }, _) => return Err(self.bad(problem)),
+                // Listed without bytes (lazy pages left to a page server):
+                // a new entry would overlap that one.
+                (Span::Hole, _) if self.task.lists(page) => {
+                    return Err(MemError::new(
+                        libc::EPERM,
+                        format!(
+                            "the pagemap lists the page at {page:#x} without its bytes (lazy pages)"
+                        ),
+                    ));
+                }
                 (Span::Hole, _) => Target::New,
             };
             plan.insert(page, target);
