@@ -31,6 +31,7 @@ pub use pagemap::{PE_LAZY, PE_PARENT, PE_PRESENT};
 
 use crate::error::{Error, Result};
 use crate::explore::dump::Dump;
+use crate::explore::view::Ints;
 use layout::ObjectSource;
 use pagemap::{Chain, Span};
 
@@ -113,7 +114,7 @@ impl AddressSpace {
         }
         let mut problems = Vec::new();
         let layout = layout::read(&dump, pid, &mut problems)?;
-        let page_size = dump.page_size();
+        let page_size = page_size_of(&dump, pid);
         let pm_name = format!("pagemap-{pid}.img");
         let task = Chain::open(dump_dir, &pm_name, page_size, &mut problems).unwrap_or_else(|| {
             problems.push(format!(
@@ -444,6 +445,29 @@ impl AddressSpace {
         }
         merged
     }
+}
+
+/// The dump's page size from this process's own pagemap and pages image
+/// (the size at which the image holds exactly the present pages), so that
+/// opening one process of a large tree does not read every pagemap; the
+/// dump-wide inference ([`Dump::page_size`]) when that does not decide.
+fn page_size_of(dump: &Dump, pid: u64) -> u64 {
+    const SIZES: [u64; 3] = [4096, 16384, 65536];
+    if let Ok(Some(pm)) = dump.try_entries(&format!("pagemap-{pid}.img"))
+        && let Some(id) = pm.first().and_then(|h| h.u64("pages_id"))
+        && let n = crate::explore::dump::present_pages(&pm)
+        && n > 0
+        && let Some(len) = dump.file_len(&format!("pages-{id}.img"))
+    {
+        let fits: Vec<u64> = SIZES
+            .into_iter()
+            .filter(|ps| n.checked_mul(*ps) == Some(len))
+            .collect();
+        if let [ps] = fits[..] {
+            return ps;
+        }
+    }
+    dump.page_size()
 }
 
 /// The process whose thread `pid` is (itself when it is a process, or when
