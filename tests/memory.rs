@@ -1215,3 +1215,35 @@ fn lazy_only_entries_read_as_not_dumped_and_refuse_writes() {
     assert!(e.message.contains("lazy"), "{e}");
     assert_eq!(snapshot(tmp.path()), before);
 }
+
+#[test]
+fn ipc_ns_sysv_shm_kept_in_its_ipc_image() {
+    // The segment's bytes after its ipcns-shm entry (in_pagemaps false), as
+    // CRIU wrote them before SysV shm went to pagemaps.
+    use crit_fs::image::Payload;
+    use crit_fs::message::Value;
+    let tmp = copy_case("ipc-ns");
+    let bytes: Vec<u8> = (0..65536u32).map(|i| (i * 7 % 251) as u8).collect();
+    common::edit(tmp.path(), "ipcns-shm-9.img", |img| {
+        let e = &mut img.entries[0];
+        assert_eq!(e.msg.u64("size"), Some(65536));
+        let idx = crit_fs::schema::Schema::get()
+            .message(e.msg.msg_type)
+            .field_by_name("in_pagemaps")
+            .unwrap();
+        e.msg.set(idx, vec![Value::Bool(false)]);
+        e.payload = Payload::Raw(bytes.clone());
+    });
+    std::fs::remove_file(tmp.path().join("pagemap-shmem-0.img")).unwrap();
+    let s = AddressSpace::open(tmp.path(), 19262).unwrap();
+    assert!(s.problems().is_empty(), "{:?}", s.problems());
+    let v = s
+        .vmas()
+        .iter()
+        .find(|v| v.status & crit_fs::memory::VMA_AREA_SYSVIPC != 0)
+        .unwrap()
+        .clone();
+    assert!(read(&s, v.start, (v.end - v.start) as usize) == bytes);
+    assert_eq!(s.seek_data(v.start), Some(v.start));
+    assert!(s.seek_hole(v.start) >= v.end);
+}

@@ -412,7 +412,16 @@ impl AddressSpace {
                 Backing::Private(_) => (&self.task, vma.start),
                 Backing::Shared(o) => match &self.objects[o] {
                     Object::Chain(c) => (c, vma.pgoff),
-                    _ => continue,
+                    Object::Inline(bytes) => {
+                        // Bytes from the IPC image: data as far as they go.
+                        let held = (bytes.len() as u64).saturating_sub(vma.pgoff);
+                        let end = vma.start.saturating_add(held).min(vma.end);
+                        if end > vma.start {
+                            out.push((vma.start, end));
+                        }
+                        continue;
+                    }
+                    Object::Bad(_) => continue,
                 },
                 Backing::SharedFile(_) => continue,
             };
