@@ -1247,3 +1247,38 @@ fn ipc_ns_sysv_shm_kept_in_its_ipc_image() {
     assert_eq!(s.seek_data(v.start), Some(v.start));
     assert!(s.seek_hole(v.start) >= v.end);
 }
+
+#[test]
+fn write_adds_a_page_to_an_old_style_pagemap() {
+    // Entries as CRIU before 4.2 wrote them: the page count in field 2
+    // (compat_nr_pages), no nr_pages.
+    let tmp = copy_case("memory");
+    common::edit(tmp.path(), "pagemap-13292.img", |img| {
+        for e in &mut img.entries[1..] {
+            let n = e.msg.u64("nr_pages").unwrap();
+            common::clear(&mut e.msg, "nr_pages");
+            common::set_int(&mut e.msg, "compat_nr_pages", n as i64);
+        }
+    });
+    let mut s = AddressSpace::open(tmp.path(), MEMORY_PID).unwrap();
+    assert!(s.problems().is_empty(), "{:?}", s.problems());
+    assert!(read(&s, HEAP, 12).starts_with(b"HEAP-PATTERN"));
+    let page = ANON + 2 * PAGE;
+    assert_eq!(s.write(page, b"OLD-STYLE"), Ok(9));
+    let img = common::load(tmp.path(), "pagemap-13292.img");
+    let added = img.entries[1..]
+        .iter()
+        .find(|e| e.msg.u64("vaddr") == Some(page))
+        .unwrap();
+    assert_eq!(added.msg.u64("compat_nr_pages"), Some(1));
+    assert_eq!(added.msg.u64("nr_pages"), None);
+    assert_eq!(added.msg.u64("flags"), Some(4));
+    assert!(
+        img.entries[1..]
+            .iter()
+            .all(|e| e.msg.u64("nr_pages").is_none())
+    );
+    let s = AddressSpace::open(tmp.path(), MEMORY_PID).unwrap();
+    assert_eq!(read(&s, page, 9), b"OLD-STYLE");
+    same_memory_except(&memory(), &s, &[page]);
+}
