@@ -1282,3 +1282,23 @@ fn write_adds_a_page_to_an_old_style_pagemap() {
     assert_eq!(read(&s, page, 9), b"OLD-STYLE");
     same_memory_except(&memory(), &s, &[page]);
 }
+
+#[test]
+fn write_adds_a_page_to_a_dump_with_a_parent() {
+    let chain = predump_chain(&corpus("memory"), 1, |name, i| name == PM && i == 2);
+    let parent_before = snapshot(&chain.dirs[1]);
+    let mut s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
+    let page = ANON + 2 * PAGE;
+    assert_eq!(s.write(page + 1, b"CHILD"), Ok(5));
+    assert!(s.problems().is_empty(), "{:?}", s.problems());
+    // The parent's pages still read through the rewritten pagemap.
+    assert!(read(&s, MARKER, 25).starts_with(b"CRITFS-GLOBAL-MARKER:0001"));
+    assert_eq!(read(&s, page, 6), b"\0CHILD");
+    same_memory_except(&memory(), &s, &[page]);
+    assert_eq!(snapshot(&chain.dirs[1]), parent_before);
+    let (_, entries) = pagemap_entries(chain.last(), PM);
+    assert!(
+        entries.iter().any(|e| e.2 == 1),
+        "the PE_PARENT entry is kept"
+    );
+}
