@@ -14,6 +14,7 @@ pub mod json;
 pub mod mapped;
 pub mod message;
 pub mod mount;
+pub mod procview;
 pub mod schema;
 pub mod wire;
 
