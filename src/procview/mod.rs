@@ -51,7 +51,8 @@ pub struct Spec {
     pub name: &'static str,
     pub entry: Entry,
     pub shape: Shape,
-    /// Shown only for a task with memory (not a zombie).
+    /// Shown only for a task with state (not a zombie, which has only a
+    /// core image with its name and state).
     pub needs_mm: bool,
 }
 
@@ -65,7 +66,7 @@ pub const ENTRIES: &[Spec] = &[
     spec("environ", Entry::Environ, Shape::Text, true),
     spec("exe", Entry::Exe, Shape::Link, true),
     spec("fd", Entry::FdDir, Shape::Dir, true),
-    spec("limits", Entry::Limits, Shape::Text, false),
+    spec("limits", Entry::Limits, Shape::Text, true),
     spec("maps", Entry::Maps, Shape::Text, true),
     spec("mem", Entry::Mem, Shape::Memory, true),
     spec("root", Entry::Root, Shape::Link, true),

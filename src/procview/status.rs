@@ -104,14 +104,13 @@ pub fn render(dump: &Dump, proc: &Proc) -> Result<String> {
             let hi = words.get(1).copied().unwrap_or(0) & 0xffff_ffff;
             let _ = writeln!(s, "{line}:\t{:016x}", hi << 32 | lo);
         }
-        if let Some(n) = c.u64("no_new_privs") {
-            let _ = writeln!(s, "NoNewPrivs:\t{n}");
-        }
+        // CRIU records both only when they are not 0.
+        let _ = writeln!(s, "NoNewPrivs:\t{}", c.u64("no_new_privs").unwrap_or(0));
     }
     let seccomp = thread
         .and_then(|t| t.u64("seccomp_mode"))
         .or_else(|| tc.and_then(|tc| tc.u64("old_seccomp_mode")));
-    if let Some(mode) = seccomp {
+    if let Some(mode) = seccomp.or(thread.map(|_| 0)) {
         let _ = writeln!(s, "Seccomp:\t{mode}");
     }
     Ok(s)

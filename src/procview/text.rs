@@ -99,7 +99,9 @@ pub fn environ(dump: &Dump, pid: u64, mem: &dyn ReadMem) -> Result<Vec<u8>> {
 }
 
 /// `auxv`: the saved auxiliary vector as native-endian words, pairs up to
-/// and including the AT_NULL pair (as /proc/PID/auxv).
+/// and including the AT_NULL pair (as /proc/PID/auxv). CRIU saves what it
+/// read into a buffer of fixed size, which can cut a long vector before its
+/// AT_NULL: the pair is then added, as the kernel's file always ends so.
 pub fn auxv(dump: &Dump, pid: u64) -> Result<Vec<u8>> {
     let mm = mm_head(dump, pid, "auxv")?;
     Ok(auxv_bytes(&u64s(&mm, "mm_saved_auxv")))
@@ -114,9 +116,10 @@ pub fn auxv_bytes(words: &[u64]) -> Vec<u8> {
         out.extend_from_slice(&key.to_ne_bytes());
         out.extend_from_slice(&val.to_ne_bytes());
         if key == 0 {
-            break;
+            return out;
         }
     }
+    out.extend_from_slice(&[0u8; 16]);
     out
 }
 
@@ -130,5 +133,9 @@ mod tests {
         assert_eq!(b.len(), 32);
         assert_eq!(&b[0..8], &6u64.to_ne_bytes());
         assert_eq!(&b[16..32], &[0u8; 16]);
+        let cut = auxv_bytes(&[6, 4096, 7]);
+        assert_eq!(cut.len(), 48);
+        assert_eq!(&cut[16..24], &7u64.to_ne_bytes());
+        assert_eq!(&cut[32..48], &[0u8; 16]);
     }
 }
