@@ -709,3 +709,175 @@ fn proc_mount_read_only_refuses_mem_write() {
         .unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EROFS));
 }
+
+// ------------------------------------------------------------ writes of mem
+
+/// Sum of present pages in the task's pagemap and total size of pages images.
+fn dumped(dir: &Path, pid: u64) -> (u64, u64) {
+    let pm = image_json(dir, &format!("pagemap-{pid}.img"));
+    let pages: u64 = pm["entries"].as_array().unwrap()[1..]
+        .iter()
+        .filter(|e| num(&e["flags"]) & 4 != 0)
+        .map(|e| num(&e["nr_pages"]))
+        .sum();
+    let bytes: u64 = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pages-"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    (pages, bytes)
+}
+
+fn open_mem(fs: &CritFs, pid: u64) -> u64 {
+    let ino = ino_of(fs, &format!("proc/{pid}/mem")).unwrap();
+    fs.open(ino, libc::O_RDWR, Caller::ROOT).unwrap().fh
+}
+
+#[test]
+fn proc_mem_write_in_place_persists() {
+    let (t, fs) = core("memory");
+    let pid = memory_pid(&t.0);
+    let marker = readme_addr(&t.0, "marker");
+    let before = dumped(&t.0, pid);
+    let fh = open_mem(&fs, pid);
+    assert_eq!(
+        fs.write(fh, marker, b"CRITFS-GLOBAL-MARKER:4242").unwrap(),
+        25
+    );
+    assert_eq!(
+        fs.read(fh, marker, 25).unwrap(),
+        b"CRITFS-GLOBAL-MARKER:4242"
+    );
+    fs.fsync(fh).unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(dumped(&t.0, pid), before, "in place: same pages, same size");
+    // A new filesystem over the dump (as a new mount) reads the new bytes.
+    let again = CritFs::new(Config::new(&t.0)).unwrap();
+    let fh = open_mem(&again, pid);
+    assert_eq!(
+        again.read(fh, marker, 25).unwrap(),
+        b"CRITFS-GLOBAL-MARKER:4242"
+    );
+    again.release(fh).unwrap();
+}
+
+#[test]
+fn proc_mem_write_adds_an_untouched_page() {
+    let (t, fs) = core("memory");
+    let pid = memory_pid(&t.0);
+    let anon = readme_addr(&t.0, "anon");
+    let fh = open_mem(&fs, pid);
+    // Every 4th page of `anon` was touched: the next one is a hole of zeros.
+    let target = anon + 4096 + 100;
+    assert_eq!(
+        fs.lseek(fh, target as i64, libc::SEEK_HOLE).unwrap() as u64,
+        target
+    );
+    assert_eq!(fs.read(fh, target, 8).unwrap(), [0u8; 8]);
+    let pm_view = format!("pagemap-{pid}.json");
+    let view_before = read_file(&fs, &pm_view);
+    let (pages, bytes) = dumped(&t.0, pid);
+    assert_eq!(fs.write(fh, target, b"NEW-PAGE").unwrap(), 8);
+    assert_eq!(
+        fs.read(fh, target - 4, 16).unwrap(),
+        b"\0\0\0\0NEW-PAGE\0\0\0\0"
+    );
+    assert_eq!(
+        fs.lseek(fh, target as i64, libc::SEEK_DATA).unwrap() as u64,
+        target
+    );
+    fs.release(fh).unwrap();
+    // The images, their views and reports follow.
+    assert_eq!(dumped(&t.0, pid), (pages + 1, bytes + 4096));
+    let view_after = read_file(&fs, &pm_view);
+    assert_ne!(view_before, view_after);
+    assert_eq!(
+        view_after,
+        decode(&t.0.join(format!("pagemap-{pid}.img")), true)
+    );
+    let again = CritFs::new(Config::new(&t.0)).unwrap();
+    let fh = open_mem(&again, pid);
+    assert_eq!(again.read(fh, target, 8).unwrap(), b"NEW-PAGE");
+    again.release(fh).unwrap();
+}
+
+#[test]
+fn proc_mem_write_refusals() {
+    let (t, fs) = core("memory");
+    let pid = memory_pid(&t.0);
+    let before = dumped(&t.0, pid);
+    let fh = open_mem(&fs, pid);
+    // Outside every mapping.
+    assert_eq!(fs.write(fh, 0x1000, b"x").unwrap_err().errno, libc::EIO);
+    // Into a read-only private file mapping (the program's text).
+    let maps = text(&fs, &format!("proc/{pid}/maps"));
+    let text_line = maps.lines().find(|l| l.contains(" r-xp ")).unwrap();
+    let start = u64::from_str_radix(text_line.split('-').next().unwrap(), 16).unwrap();
+    assert_eq!(fs.write(fh, start, b"x").unwrap_err().errno, libc::EPERM);
+    fs.release(fh).unwrap();
+    assert_eq!(dumped(&t.0, pid), before, "nothing changed");
+}
+
+/// Unmounts a second mount of a test when dropped.
+struct Remount(std::path::PathBuf);
+
+impl Drop for Remount {
+    fn drop(&mut self) {
+        unmount(&self.0);
+    }
+}
+
+#[test]
+fn proc_mount_mem_edit_persists() {
+    let m = Mounted::new("memory");
+    let pid = memory_pid(&m.dump);
+    let marker = readme_addr(&m.dump, "marker");
+    let anon = readme_addr(&m.dump, "anon");
+    let pm_view = m.p(&format!("pagemap-{pid}.json"));
+    let view_before = fs::read(&pm_view).unwrap();
+    {
+        let mem = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(m.p(&format!("proc/{pid}/mem")))
+            .unwrap();
+        mem.write_all_at(b"CRITFS-GLOBAL-MARKER:7777", marker)
+            .unwrap();
+        mem.write_all_at(b"ADDED", anon + 4096).unwrap();
+        mem.sync_all().unwrap();
+        let mut buf = [0u8; 5];
+        mem.read_exact_at(&mut buf, anon + 4096).unwrap();
+        assert_eq!(&buf, b"ADDED");
+        let err = mem.write_all_at(b"x", 0x1000).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EIO));
+    }
+    // The view of the pagemap shows the added page at once.
+    let view_after = fs::read(&pm_view).unwrap();
+    assert_ne!(view_before, view_after);
+    m.unmount();
+    assert_eq!(
+        view_after,
+        decode(&m.d(&format!("pagemap-{pid}.img")), true)
+    );
+    // Mounted again: the edits are in the dump.
+    let mnt2 = m.tmp.0.join("mnt2");
+    fs::create_dir(&mnt2).unwrap();
+    let out = std::process::Command::new(bin())
+        .arg("mount")
+        .arg(&m.dump)
+        .arg(&mnt2)
+        .arg("--log-file")
+        .arg(m.tmp.0.join("mnt2.log"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let _guard = Remount(mnt2.clone());
+    let mem = fs::File::open(mnt2.join(format!("proc/{pid}/mem"))).unwrap();
+    let mut buf = [0u8; 25];
+    mem.read_exact_at(&mut buf, marker).unwrap();
+    assert_eq!(&buf, b"CRITFS-GLOBAL-MARKER:7777");
+    let mut buf = [0u8; 5];
+    mem.read_exact_at(&mut buf, anon + 4096).unwrap();
+    assert_eq!(&buf, b"ADDED");
+}

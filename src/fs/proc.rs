@@ -467,7 +467,7 @@ impl CritFs {
         }
         let n = {
             let mut m = lock(mem);
-            let r = write_space(&mut m.space, offset, data);
+            let r = m.space.write(offset, data);
             match r {
                 Ok(n) => n,
                 Err(e) => return Err(mem_err(pid, e, m.space.problems())),
@@ -477,6 +477,12 @@ impl CritFs {
         let (fp, _) = self.dump_fingerprint();
         lock(mem).fp = fp;
         Ok(n as u32)
+    }
+
+    /// FLUSH/FSYNC of `mem`: in-place writes made durable.
+    pub(super) fn mem_sync(&self, pid: u64, mem: &SharedMem) -> FsResult<()> {
+        let m = lock(mem);
+        m.space.sync().map_err(|e| mem_err(pid, e, &[]))
     }
 
     /// After a write of memory: what shows the pages images, pagemaps and
@@ -565,13 +571,4 @@ fn shape_kind(s: Shape) -> Kind {
         Shape::Link => Kind::Symlink,
         Shape::Text | Shape::Memory => Kind::File,
     }
-}
-
-/// Writes memory through the memory layer. Until its write lands, every
-/// write is refused (EPERM) and nothing changes.
-fn write_space(_space: &mut AddressSpace, addr: u64, _data: &[u8]) -> Result<usize, MemError> {
-    Err(MemError::new(
-        libc::EPERM,
-        format!("write at {addr:#x}: writing memory is not supported yet"),
-    ))
 }
