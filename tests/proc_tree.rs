@@ -627,6 +627,7 @@ fn proc_mount_memory_case() {
         fs::read_link(p("cwd")).unwrap(),
         Path::new("/srv/crit-corpus/memory")
     );
+    assert_eq!(fs::read_link(p("root")).unwrap(), Path::new("/"));
     // A text file and a dump file are still lseek-able as whole data.
     let f = fs::File::open(p("status")).unwrap();
     let hole = unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_HOLE) };
@@ -880,4 +881,29 @@ fn proc_mount_mem_edit_persists() {
     let mut buf = [0u8; 5];
     mem.read_exact_at(&mut buf, anon + 4096).unwrap();
     assert_eq!(&buf, b"ADDED");
+}
+
+#[test]
+fn proc_texts_follow_the_dump() {
+    let (t, fs) = core("memory");
+    let pid = memory_pid(&t.0);
+    let status = format!("proc/{pid}/status");
+    assert_eq!(status_field(&text(&fs, &status), "Umask").unwrap(), "0022");
+    // A save of the fs image's view changes the umask: status shows it.
+    let image = std::path::PathBuf::from(format!("fs-{pid}.img"));
+    let json = String::from_utf8(decode(&t.0.join(&image), true)).unwrap();
+    assert!(json.contains("\"umask\": 18"));
+    fs.commit(&image, json.replace("\"umask\": 18", "\"umask\": 63").as_bytes())
+        .unwrap();
+    assert_eq!(status_field(&text(&fs, &status), "Umask").unwrap(), "0077");
+    // A change of memory made outside (another filesystem over the dump)
+    // shows in cmdline.
+    let other = CritFs::new(Config::new(&t.0)).unwrap();
+    let mm = head(&t.0, &format!("mm-{pid}.img"));
+    let arg0 = num(&mm["mm_arg_start"]);
+    let fh = open_mem(&other, pid);
+    other.write(fh, arg0, b"/SRV").unwrap();
+    other.release(fh).unwrap();
+    let cmd = read_file(&fs, &format!("proc/{pid}/cmdline"));
+    assert!(cmd.starts_with(b"/SRV/crit-corpus/bin/memtest\0"));
 }
