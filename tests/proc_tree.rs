@@ -893,8 +893,11 @@ fn proc_texts_follow_the_dump() {
     let image = std::path::PathBuf::from(format!("fs-{pid}.img"));
     let json = String::from_utf8(decode(&t.0.join(&image), true)).unwrap();
     assert!(json.contains("\"umask\": 18"));
-    fs.commit(&image, json.replace("\"umask\": 18", "\"umask\": 63").as_bytes())
-        .unwrap();
+    fs.commit(
+        &image,
+        json.replace("\"umask\": 18", "\"umask\": 63").as_bytes(),
+    )
+    .unwrap();
     assert_eq!(status_field(&text(&fs, &status), "Umask").unwrap(), "0077");
     // A change of memory made outside (another filesystem over the dump)
     // shows in cmdline.
@@ -906,4 +909,17 @@ fn proc_texts_follow_the_dump() {
     other.release(fh).unwrap();
     let cmd = read_file(&fs, &format!("proc/{pid}/cmdline"));
     assert!(cmd.starts_with(b"/SRV/crit-corpus/bin/memtest\0"));
+}
+
+#[test]
+fn proc_fd_links_of_ttys() {
+    let (t, fs) = core("zdtm-pty00");
+    let pid = pids(&t.0)[0];
+    let link = |n: &str| {
+        let ino = ino_of(&fs, &format!("proc/{pid}/fd/{n}")).unwrap();
+        String::from_utf8(fs.readlink(ino).unwrap()).unwrap()
+    };
+    assert_eq!(link("100"), "/dev/pts/0");
+    assert_eq!(link("101"), "/dev/ptmx");
+    assert_eq!(link("6"), "/dev/tty");
 }
