@@ -458,6 +458,11 @@ fn proc_mem_reads_by_address() {
     let stack = maps.lines().find(|l| l.ends_with("[stack]")).unwrap();
     let end = u64::from_str_radix(stack.split(['-', ' ']).nth(1).unwrap(), 16).unwrap();
     assert_eq!(fs.getattr(ino, None).unwrap().size, end);
+    let blocks = fs.getattr(ino, None).unwrap().blocks.unwrap();
+    assert!(
+        blocks > 0 && blocks * 512 < end / 1000,
+        "sparse: {blocks} blocks"
+    );
     fs.release(o.fh).unwrap();
 }
 
@@ -606,6 +611,9 @@ fn proc_mount_memory_case() {
     let limits = fs::read_to_string(p("limits")).unwrap();
     assert!(limits.lines().any(|l| l.starts_with("Max open files ")));
     assert!(fs::read(p("auxv")).unwrap().len().is_multiple_of(16));
+    let meta = fs::metadata(p("mem")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert!(meta.blocks() > 0 && meta.blocks() * 512 < meta.size() / 1000);
     let mem = fs::File::open(p("mem")).unwrap();
     let marker = readme_addr(&m.dump, "marker");
     let mut buf = [0u8; 25];

@@ -383,7 +383,11 @@ impl CritFs {
                     Shape::Memory => {
                         a.perm = 0o600;
                         let mem = self.mem_of(*pid)?;
-                        a.size = lock(&mem).space.size();
+                        let m = lock(&mem);
+                        a.size = m.space.size();
+                        // What the images hold, so that `du` and `cp` see a sparse file.
+                        let data: u64 = m.space.data_ranges().iter().map(|(s, e)| e - s).sum();
+                        a.blocks = Some(data.div_ceil(512));
                     }
                 }
             }
