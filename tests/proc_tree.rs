@@ -134,7 +134,7 @@ fn proc_entries_of_a_live_process() {
         names(&fs, &format!("proc/{pid}")),
         [
             "auxv", "cmdline", "cwd", "environ", "exe", "fd", "limits", "maps", "mem", "root",
-            "status"
+            "status", "task"
         ]
     );
     let kind = |n: &str| fs.getattr(ino_of(&fs, &format!("proc/{pid}/{n}")).unwrap(), None);
@@ -650,6 +650,17 @@ fn proc_mount_threads_case() {
     assert_eq!(status_field(&status, "Threads").unwrap(), "5");
     let maps = fs::read_to_string(m.p(&format!("proc/{pid}/maps"))).unwrap();
     assert!(maps.lines().any(|l| l.ends_with("[stack]")));
+    let tasks = fs::read_dir(m.p(&format!("proc/{pid}/task"))).unwrap();
+    let mut n = 0;
+    for t in tasks.flatten() {
+        let s = fs::read_to_string(t.path().join("status")).unwrap();
+        assert_eq!(
+            status_field(&s, "Pid").unwrap(),
+            t.file_name().to_string_lossy()
+        );
+        n += 1;
+    }
+    assert_eq!(n, 5);
 }
 
 #[test]
@@ -930,4 +941,51 @@ fn proc_fd_links_of_ttys() {
     assert_eq!(link("100"), "/dev/pts/0");
     assert_eq!(link("101"), "/dev/ptmx");
     assert_eq!(link("6"), "/dev/tty");
+}
+
+#[test]
+fn proc_task_dir_has_a_status_per_thread() {
+    let (t, fs) = core("threads");
+    let pstree = image_json(&t.0, "pstree.img");
+    let pid = pstree["entries"][0]["pid"].as_u64().unwrap();
+    let tids: Vec<u64> = pstree["entries"][0]["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(tids.len(), 5);
+    let want: Vec<String> = tids.iter().map(u64::to_string).collect();
+    assert_eq!(names(&fs, &format!("proc/{pid}/task")), want);
+    let mut comms = std::collections::HashSet::new();
+    for tid in &tids {
+        assert_eq!(names(&fs, &format!("proc/{pid}/task/{tid}")), ["status"]);
+        let s = text(&fs, &format!("proc/{pid}/task/{tid}/status"));
+        assert_eq!(status_field(&s, "Pid").unwrap(), tid.to_string());
+        assert_eq!(status_field(&s, "Tgid").unwrap(), pid.to_string());
+        assert_eq!(status_field(&s, "Threads").unwrap(), "5");
+        let core = head(&t.0, &format!("core-{tid}.img"));
+        let th = &core["thread_core"];
+        assert_eq!(
+            status_field(&s, "Name").unwrap(),
+            th["comm"].as_str().unwrap()
+        );
+        // The leader's blocked set is in its task core, the others' in theirs.
+        let blocked = match &th["blk_sigset"] {
+            Value::Null => num(&core["tc"]["blk_sigset"]),
+            v => num(v),
+        };
+        assert_eq!(
+            status_field(&s, "SigBlk").unwrap(),
+            format!("{blocked:016x}")
+        );
+        comms.insert(status_field(&s, "Name").unwrap());
+    }
+    // The README's named pthreads: the names differ.
+    assert!(comms.len() > 1, "{comms:?}");
+    let task = ino_of(&fs, &format!("proc/{pid}/task")).unwrap();
+    assert_eq!(
+        fs.lookup(task, OsStr::new("1")).unwrap_err().errno,
+        libc::ENOENT
+    );
 }
