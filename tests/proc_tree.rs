@@ -989,3 +989,66 @@ fn proc_task_dir_has_a_status_per_thread() {
         libc::ENOENT
     );
 }
+
+/// Reads everything of the proc tree; errors are fine, panics and hangs not.
+fn walk(fs: &CritFs, ino: u64, depth: usize) -> usize {
+    let mut seen = 0;
+    let Ok(entries) = fs.readdir(ino) else {
+        return 0;
+    };
+    for e in entries {
+        if e.name == "." || e.name == ".." {
+            continue;
+        }
+        seen += 1;
+        let Ok(a) = fs.lookup(ino, &e.name) else {
+            continue;
+        };
+        match a.kind {
+            Kind::Dir if depth < 4 => seen += walk(fs, a.ino, depth + 1),
+            Kind::Symlink => {
+                let _ = fs.readlink(a.ino);
+            }
+            Kind::File => {
+                if let Ok(o) = fs.open(a.ino, libc::O_RDONLY, Caller::ROOT) {
+                    let _ = fs.read(o.fh, 0, 1 << 16);
+                    let _ = fs.lseek(o.fh, 0, libc::SEEK_DATA);
+                    let _ = fs.release(o.fh);
+                }
+            }
+            _ => {}
+        }
+    }
+    seen
+}
+
+#[test]
+fn proc_damaged_images_fail_cleanly() {
+    for case in ["memory", "unix-files", "zombie"] {
+        let t = TempDir::new(case);
+        copy_case(case, &t.0);
+        let healthy = {
+            let fs = CritFs::new(Config::new(&t.0)).unwrap();
+            let proc = fs.lookup(ROOT_INO, OsStr::new("proc")).unwrap().ino;
+            walk(&fs, proc, 0)
+        };
+        assert!(healthy > 5);
+        for name in image_names(&t.0) {
+            let path = t.0.join(&name);
+            let good = fs::read(&path).unwrap();
+            for cut in [good.len() / 2, good.len().saturating_sub(3), 12] {
+                let mut bad = good[..cut.min(good.len())].to_vec();
+                // And a flipped byte in what is left.
+                if let Some(b) = bad.get_mut(cut / 3) {
+                    *b ^= 0x5a;
+                }
+                fs::write(&path, &bad).unwrap();
+                let fs = CritFs::new(Config::new(&t.0)).unwrap();
+                if let Ok(a) = fs.lookup(ROOT_INO, OsStr::new("proc")) {
+                    walk(&fs, a.ino, 0);
+                }
+            }
+            fs::write(&path, &good).unwrap();
+        }
+    }
+}
