@@ -1052,3 +1052,35 @@ fn proc_damaged_images_fail_cleanly() {
         }
     }
 }
+
+#[test]
+fn proc_unreadable_entry_lists_and_fails_at_open() {
+    let (t, fs) = core("memory");
+    let pid = memory_pid(&t.0);
+    let mm = t.0.join(format!("mm-{pid}.img"));
+    let good = fs::read(&mm).unwrap();
+    fs::write(&mm, &good[..good.len() / 2]).unwrap();
+    // Every entry still stats (ls -l works)…
+    let dir = ino_of(&fs, &format!("proc/{pid}")).unwrap();
+    for e in fs.readdir(dir).unwrap() {
+        if e.name == "." || e.name == ".." {
+            continue;
+        }
+        fs.lookup(dir, &e.name).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let cmdline = ino_of(&fs, &format!("proc/{pid}/cmdline")).unwrap();
+    assert_eq!(fs.getattr(cmdline, None).unwrap().size, 0);
+    // …and what needs the damaged image fails at open, naming it.
+    let e = fs.open(cmdline, libc::O_RDONLY, Caller::ROOT).unwrap_err();
+    assert_eq!(e.errno, libc::EIO);
+    assert!(
+        e.message.contains(&format!("mm-{pid}.img")),
+        "{}",
+        e.message
+    );
+    let mem = ino_of(&fs, &format!("proc/{pid}/mem")).unwrap();
+    let e = fs.open(mem, libc::O_RDONLY, Caller::ROOT).unwrap_err();
+    assert_eq!(e.errno, libc::EIO);
+    // What does not need it still reads.
+    assert!(text(&fs, &format!("proc/{pid}/status")).starts_with("Name:\tmemtest\n"));
+}

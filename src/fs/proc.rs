@@ -420,10 +420,12 @@ impl CritFs {
                         a.nlink = 2;
                         a.perm = 0o500;
                     }
+                    // A text or memory that cannot be read has size 0 in stat
+                    // (so listings work) and fails with its reason at open.
                     Shape::Link => {
                         a.kind = Kind::Symlink;
                         a.perm = 0o777;
-                        a.size = self.proc_bytes(*pid, *entry)?.len() as u64;
+                        a.size = self.proc_size(*pid, *entry);
                     }
                     Shape::Text => {
                         a.perm = if *entry == Entry::Environ {
@@ -431,11 +433,13 @@ impl CritFs {
                         } else {
                             0o444
                         };
-                        a.size = self.proc_bytes(*pid, *entry)?.len() as u64;
+                        a.size = self.proc_size(*pid, *entry);
                     }
                     Shape::Memory => {
                         a.perm = 0o600;
-                        let mem = self.mem_of(*pid)?;
+                        let Ok(mem) = self.mem_of(*pid) else {
+                            return Ok(a);
+                        };
                         let m = lock(&mem);
                         a.size = m.space.size();
                         // What the images hold, so that `du` and `cp` see a sparse file.
@@ -447,6 +451,16 @@ impl CritFs {
             _ => return Err(fs_err!(libc::EINVAL, "not a proc node")),
         }
         Ok(a)
+    }
+
+    fn proc_size(&self, pid: u64, entry: Entry) -> u64 {
+        match self.proc_bytes(pid, entry) {
+            Ok(b) => b.len() as u64,
+            Err(e) => {
+                log::debug!("{}", e.message);
+                0
+            }
+        }
     }
 
     /// OPEN of a proc node (write access was checked against `-o ro`).
