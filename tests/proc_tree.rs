@@ -1084,3 +1084,57 @@ fn proc_unreadable_entry_lists_and_fails_at_open() {
     // What does not need it still reads.
     assert!(text(&fs, &format!("proc/{pid}/status")).starts_with("Name:\tmemtest\n"));
 }
+
+/// Every fd link target of the live processes of `case`.
+fn fd_targets(case: &str) -> Vec<String> {
+    let (t, fs) = core(case);
+    let mut out = Vec::new();
+    for pid in pids(&t.0) {
+        if ino_of(&fs, &format!("proc/{pid}/fd")).is_err() {
+            continue;
+        }
+        for n in names(&fs, &format!("proc/{pid}/fd")) {
+            let ino = ino_of(&fs, &format!("proc/{pid}/fd/{n}")).unwrap();
+            out.push(String::from_utf8(fs.readlink(ino).unwrap()).unwrap());
+        }
+    }
+    out
+}
+
+/// The `ino` of every files.img entry of `field` (isk, nlsk…).
+fn socket_inodes(case: &str, field: &str) -> Vec<String> {
+    let files = image_json(&corpus().join(case), "files.img");
+    files["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e[field]["ino"].as_u64())
+        .map(|i| format!("socket:[{i}]"))
+        .collect()
+}
+
+#[test]
+fn proc_fd_links_of_other_kinds() {
+    let tcp = fd_targets("tcp");
+    let inet = socket_inodes("tcp", "isk");
+    assert!(
+        !inet.is_empty() && inet.iter().all(|s| tcp.contains(s)),
+        "{tcp:?}"
+    );
+    let nl = fd_targets("zdtm-sk-netlink");
+    let nlsk = socket_inodes("zdtm-sk-netlink", "nlsk");
+    assert!(
+        !nlsk.is_empty() && nlsk.iter().all(|s| nl.contains(s)),
+        "{nl:?}"
+    );
+    // A packet socket's inode is not in the dump: named as `x fds` does.
+    let packet = fd_targets("zdtm-packet_sock");
+    assert!(
+        packet.iter().any(|s| s.starts_with("PACKETSK.")),
+        "{packet:?}"
+    );
+    assert!(fd_targets("zdtm-bpf_hash").contains(&"anon_inode:bpf-map".to_string()));
+    assert!(fd_targets("zdtm-tun").contains(&"/dev/net/tun".to_string()));
+    let pipes = fd_targets("shell-tree");
+    assert!(pipes.iter().any(|s| s.starts_with("pipe:[")), "{pipes:?}");
+}
