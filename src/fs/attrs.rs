@@ -15,6 +15,7 @@ impl CritFs {
             atime: time_of(meta.atime(), meta.atime_nsec()),
             mtime: time_of(meta.mtime(), meta.mtime_nsec()),
             ctime: time_of(meta.ctime(), meta.ctime_nsec()),
+            blocks: None,
         }
     }
 
@@ -31,6 +32,7 @@ impl CritFs {
             atime: mtime,
             mtime,
             ctime: mtime,
+            blocks: None,
         }
     }
 
@@ -88,6 +90,9 @@ impl CritFs {
                 a.uid = f.uid;
                 a.gid = f.gid;
                 Ok(a)
+            }
+            Node::ProcRoot | Node::ProcPid { .. } | Node::ProcEntry { .. } => {
+                self.proc_getattr(ino, &node)
             }
         }
     }
@@ -202,6 +207,14 @@ impl CritFs {
                     return Err(fs_err!(libc::EACCES, "this file is read-only"));
                 }
             }
+            Node::ProcRoot | Node::ProcPid { .. } | Node::ProcEntry { .. } => {
+                if changes {
+                    return Err(fs_err!(
+                        libc::EPERM,
+                        "the proc tree's files keep their size, mode, owner and times"
+                    ));
+                }
+            }
         }
         self.getattr(ino, fh)
     }
@@ -212,10 +225,19 @@ impl CritFs {
         if mask & libc::W_OK != 0 {
             self.check_writable()?;
             let node = self.node(ino)?;
+            let memory = matches!(
+                node,
+                Node::ProcEntry {
+                    entry: crate::procview::Entry::Mem,
+                    ..
+                }
+            );
             if matches!(
                 node,
                 Node::Report { .. } | Node::ViewErr { .. } | Node::Help | Node::HelpDir
-            ) {
+            )
+                || (Self::is_proc_node(&node) && !memory)
+            {
                 return Err(fs_err!(libc::EACCES, "read-only file"));
             }
         }

@@ -12,12 +12,14 @@ mod help;
 mod io;
 mod names;
 mod namespace;
+mod proc;
 mod save;
 
 pub use cache::{FileKey, ViewCache};
 pub use error::{FsError, FsResult, errno_name};
 pub use handles::{Handle, ScratchFile, WriteState};
 pub use help::{HELP_DIR, HELP_FILE};
+pub use proc::{MemState, SharedMem};
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -78,6 +80,15 @@ pub enum Node {
     HelpDir,
     /// `.crit-fs/HELP`: what the files of the mount are.
     Help,
+    /// `proc/` at the root: a directory per process of the dump.
+    ProcRoot,
+    /// `proc/PID/`.
+    ProcPid { pid: u64 },
+    /// An entry of `proc/PID/` (`fd/` and `fd/N` included).
+    ProcEntry {
+        pid: u64,
+        entry: crate::procview::Entry,
+    },
 }
 
 /// Kind of file, as stat shows it.
@@ -102,6 +113,8 @@ pub struct Attr {
     pub atime: SystemTime,
     pub mtime: SystemTime,
     pub ctime: SystemTime,
+    /// 512-byte blocks, when not the size's (`proc/PID/mem`: its dumped bytes).
+    pub blocks: Option<u64>,
 }
 
 /// One entry of a directory listing.
@@ -189,6 +202,8 @@ struct State {
     reports: HashMap<&'static str, (u64, Arc<Vec<u8>>)>,
     /// Views unlinked through the mount: hidden until created again.
     hidden: std::collections::HashSet<PathBuf>,
+    /// The proc tree's texts, process list and address spaces.
+    proc: proc::ProcCache,
 }
 
 /// The filesystem.
@@ -285,6 +300,7 @@ impl CritFs {
                 magic: HashMap::new(),
                 reports: HashMap::new(),
                 hidden: Default::default(),
+                proc: Default::default(),
             }),
             cfg,
             root,
