@@ -1,0 +1,437 @@
+//! End to end with a real CRIU 4.x (see tests/criu/mod.rs for how it is
+//! found; without one every test prints `skipped: ...` and returns): small
+//! programs compiled here are dumped, their dumps edited through the mount,
+//! restored with `criu restore`, and the live processes checked in /proc.
+//! Every dump made here is also proved to round-trip: each image decodes and
+//! encodes back to its own bytes, and is replaced through the mount by the
+//! mount's own encoding of its view before the dump is restored.
+
+mod criu;
+mod mounting;
+
+use std::fs;
+use std::io::Write;
+use std::os::fd::IntoRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use criu::*;
+use mounting::*;
+use serde_json::Value;
+
+/// Opens each file named after the first argument on fds 3, 4, ... in
+/// order, then announces itself by renaming `READY.tmp` to READY (its first
+/// argument) and waits for signals forever.
+const HOLDER_C: &str = r#"
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    for (int fd = 3; fd < 1024; fd++) close(fd); /* nothing inherited */
+    for (int i = 2; i < argc; i++)
+        if (open(argv[i], O_RDONLY) != i + 1) return 2;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
+    int r = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (r < 0 || dprintf(r, "%d\n", getpid()) < 0 || close(r)) return 3;
+    if (rename(tmp, argv[1])) return 4;
+    for (;;) pause();
+}
+"#;
+
+/// The name the holder runs under (its comm).
+const HOLDER: &str = "e2e-holder";
+
+/// One test's directory: `bin/` (programs), `files/` (what they open),
+/// `dump/` and the CRIU logs.
+struct Case {
+    tmp: TempDir,
+}
+
+impl Case {
+    fn new(tag: &str) -> Case {
+        let tmp = TempDir::new(tag);
+        for d in ["bin", "files", "dump"] {
+            fs::create_dir(tmp.0.join(d)).unwrap();
+        }
+        Case { tmp }
+    }
+
+    fn p(&self, rel: &str) -> PathBuf {
+        self.tmp.0.join(rel)
+    }
+
+    fn dump(&self) -> PathBuf {
+        self.p("dump")
+    }
+
+    /// A file under `files/` holding `text`.
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.p("files").join(name);
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Starts the holder with `files` open on fds 3, 4, ...
+    fn start_holder(&self, files: &[&Path]) -> Running {
+        let src = self.p("bin/holder.c");
+        fs::write(&src, HOLDER_C).unwrap();
+        let exe = compile(&src, &self.p("bin"), HOLDER);
+        let ready = self.p("files/ready");
+        let mut cmd = Command::new(exe);
+        cmd.arg(&ready).args(files);
+        Running::start(cmd, &ready)
+    }
+
+    /// Dumps `running` into `dump/`, then proves every image round-trips
+    /// through the CLI.
+    fn dump_it(&self, criu: &Criu, running: Running) {
+        running.dump(criu, &self.dump(), &self.p("dump.log"));
+        cli_roundtrip(&self.dump(), &self.p("reencoded"));
+    }
+
+    fn mount(&self) -> Mounted {
+        let dump = self.dump();
+        Mounted::with_dump("e2e", |_| (dump, Vec::new()))
+    }
+
+    fn restore(&self, criu: &Criu) -> Restored {
+        Restored::new(criu, &self.dump(), &self.p("restore.log"), &self.p("files"))
+    }
+}
+
+/// The one core image of a one-process dump.
+fn core_name(dump: &Path) -> String {
+    let cores: Vec<String> = image_names(dump)
+        .into_iter()
+        .filter(|n| n.starts_with("core-"))
+        .collect();
+    assert_eq!(cores.len(), 1, "{cores:?}");
+    cores.into_iter().next().unwrap()
+}
+
+/// Every image of `dump`: `crit-fs decode` then `crit-fs encode` gives its
+/// bytes back. The encoded files are left in `out/` under the image's name.
+fn cli_roundtrip(dump: &Path, out: &Path) {
+    fs::create_dir_all(out).unwrap();
+    let images = image_names(dump);
+    assert!(images.len() >= 8, "too few images in the dump: {images:?}");
+    for name in &images {
+        let json = out.join(view_of(name));
+        let img = out.join(name);
+        for (cmd, from, to) in [
+            ("decode", dump.join(name), &json),
+            ("encode", json.clone(), &img),
+        ] {
+            let o = Command::new(bin())
+                .arg(cmd)
+                .arg("-i")
+                .arg(&from)
+                .arg("-o")
+                .arg(to)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{cmd} {}: {}",
+                from.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        assert!(
+            fs::read(dump.join(name)).unwrap() == fs::read(&img).unwrap(),
+            "{name}: decode then encode changed its bytes"
+        );
+    }
+}
+
+/// Writes `text` to `path` through one descriptor (truncating); returns the
+/// errno of close(2), or 0. A view is saved on close.
+fn write_and_close(path: &Path, text: &[u8]) -> i32 {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text).unwrap();
+    if unsafe { libc::close(f.into_raw_fd()) } == 0 {
+        0
+    } else {
+        std::io::Error::last_os_error().raw_os_error().unwrap()
+    }
+}
+
+/// `text` without the whitespace between JSON tokens.
+fn minify(text: &[u8]) -> Vec<u8> {
+    let (mut out, mut in_string, mut escaped) = (Vec::new(), false, false);
+    for &b in text {
+        if in_string {
+            in_string = escaped || b != b'"';
+            escaped = !escaped && b == b'\\';
+        } else if b.is_ascii_whitespace() {
+            continue;
+        } else {
+            in_string = b == b'"';
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// JSON of the same kind of image that encodes to other bytes: the last
+/// entry doubled, or dropped. None for an image without entries.
+fn variants(text: &[u8]) -> Vec<Vec<u8>> {
+    let v: Value = serde_json::from_slice(text).unwrap();
+    let entries = v["entries"].as_array().cloned().unwrap_or_default();
+    let Some(last) = entries.last() else {
+        return Vec::new();
+    };
+    let mut doubled = v.clone();
+    doubled["entries"]
+        .as_array_mut()
+        .unwrap()
+        .push(last.clone());
+    let mut dropped = v.clone();
+    dropped["entries"].as_array_mut().unwrap().pop();
+    [doubled, dropped]
+        .iter()
+        .map(|v| serde_json::to_vec(v).unwrap())
+        .collect()
+}
+
+/// Replaces every image of the mounted dump by the mount's own encoding of
+/// its view: first a different valid JSON is saved (so the image really
+/// changes), then the view's original text without whitespace; the image
+/// must come back byte for byte, as a new file (renamed into place).
+/// Returns the images that have no entries (nothing else could be saved
+/// for them; their view saved compact must leave them as they are).
+fn reencode_through_mount(m: &Mounted) -> Vec<String> {
+    let mut empty = Vec::new();
+    for name in image_names(&m.dump) {
+        let view = m.p(&view_of(&name));
+        let image = m.d(&name);
+        let original = fs::read(&image).unwrap();
+        let text = fs::read(&view).unwrap();
+        let mut changed = false;
+        for variant in variants(&text) {
+            if write_and_close(&view, &variant) == 0 {
+                changed = fs::read(&image).unwrap() != original;
+                if changed {
+                    break;
+                }
+            }
+        }
+        if !changed {
+            empty.push(name.clone());
+        }
+        let ino = fs::metadata(&image).unwrap().ino();
+        let compact = minify(&text);
+        assert_ne!(compact, text, "{name}: the view is not pretty-printed");
+        assert_eq!(
+            write_and_close(&view, &compact),
+            0,
+            "{name}: its own view, compact, was refused: {}",
+            fs::read_to_string(m.p(&format!("{}.err", view_of(&name)))).unwrap_or_default()
+        );
+        assert!(
+            fs::read(&image).unwrap() == original,
+            "{name}: the mount's encoding of its own view differs from the image"
+        );
+        if changed {
+            assert_ne!(
+                fs::metadata(&image).unwrap().ino(),
+                ino,
+                "{name}: not written back"
+            );
+        }
+    }
+    empty
+}
+
+/// `criu`'s images of `dump` (not its logs or stats-restore), by name.
+fn images_of(dump: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut snap = snapshot(dump);
+    snap.retain(|n, _| n.ends_with(".img") || n == "stats-dump");
+    snap
+}
+
+/// Edits `core-PID.json` through the mount: `edit` changes its first entry.
+fn edit_core(m: &Mounted, core: &str, edit: impl FnOnce(&mut Value)) {
+    let view = m.p(&view_of(core));
+    let mut v: Value = serde_json::from_slice(&fs::read(&view).unwrap()).unwrap();
+    edit(&mut v["entries"][0]);
+    let text = serde_json::to_vec_pretty(&v).unwrap();
+    assert_eq!(
+        write_and_close(&view, &text),
+        0,
+        "{core}: {}",
+        fs::read_to_string(m.p(&format!("{}.err", view_of(core)))).unwrap_or_default()
+    );
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn comm_and_rlimit_edited_in_core_json_are_restored() {
+    let Some(criu) = criu_or_skip() else { return };
+    let _serial = one_at_a_time();
+    let case = Case::new("e2e-comm");
+    let running = case.start_holder(&[]);
+    case.dump_it(criu, running);
+    let core = core_name(&case.dump());
+
+    // RLIMIT_NOFILE is rlimits[7]; its soft limit becomes one it was not.
+    let (mut soft, mut hard) = (0u64, 0u64);
+    {
+        let m = case.mount();
+        reencode_through_mount(&m);
+        edit_core(&m, &core, |e| {
+            e["tc"]["comm"] = "e2e-renamed".into();
+            let nofile = &mut e["tc"]["rlimits"]["rlimits"][7];
+            hard = nofile["max"].as_u64().unwrap();
+            let old = nofile["cur"].as_u64().unwrap();
+            soft = if old != 777 { 777 } else { 555 }.min(hard);
+            assert_ne!(soft, old, "no other soft limit fits under {hard}");
+            nofile["cur"] = soft.into();
+        });
+        m.unmount();
+    }
+
+    let r = case.restore(criu);
+    assert_eq!(r.comm(), "e2e-renamed");
+    let hard_text = if hard == u64::MAX {
+        "unlimited".to_string()
+    } else {
+        hard.to_string()
+    };
+    assert_eq!(r.limit("Max open files"), (soft.to_string(), hard_text));
+}
+
+#[test]
+fn fd_pointed_at_another_file_by_files_json_is_restored() {
+    let Some(criu) = criu_or_skip() else { return };
+    let _serial = one_at_a_time();
+    let case = Case::new("e2e-fd");
+    let a = case.file("a.txt", "AAAAAAAA\n");
+    let b = case.file("b.txt", "BBBBBBBB\n"); // a's size: CRIU checks it
+    let c = case.file("c.txt", "CCCC\n");
+    let d = case.file("d.txt", "a longer file than c\n");
+    let running = case.start_holder(&[&a, &c]);
+    case.dump_it(criu, running);
+
+    {
+        let m = case.mount();
+        reencode_through_mount(&m);
+        let view = m.p("files.json");
+        let mut v: Value = serde_json::from_slice(&fs::read(&view).unwrap()).unwrap();
+        let mut found = 0;
+        for e in v["entries"].as_array_mut().unwrap() {
+            let reg = &mut e["reg"];
+            if reg["name"] == a.to_str().unwrap() {
+                reg["name"] = b.to_str().unwrap().into();
+                found += 1;
+            } else if reg["name"] == c.to_str().unwrap() {
+                // Another size: the recorded size must follow.
+                reg["name"] = d.to_str().unwrap().into();
+                reg["size"] = fs::metadata(&d).unwrap().len().into();
+                found += 1;
+            }
+        }
+        assert_eq!(found, 2, "a.txt and c.txt in files.json");
+        let text = serde_json::to_vec_pretty(&v).unwrap();
+        assert_eq!(
+            write_and_close(&view, &text),
+            0,
+            "{}",
+            fs::read_to_string(m.p("files.json.err")).unwrap_or_default()
+        );
+        m.unmount();
+    }
+
+    let r = case.restore(criu);
+    assert_eq!(r.comm(), HOLDER);
+    assert_eq!(r.fd(3), b);
+    assert_eq!(r.fd(4), d);
+    assert_eq!(fs::read_to_string(r.proc("fd/3")).unwrap(), "BBBBBBBB\n");
+}
+
+#[test]
+fn invalid_edit_is_refused_and_the_dump_restores_unchanged() {
+    let Some(criu) = criu_or_skip() else { return };
+    let _serial = one_at_a_time();
+    let case = Case::new("e2e-invalid");
+    let a = case.file("a.txt", "AAAAAAAA\n");
+    let running = case.start_holder(&[&a]);
+    case.dump_it(criu, running);
+    let core = core_name(&case.dump());
+    let before = images_of(&case.dump());
+
+    {
+        let m = case.mount();
+        let view = m.p(&view_of(&core));
+        let err = m.p(&format!("{}.err", view_of(&core)));
+        let text = fs::read(&view).unwrap();
+        // Well-formed JSON that is no core image: comm must be a string.
+        let mut v: Value = serde_json::from_slice(&text).unwrap();
+        v["entries"][0]["tc"]["comm"] = 42.into();
+        let wrong = serde_json::to_vec_pretty(&v).unwrap();
+        assert_eq!(write_and_close(&view, &wrong), libc::EINVAL);
+        let why = fs::read_to_string(&err).unwrap();
+        assert!(why.contains("entries[0].tc.comm"), "{why}");
+        // And JSON cut short.
+        assert_eq!(
+            write_and_close(&view, &text[..text.len() / 2]),
+            libc::EINVAL
+        );
+        let why = fs::read_to_string(&err).unwrap();
+        assert!(why.contains("line"), "{why}");
+        m.unmount();
+    }
+    assert!(
+        images_of(&case.dump()) == before,
+        "a refused edit changed the dump"
+    );
+
+    let r = case.restore(criu);
+    assert_eq!(r.comm(), HOLDER);
+    assert_eq!(r.fd(3), a);
+}
+
+#[test]
+fn every_image_reencoded_by_cli_and_through_the_mount_restores() {
+    let Some(criu) = criu_or_skip() else { return };
+    let _serial = one_at_a_time();
+    let case = Case::new("e2e-reencode");
+    let a = case.file("a.txt", "AAAAAAAA\n");
+    let running = case.start_holder(&[&a]);
+    case.dump_it(criu, running);
+    let before = images_of(&case.dump());
+
+    // The images replaced by the files `crit-fs encode` wrote.
+    for name in image_names(&case.dump()) {
+        let encoded = case.p("reencoded").join(&name);
+        fs::rename(&encoded, case.dump().join(&name)).unwrap();
+    }
+    // Then each replaced again by the mount's encoding of its view.
+    let empty = {
+        let m = case.mount();
+        let empty = reencode_through_mount(&m);
+        m.unmount();
+        empty
+    };
+    // Only images without entries can be left as they were.
+    for name in &empty {
+        let v: Value = serde_json::from_slice(&decode(&case.dump().join(name), false)).unwrap();
+        assert_eq!(
+            v["entries"],
+            Value::Array(Vec::new()),
+            "{name} not rewritten"
+        );
+    }
+    assert!(images_of(&case.dump()) == before);
+
+    let r = case.restore(criu);
+    assert_eq!(r.comm(), HOLDER);
+    assert_eq!(r.fd(3), a);
+}
