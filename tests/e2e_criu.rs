@@ -435,3 +435,149 @@ fn every_image_reencoded_by_cli_and_through_the_mount_restores() {
     assert_eq!(r.comm(), HOLDER);
     assert_eq!(r.fd(3), a);
 }
+
+// ---------------------------------------------------------------- memory
+
+/// memtest (tests/data/corpus/memory/program): known contents at addresses
+/// it writes to `addresses`; every 100 ms it writes what `marker` holds to
+/// `report` in its work dir.
+fn memtest_source() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus/memory/program/memtest.c")
+}
+
+/// Waits until memtest's `report` says `marker=WANT` (a restored copy
+/// rewrites it every 100 ms).
+fn wait_for_marker(work: &Path, want: &str) {
+    let line = format!("marker={want}\n");
+    wait_for(&format!("report with {line:?}"), || {
+        fs::read_to_string(work.join("report")).is_ok_and(|r| r.starts_with(&line))
+    });
+}
+
+#[test]
+fn memtest_dump_round_trips_and_restores() {
+    let Some(criu) = criu_or_skip() else { return };
+    let _serial = one_at_a_time();
+    let case = Case::new("e2e-mem");
+    let work = case.p("files");
+    let exe = compile(&memtest_source(), &case.p("bin"), "memtest");
+    let mut cmd = Command::new(exe);
+    cmd.arg(&work).env("READY_FILE", work.join("ready"));
+    // `report` is renamed into place after `ready` is closed.
+    let running = Running::start(cmd, &work.join("report"));
+    wait_for_marker(&work, "CRITFS-GLOBAL-MARKER:0001");
+    case.dump_it(criu, running);
+
+    {
+        let m = case.mount();
+        reencode_through_mount(&m);
+        m.unmount();
+    }
+    fs::remove_file(work.join("report")).unwrap();
+
+    let r = case.restore(criu);
+    assert_eq!(r.comm(), "memtest");
+    wait_for_marker(&work, "CRITFS-GLOBAL-MARKER:0001");
+}
+
+/// What the corpus dump `memory` needs on this host (its README.txt):
+/// /srv/crit-corpus/bin/memtest (the program/ binary) and, in its work dir
+/// /srv/crit-corpus/memory, mapped.dat (4 pages memtest fills) and an empty
+/// stderr.log. Made here when missing; what this made is removed on drop.
+struct CorpusHost {
+    made: Vec<PathBuf>,
+}
+
+impl CorpusHost {
+    const WORK: &str = "/srv/crit-corpus/memory";
+
+    /// None (after printing why) when a file is there but not as needed.
+    fn new() -> Option<CorpusHost> {
+        let mut host = CorpusHost { made: Vec::new() };
+        let program = fs::read(mounting::corpus().join("memory/program/memtest")).unwrap();
+        // mapped.dat as memtest writes it: page i repeats "FILE-PAGE-i ".
+        let mut mapped = Vec::new();
+        for i in 0..4u8 {
+            let page: Vec<u8> = (0..4096)
+                .map(|j| {
+                    if j % 12 == 10 {
+                        b'0' + i
+                    } else {
+                        b"FILE-PAGE-0 "[j % 12]
+                    }
+                })
+                .collect();
+            mapped.extend(page);
+        }
+        for dir in ["/srv/crit-corpus", "/srv/crit-corpus/bin", Self::WORK] {
+            if !Path::new(dir).exists() {
+                fs::create_dir(dir).unwrap();
+                host.made.push(dir.into());
+            }
+        }
+        let files: [(&str, &[u8], u32); 3] = [
+            ("/srv/crit-corpus/bin/memtest", &program, 0o755),
+            ("/srv/crit-corpus/memory/mapped.dat", &mapped, 0o644),
+            ("/srv/crit-corpus/memory/stderr.log", b"", 0o644),
+        ];
+        for (path, bytes, mode) in files {
+            let path = Path::new(path);
+            match fs::read(path) {
+                Ok(old) if old == bytes => {}
+                Ok(_) => {
+                    let _ = std::io::stderr().write_all(
+                        format!(
+                            "skipped: {} is not what the corpus dump needs\n",
+                            path.display()
+                        )
+                        .as_bytes(),
+                    );
+                    return None;
+                }
+                Err(_) => {
+                    fs::write(path, bytes).unwrap();
+                    use std::os::unix::fs::PermissionsExt;
+                    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+                    host.made.push(path.into());
+                }
+            }
+        }
+        Some(host)
+    }
+}
+
+impl Drop for CorpusHost {
+    fn drop(&mut self) {
+        // The restored memtest's report (and its temporary) go with the work dir.
+        if self.made.iter().any(|p| p == Path::new(Self::WORK)) {
+            let _ = fs::remove_file(Path::new(Self::WORK).join("report"));
+            let _ = fs::remove_file(Path::new(Self::WORK).join("report.tmp"));
+        }
+        for p in self.made.iter().rev() {
+            let _ = fs::remove_file(p).or_else(|_| fs::remove_dir(p));
+        }
+    }
+}
+
+#[test]
+fn corpus_memory_dump_restores_here() {
+    let Some(criu) = criu_or_skip() else { return };
+    let _serial = one_at_a_time();
+    let Some(_host) = CorpusHost::new() else {
+        return;
+    };
+    let pid = 13292; // the dump's, see its README.txt
+    if Path::new(&format!("/proc/{pid}")).exists() {
+        let _ = std::io::stderr()
+            .write_all(format!("skipped: pid {pid} of the corpus dump is in use\n").as_bytes());
+        return;
+    }
+    let case = Case::new("e2e-corpus-mem");
+    copy_case("memory", &case.dump());
+    let work = Path::new(CorpusHost::WORK);
+    let _ = fs::remove_file(work.join("report"));
+
+    let r = Restored::new(criu, &case.dump(), &case.p("restore.log"), work);
+    assert_eq!(r.pid, pid);
+    wait_for_marker(work, "CRITFS-GLOBAL-MARKER:0001");
+}
