@@ -85,9 +85,10 @@ impl Case {
     }
 
     /// Dumps `running` into `dump/`, then proves every image round-trips
-    /// through the CLI.
+    /// through the CLI and that `check` finds nothing wrong.
     fn dump_it(&self, criu: &Criu, running: Running) {
         running.dump(criu, &self.dump(), &self.p("dump.log"));
+        check_finds_no_error(&self.dump());
         cli_roundtrip(&self.dump(), &self.p("reencoded"));
     }
 
@@ -96,9 +97,30 @@ impl Case {
         Mounted::with_dump("e2e", |_| (dump, Vec::new()))
     }
 
+    /// `crit-fs check` first: a dump CRIU restores must not be reported as
+    /// one that will not.
     fn restore(&self, criu: &Criu) -> Restored {
+        check_finds_no_error(&self.dump());
         Restored::new(criu, &self.dump(), &self.p("restore.log"), &self.p("files"))
     }
+}
+
+/// `crit-fs check --json DIR` reports no error.
+fn check_finds_no_error(dump: &Path) {
+    let o = Command::new(bin())
+        .args(["check", "--json"])
+        .arg(dump)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!("check --json: {e}: {}", String::from_utf8_lossy(&o.stderr));
+    });
+    assert_eq!(
+        report["errors"],
+        0,
+        "check of {}: {report:#}",
+        dump.display()
+    );
 }
 
 /// The one core image of a one-process dump.
@@ -577,6 +599,7 @@ fn corpus_memory_dump_restores_here() {
     let work = Path::new(CorpusHost::WORK);
     let _ = fs::remove_file(work.join("report"));
 
+    check_finds_no_error(&case.dump());
     let r = Restored::new(criu, &case.dump(), &case.p("restore.log"), work);
     assert_eq!(r.pid, pid);
     wait_for_marker(work, "CRITFS-GLOBAL-MARKER:0001");
