@@ -604,3 +604,136 @@ fn corpus_memory_dump_restores_here() {
     assert_eq!(r.pid, pid);
     wait_for_marker(work, "CRITFS-GLOBAL-MARKER:0001");
 }
+
+// ---------------------------------------------------------------- a tree
+
+/// A process with a second thread and a child, the child holding the read
+/// end of a pipe with unread data on fd 3. READY (its argument) says
+/// "PID CHILD".
+const TREE_C: &str = r#"
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+static void *worker(void *arg) {
+    (void)arg;
+    prctl(PR_SET_NAME, "e2e-worker");
+    for (;;) pause();
+    return NULL;
+}
+int main(int argc, char **argv) {
+    for (int fd = 3; fd < 1024; fd++) close(fd);
+    int p[2];
+    if (argc != 2 || pipe(p) || p[0] != 3) return 2;
+    if (write(p[1], "PIPE-DATA-0001\n", 15) != 15) return 3;
+    pid_t child = fork();
+    if (child < 0) return 4;
+    if (child == 0) {
+        close(p[1]);
+        prctl(PR_SET_NAME, "e2e-child");
+        for (;;) pause();
+    }
+    close(p[0]);
+    pthread_t t;
+    if (pthread_create(&t, NULL, worker, NULL)) return 5;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
+    int r = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (r < 0 || dprintf(r, "%d %d\n", getpid(), child) < 0 || close(r)) return 6;
+    if (rename(tmp, argv[1])) return 7;
+    for (;;) pause();
+}
+"#;
+
+/// What is queued in the pipe that fd `fd` of `pid` points at (read
+/// through /proc without blocking; it is consumed).
+fn read_pipe(pid: i32, fd: i32) -> Vec<u8> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/{pid}/fd/{fd}"))
+        .unwrap();
+    let mut buf = vec![0; 4096];
+    let n = f.read(&mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn tree_with_thread_child_and_pipe_data_edited_and_restored() {
+    let Some(criu) = criu_or_skip() else { return };
+    let _serial = one_at_a_time();
+    let case = Case::new("e2e-tree");
+    let src = case.p("bin/tree.c");
+    fs::write(&src, TREE_C).unwrap();
+    let out = Command::new("cc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(case.p("bin/e2e-tree"))
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ready = case.p("files/ready");
+    let mut cmd = Command::new(case.p("bin/e2e-tree"));
+    cmd.arg(&ready);
+    let running = Running::start(cmd, &ready);
+    let pids: Vec<i32> = fs::read_to_string(&ready)
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let (root, child) = (pids[0], pids[1]);
+    assert_eq!(root, running.pid);
+    let thread = {
+        let mut tids: Vec<i32> = fs::read_dir(format!("/proc/{root}/task"))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .filter(|&t| t != root)
+            .collect();
+        assert_eq!(tids.len(), 1, "{tids:?}");
+        tids.pop().unwrap()
+    };
+    case.dump_it(criu, running);
+    assert!(image_names(&case.dump()).contains(&format!("core-{thread}.img")));
+
+    {
+        let m = case.mount();
+        reencode_through_mount(&m);
+        edit_core(&m, &format!("core-{child}.img"), |e| {
+            e["tc"]["comm"] = "e2e-child-ed".into();
+        });
+        // The worker's name lives in its own thread_core.
+        edit_core(&m, &format!("core-{thread}.img"), |e| {
+            assert_eq!(e["thread_core"]["comm"], "e2e-worker");
+            e["thread_core"]["comm"] = "e2e-worker-ed".into();
+        });
+        let view = m.p("pipes-data.json");
+        let mut v: Value = serde_json::from_slice(&fs::read(&view).unwrap()).unwrap();
+        let data = &mut v["entries"][0];
+        assert_eq!(data["bytes"], 15);
+        // base64 of "PIPE-DATA-4242\n", as CRIT writes it.
+        data["extra"] = "UElQRS1EQVRBLTQyNDIK\n".into();
+        let text = serde_json::to_vec_pretty(&v).unwrap();
+        assert_eq!(write_and_close(&view, &text), 0);
+        m.unmount();
+    }
+
+    let r = case.restore(criu);
+    assert_eq!(tree_of(root), [root, child]);
+    assert_eq!(r.comm(), "e2e-tree");
+    let comm = |p: String| fs::read_to_string(p).unwrap().trim_end().to_string();
+    assert_eq!(
+        comm(format!("/proc/{root}/task/{thread}/comm")),
+        "e2e-worker-ed"
+    );
+    assert_eq!(comm(format!("/proc/{child}/comm")), "e2e-child-ed");
+    assert_eq!(read_pipe(child, 3), b"PIPE-DATA-4242\n");
+}

@@ -161,19 +161,25 @@ impl Running {
         running
     }
 
-    /// `criu dump -t PID -D dir` (the process ends with the dump); the log
-    /// goes to `log`. The dumped process is reaped, freeing its pid for
-    /// the restore.
+    /// `criu dump -t PID -D dir` (the tree ends with the dump); the log
+    /// goes to `log`. Returns once every pid of the dumped tree is free
+    /// again for the restore: the root is reaped here, its descendants by
+    /// init (which can take seconds here).
     pub fn dump(mut self, criu: &Criu, dir: &Path, log: &Path) {
         std::fs::create_dir_all(dir).unwrap();
+        let tree = tree_of(self.pid);
         let pid = self.pid.to_string();
         let args = ["dump", "-t", &pid, "-D"];
         run_criu(criu, &args, dir, log);
         let mut child = self.child.take().unwrap();
-        let start = Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            assert!(start.elapsed() < PATIENCE, "dumped process {pid} lives on");
-            std::thread::sleep(Duration::from_millis(20));
+        wait_for(&format!("the end of dumped process {pid}"), || {
+            child.try_wait().unwrap().is_some()
+        });
+        for p in &tree[1..] {
+            let proc = PathBuf::from(format!("/proc/{p}"));
+            wait_for(&format!("pid {p} of the dumped tree to be free"), || {
+                !proc.exists()
+            });
         }
     }
 }
@@ -250,7 +256,8 @@ pub fn log_errors(log: &Path) -> String {
     }
 }
 
-/// A process tree CRIU restored, detached (`restore -d`). SIGKILLed on drop.
+/// A process tree CRIU restored, detached (`restore -d`). Every process of
+/// it is SIGKILLed on drop.
 pub struct Restored {
     pub pid: i32,
 }
@@ -275,14 +282,7 @@ impl Restored {
     }
 
     pub fn alive(&self) -> bool {
-        match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
-            // The state follows the parenthesised comm.
-            Ok(stat) => !matches!(
-                stat.rsplit_once(") ").map(|(_, rest)| rest.as_bytes()[0]),
-                Some(b'Z' | b'X')
-            ),
-            Err(_) => false,
-        }
+        running(self.pid)
     }
 
     pub fn proc(&self, rel: &str) -> PathBuf {
@@ -314,13 +314,55 @@ impl Restored {
     }
 }
 
+/// `pid` and its descendants, parents first (from /proc/PID/task/*/children).
+pub fn tree_of(pid: i32) -> Vec<i32> {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        let tasks = format!("/proc/{}/task", all[i]);
+        for task in fs_entries(&tasks) {
+            let children = std::fs::read_to_string(task.join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                if !all.contains(&child) {
+                    all.push(child);
+                }
+            }
+        }
+        i += 1;
+    }
+    all
+}
+
+fn fs_entries(dir: &str) -> Vec<PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Whether `pid` is a process that has not ended (zombies have).
+pub fn running(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised comm.
+        Ok(stat) => !matches!(
+            stat.rsplit_once(") ").map(|(_, rest)| rest.as_bytes()[0]),
+            Some(b'Z' | b'X')
+        ),
+        Err(_) => false,
+    }
+}
+
 impl Drop for Restored {
     fn drop(&mut self) {
-        // The pid came from CRIU's pid file; never signal a group or 0.
+        // Each process of the restored tree by its pid (from CRIU's pid file
+        // and /proc), never a group.
         if self.pid > 1 {
-            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            let tree = tree_of(self.pid);
+            for &pid in &tree {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
             let start = Instant::now();
-            while self.alive() && start.elapsed() < PATIENCE {
+            while tree.iter().any(|&p| running(p)) && start.elapsed() < PATIENCE {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
