@@ -12,8 +12,10 @@ pub mod fuse;
 pub mod image;
 pub mod json;
 pub mod mapped;
+pub mod memory;
 pub mod message;
 pub mod mount;
+pub mod procview;
 pub mod schema;
 pub mod wire;
 
