@@ -41,9 +41,11 @@ pub fn render(dump: &Dump, proc: &Proc) -> Result<String> {
     let thread = core.msg("thread_core");
     let creds = thread.and_then(|t| t.msg("creds"));
     let mut s = String::new();
-    let comm = thread
-        .and_then(|t| t.str("comm"))
-        .or_else(|| tc.and_then(|tc| tc.str("comm")))
+    // The process's name is its main thread's, which CRIU restores from
+    // `tc.comm`; `thread_core.comm` names the other threads.
+    let comm = tc
+        .and_then(|tc| tc.str("comm"))
+        .or_else(|| thread.and_then(|t| t.str("comm")))
         .unwrap_or_default();
     let _ = writeln!(s, "Name:\t{}", escape_comm(&comm));
     if proc.alive
