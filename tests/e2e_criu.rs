@@ -300,11 +300,13 @@ fn comm_and_rlimit_edited_in_core_json_are_restored() {
     let _serial = one_at_a_time();
     let case = Case::new("e2e-comm");
     let running = case.start_holder(&[]);
+    let pid = running.pid;
     case.dump_it(criu, running);
     let core = core_name(&case.dump());
 
     // RLIMIT_NOFILE is rlimits[7]; its soft limit becomes one it was not.
     let (mut soft, mut hard) = (0u64, 0u64);
+    let texts;
     {
         let m = case.mount();
         reencode_through_mount(&m);
@@ -317,6 +319,7 @@ fn comm_and_rlimit_edited_in_core_json_are_restored() {
             assert_ne!(soft, old, "no other soft limit fits under {hard}");
             nofile["cur"] = soft.into();
         });
+        texts = proc_texts(&m, pid, &["limits", "status"]);
         m.unmount();
     }
 
@@ -328,6 +331,8 @@ fn comm_and_rlimit_edited_in_core_json_are_restored() {
         hard.to_string()
     };
     assert_eq!(r.limit("Max open files"), (soft.to_string(), hard_text));
+    // The mount's proc/ showed the edit as the kernel now does.
+    proc_as_live(&texts, &r);
 }
 
 #[test]
@@ -340,7 +345,9 @@ fn fd_pointed_at_another_file_by_files_json_is_restored() {
     let c = case.file("c.txt", "CCCC\n");
     let d = case.file("d.txt", "a longer file than c\n");
     let running = case.start_holder(&[&a, &c]);
+    let pid = running.pid;
     case.dump_it(criu, running);
+    let links: Vec<PathBuf>;
 
     {
         let m = case.mount();
@@ -368,6 +375,9 @@ fn fd_pointed_at_another_file_by_files_json_is_restored() {
             "{}",
             fs::read_to_string(m.p("files.json.err")).unwrap_or_default()
         );
+        links = (0..5)
+            .map(|n| fs::read_link(m.p(&format!("proc/{pid}/fd/{n}"))).unwrap())
+            .collect();
         m.unmount();
     }
 
@@ -376,6 +386,10 @@ fn fd_pointed_at_another_file_by_files_json_is_restored() {
     assert_eq!(r.fd(3), b);
     assert_eq!(r.fd(4), d);
     assert_eq!(fs::read_to_string(r.proc("fd/3")).unwrap(), "BBBBBBBB\n");
+    // The mount's proc/PID/fd/ showed the edit as the kernel now does.
+    for (n, link) in links.iter().enumerate() {
+        assert_eq!(&r.fd(n as i32), link, "fd {n}");
+    }
 }
 
 #[test]
@@ -476,8 +490,129 @@ fn wait_for_marker(work: &Path, want: &str) {
     });
 }
 
+/// The address memtest reported for `name` in `WORKDIR/addresses`.
+fn reported_address(work: &Path, name: &str) -> u64 {
+    let text = fs::read_to_string(work.join("addresses")).unwrap();
+    let hex = text
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(" 0x"))
+        .unwrap_or_else(|| panic!("no {name} in {text}"));
+    u64::from_str_radix(hex, 16).unwrap()
+}
+
+/// Replaces `old` by `new` at virtual address `addr` of process `pid`
+/// through the mount's `proc/PID/mem` (checking `old` was there).
+fn edit_memory(m: &Mounted, pid: i32, addr: u64, old: &[u8], new: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let path = m.p(&format!("proc/{pid}/mem"));
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut was = vec![0; old.len()];
+    f.read_exact_at(&mut was, addr).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&was),
+        String::from_utf8_lossy(old),
+        "at {addr:#x}"
+    );
+    f.write_all_at(new, addr)
+        .unwrap_or_else(|e| panic!("writing at {addr:#x}: {e}"));
+    f.sync_all().unwrap();
+    if unsafe { libc::close(f.into_raw_fd()) } != 0 {
+        panic!(
+            "close {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// `len` bytes at `addr` of a live process (its /proc/PID/mem).
+fn live_memory(pid: i32, addr: u64, len: usize) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let f = fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut buf = vec![0; len];
+    f.read_exact_at(&mut buf, addr).unwrap();
+    buf
+}
+
+const MARKER: &[u8] = b"CRITFS-GLOBAL-MARKER:0001";
+const EDITED: &[u8] = b"CRITFS-EDITED-BY-E2E:4242";
+
+/// The mount's `proc/PID/NAME` texts, by NAME.
+type ProcTexts = std::collections::BTreeMap<String, Vec<u8>>;
+
+fn proc_texts(m: &Mounted, pid: i32, names: &[&str]) -> ProcTexts {
+    names
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                fs::read(m.p(&format!("proc/{pid}/{n}"))).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A maps text as (range, perms, offset, name) per mapping: the dump
+/// records no device and inode. CRIU keeps the kernel's `[vvar]` and
+/// `[vvar_vclock]` as one VVAR area, and restores shared anonymous memory
+/// as a memfd (`/memfd:/dev/zero (deleted)`), so a live text is taken back
+/// to those forms.
+fn maps_lines(text: &str, live: bool) -> Vec<[String; 4]> {
+    let mut out: Vec<[String; 4]> = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.splitn(6, ' ').collect();
+        let name = f.get(5).map_or("", |n| n.trim_start());
+        let name = if live {
+            name.strip_prefix("/memfd:").unwrap_or(name)
+        } else {
+            name
+        };
+        if live && name == "[vvar_vclock]" {
+            let last = out.last_mut().expect("[vvar_vclock] first");
+            let (start, _) = last[0].split_once('-').unwrap();
+            let (_, end) = f[0].split_once('-').unwrap();
+            assert_eq!(last[3], "[vvar]", "{text}");
+            last[0] = format!("{start}-{end}");
+            continue;
+        }
+        out.push([f[0], f[1], f[2], name].map(str::to_string));
+    }
+    out
+}
+
+/// What the mount showed in `proc/PID/` is what the restored process's
+/// /proc/PID/ shows: exactly for most texts; for `status`, each of its
+/// lines but PPid (CRIU records 0 for the root's parent, outside the
+/// dump); for `maps`, as [`maps_lines`] reads it.
+fn proc_as_live(texts: &ProcTexts, r: &Restored) {
+    for (name, text) in texts {
+        let live = fs::read(r.proc(name)).unwrap();
+        let (mine, theirs) = (
+            String::from_utf8_lossy(text),
+            String::from_utf8_lossy(&live),
+        );
+        let same = match name.as_str() {
+            "status" => mine
+                .lines()
+                .filter(|l| !l.starts_with("PPid:"))
+                .all(|l| theirs.lines().any(|t| t == l)),
+            "maps" => maps_lines(&mine, false) == maps_lines(&theirs, true),
+            _ => text == &live,
+        };
+        assert!(
+            same,
+            "proc/{}/{name}: the mount showed\n{mine}\nthe restored process has\n{theirs}",
+            r.pid
+        );
+    }
+}
+
 #[test]
-fn memtest_dump_round_trips_and_restores() {
+fn memory_edited_through_proc_mem_is_restored() {
     let Some(criu) = criu_or_skip() else { return };
     let _serial = one_at_a_time();
     let case = Case::new("e2e-mem");
@@ -487,19 +622,36 @@ fn memtest_dump_round_trips_and_restores() {
     cmd.arg(&work).env("READY_FILE", work.join("ready"));
     // `report` is renamed into place after `ready` is closed.
     let running = Running::start(cmd, &work.join("report"));
+    let pid = running.pid;
     wait_for_marker(&work, "CRITFS-GLOBAL-MARKER:0001");
+    let marker = reported_address(&work, "marker");
+    let anon = reported_address(&work, "anon");
     case.dump_it(criu, running);
 
+    let texts;
     {
         let m = case.mount();
         reencode_through_mount(&m);
+        let names = ["cmdline", "environ", "limits", "status", "maps"];
+        texts = proc_texts(&m, pid, &names);
+        // A page of .data, a touched anonymous page, and an untouched one
+        // (which the edit adds to the dump).
+        edit_memory(&m, pid, marker, MARKER, EDITED);
+        edit_memory(&m, pid, anon, b"ANON-PAGE-0\0", b"ANON-EDIT-0\0");
+        edit_memory(&m, pid, anon + 4096, &[0; 12], b"ADDED-PAGE-1");
         m.unmount();
     }
     fs::remove_file(work.join("report")).unwrap();
 
     let r = case.restore(criu);
     assert_eq!(r.comm(), "memtest");
-    wait_for_marker(&work, "CRITFS-GLOBAL-MARKER:0001");
+    wait_for_marker(&work, "CRITFS-EDITED-BY-E2E:4242");
+    let report = fs::read_to_string(work.join("report")).unwrap();
+    assert!(report.contains("\nanon0=ANON-EDIT-0\n"), "{report}");
+    assert_eq!(live_memory(r.pid, marker, EDITED.len()), EDITED);
+    assert_eq!(live_memory(r.pid, anon + 4096, 12), b"ADDED-PAGE-1");
+    assert_eq!(live_memory(r.pid, anon + 8192, 12), [0; 12]);
+    proc_as_live(&texts, &r);
 }
 
 /// What the corpus dump `memory` needs on this host (its README.txt):
@@ -582,7 +734,7 @@ impl Drop for CorpusHost {
 }
 
 #[test]
-fn corpus_memory_dump_restores_here() {
+fn corpus_memory_dump_restores_here_with_an_edited_marker() {
     let Some(criu) = criu_or_skip() else { return };
     let _serial = one_at_a_time();
     let Some(_host) = CorpusHost::new() else {
@@ -599,10 +751,23 @@ fn corpus_memory_dump_restores_here() {
     let work = Path::new(CorpusHost::WORK);
     let _ = fs::remove_file(work.join("report"));
 
+    // The marker's address, from the README.txt of the case.
+    let readme = fs::read_to_string(case.dump().join("README.txt")).unwrap();
+    let marker = readme
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("marker 0x"))
+        .map(|hex| u64::from_str_radix(hex, 16).unwrap())
+        .expect("the marker's address in README.txt");
+    {
+        let m = case.mount();
+        edit_memory(&m, pid, marker, MARKER, EDITED);
+        m.unmount();
+    }
+
     check_finds_no_error(&case.dump());
     let r = Restored::new(criu, &case.dump(), &case.p("restore.log"), work);
     assert_eq!(r.pid, pid);
-    wait_for_marker(work, "CRITFS-GLOBAL-MARKER:0001");
+    wait_for_marker(work, "CRITFS-EDITED-BY-E2E:4242");
 }
 
 // ---------------------------------------------------------------- a tree
