@@ -134,7 +134,7 @@ fn proc_entries_of_a_live_process() {
         names(&fs, &format!("proc/{pid}")),
         [
             "auxv", "cmdline", "cwd", "environ", "exe", "fd", "limits", "maps", "mem", "root",
-            "status"
+            "status", "task"
         ]
     );
     let kind = |n: &str| fs.getattr(ino_of(&fs, &format!("proc/{pid}/{n}")).unwrap(), None);
@@ -458,6 +458,11 @@ fn proc_mem_reads_by_address() {
     let stack = maps.lines().find(|l| l.ends_with("[stack]")).unwrap();
     let end = u64::from_str_radix(stack.split(['-', ' ']).nth(1).unwrap(), 16).unwrap();
     assert_eq!(fs.getattr(ino, None).unwrap().size, end);
+    let blocks = fs.getattr(ino, None).unwrap().blocks.unwrap();
+    assert!(
+        blocks > 0 && blocks * 512 < end / 1000,
+        "sparse: {blocks} blocks"
+    );
     fs.release(o.fh).unwrap();
 }
 
@@ -606,6 +611,9 @@ fn proc_mount_memory_case() {
     let limits = fs::read_to_string(p("limits")).unwrap();
     assert!(limits.lines().any(|l| l.starts_with("Max open files ")));
     assert!(fs::read(p("auxv")).unwrap().len().is_multiple_of(16));
+    let meta = fs::metadata(p("mem")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert!(meta.blocks() > 0 && meta.blocks() * 512 < meta.size() / 1000);
     let mem = fs::File::open(p("mem")).unwrap();
     let marker = readme_addr(&m.dump, "marker");
     let mut buf = [0u8; 25];
@@ -642,6 +650,17 @@ fn proc_mount_threads_case() {
     assert_eq!(status_field(&status, "Threads").unwrap(), "5");
     let maps = fs::read_to_string(m.p(&format!("proc/{pid}/maps"))).unwrap();
     assert!(maps.lines().any(|l| l.ends_with("[stack]")));
+    let tasks = fs::read_dir(m.p(&format!("proc/{pid}/task"))).unwrap();
+    let mut n = 0;
+    for t in tasks.flatten() {
+        let s = fs::read_to_string(t.path().join("status")).unwrap();
+        assert_eq!(
+            status_field(&s, "Pid").unwrap(),
+            t.file_name().to_string_lossy()
+        );
+        n += 1;
+    }
+    assert_eq!(n, 5);
 }
 
 #[test]
@@ -922,4 +941,114 @@ fn proc_fd_links_of_ttys() {
     assert_eq!(link("100"), "/dev/pts/0");
     assert_eq!(link("101"), "/dev/ptmx");
     assert_eq!(link("6"), "/dev/tty");
+}
+
+#[test]
+fn proc_task_dir_has_a_status_per_thread() {
+    let (t, fs) = core("threads");
+    let pstree = image_json(&t.0, "pstree.img");
+    let pid = pstree["entries"][0]["pid"].as_u64().unwrap();
+    let tids: Vec<u64> = pstree["entries"][0]["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(tids.len(), 5);
+    let want: Vec<String> = tids.iter().map(u64::to_string).collect();
+    assert_eq!(names(&fs, &format!("proc/{pid}/task")), want);
+    let mut comms = std::collections::HashSet::new();
+    for tid in &tids {
+        assert_eq!(names(&fs, &format!("proc/{pid}/task/{tid}")), ["status"]);
+        let s = text(&fs, &format!("proc/{pid}/task/{tid}/status"));
+        assert_eq!(status_field(&s, "Pid").unwrap(), tid.to_string());
+        assert_eq!(status_field(&s, "Tgid").unwrap(), pid.to_string());
+        assert_eq!(status_field(&s, "Threads").unwrap(), "5");
+        let core = head(&t.0, &format!("core-{tid}.img"));
+        let th = &core["thread_core"];
+        assert_eq!(
+            status_field(&s, "Name").unwrap(),
+            th["comm"].as_str().unwrap()
+        );
+        // The leader's blocked set is in its task core, the others' in theirs.
+        let blocked = match &th["blk_sigset"] {
+            Value::Null => num(&core["tc"]["blk_sigset"]),
+            v => num(v),
+        };
+        assert_eq!(
+            status_field(&s, "SigBlk").unwrap(),
+            format!("{blocked:016x}")
+        );
+        comms.insert(status_field(&s, "Name").unwrap());
+    }
+    // The README's named pthreads: the names differ.
+    assert!(comms.len() > 1, "{comms:?}");
+    let task = ino_of(&fs, &format!("proc/{pid}/task")).unwrap();
+    assert_eq!(
+        fs.lookup(task, OsStr::new("1")).unwrap_err().errno,
+        libc::ENOENT
+    );
+}
+
+/// Reads everything of the proc tree; errors are fine, panics and hangs not.
+fn walk(fs: &CritFs, ino: u64, depth: usize) -> usize {
+    let mut seen = 0;
+    let Ok(entries) = fs.readdir(ino) else {
+        return 0;
+    };
+    for e in entries {
+        if e.name == "." || e.name == ".." {
+            continue;
+        }
+        seen += 1;
+        let Ok(a) = fs.lookup(ino, &e.name) else {
+            continue;
+        };
+        match a.kind {
+            Kind::Dir if depth < 4 => seen += walk(fs, a.ino, depth + 1),
+            Kind::Symlink => {
+                let _ = fs.readlink(a.ino);
+            }
+            Kind::File => {
+                if let Ok(o) = fs.open(a.ino, libc::O_RDONLY, Caller::ROOT) {
+                    let _ = fs.read(o.fh, 0, 1 << 16);
+                    let _ = fs.lseek(o.fh, 0, libc::SEEK_DATA);
+                    let _ = fs.release(o.fh);
+                }
+            }
+            _ => {}
+        }
+    }
+    seen
+}
+
+#[test]
+fn proc_damaged_images_fail_cleanly() {
+    for case in ["memory", "unix-files", "zombie"] {
+        let t = TempDir::new(case);
+        copy_case(case, &t.0);
+        let healthy = {
+            let fs = CritFs::new(Config::new(&t.0)).unwrap();
+            let proc = fs.lookup(ROOT_INO, OsStr::new("proc")).unwrap().ino;
+            walk(&fs, proc, 0)
+        };
+        assert!(healthy > 5);
+        for name in image_names(&t.0) {
+            let path = t.0.join(&name);
+            let good = fs::read(&path).unwrap();
+            for cut in [good.len() / 2, good.len().saturating_sub(3), 12] {
+                let mut bad = good[..cut.min(good.len())].to_vec();
+                // And a flipped byte in what is left.
+                if let Some(b) = bad.get_mut(cut / 3) {
+                    *b ^= 0x5a;
+                }
+                fs::write(&path, &bad).unwrap();
+                let fs = CritFs::new(Config::new(&t.0)).unwrap();
+                if let Ok(a) = fs.lookup(ROOT_INO, OsStr::new("proc")) {
+                    walk(&fs, a.ino, 0);
+                }
+            }
+            fs::write(&path, &good).unwrap();
+        }
+    }
 }

@@ -254,6 +254,28 @@ impl CritFs {
                     entry: Entry::Fd(n),
                 })
             }
+            Node::ProcEntry {
+                pid,
+                entry: Entry::TaskDir,
+            } => {
+                let tid: u64 = number().and_then(|s| s.parse().ok()).ok_or_else(missing)?;
+                let entry = Entry::Task(tid);
+                if !self.proc_of(*pid)?.has(entry) {
+                    return Err(missing());
+                }
+                Ok(Node::ProcEntry { pid: *pid, entry })
+            }
+            Node::ProcEntry {
+                pid,
+                entry: Entry::Task(tid),
+            } if name == "status" => Ok(Node::ProcEntry {
+                pid: *pid,
+                entry: Entry::TaskStatus(*tid),
+            }),
+            Node::ProcEntry {
+                entry: Entry::Task(_),
+                ..
+            } => Err(missing()),
             _ => Err(fs_err!(libc::ENOTDIR, "not a directory")),
         }
     }
@@ -305,6 +327,37 @@ impl CritFs {
                     ));
                 }
                 parent_node = Some(Node::ProcPid { pid: *pid });
+                parent_key = None;
+            }
+            Node::ProcEntry {
+                pid,
+                entry: Entry::TaskDir,
+            } => {
+                for tid in &self.proc_of(*pid)?.threads {
+                    let entry = Entry::Task(*tid);
+                    out.push((
+                        tid.to_string().into(),
+                        Node::ProcEntry { pid: *pid, entry },
+                        Kind::Dir,
+                    ));
+                }
+                parent_node = Some(Node::ProcPid { pid: *pid });
+                parent_key = None;
+            }
+            Node::ProcEntry {
+                pid,
+                entry: Entry::Task(tid),
+            } => {
+                let entry = Entry::TaskStatus(*tid);
+                out.push((
+                    "status".into(),
+                    Node::ProcEntry { pid: *pid, entry },
+                    Kind::File,
+                ));
+                parent_node = Some(Node::ProcEntry {
+                    pid: *pid,
+                    entry: Entry::TaskDir,
+                });
                 parent_key = None;
             }
             _ => return Err(fs_err!(libc::ENOTDIR, "inode {ino} is not a directory")),
@@ -383,7 +436,11 @@ impl CritFs {
                     Shape::Memory => {
                         a.perm = 0o600;
                         let mem = self.mem_of(*pid)?;
-                        a.size = lock(&mem).space.size();
+                        let m = lock(&mem);
+                        a.size = m.space.size();
+                        // What the images hold, so that `du` and `cp` see a sparse file.
+                        let data: u64 = m.space.data_ranges().iter().map(|(s, e)| e - s).sum();
+                        a.blocks = Some(data.div_ceil(512));
                     }
                 }
             }
