@@ -332,7 +332,7 @@ fn comm_and_rlimit_edited_in_core_json_are_restored() {
     };
     assert_eq!(r.limit("Max open files"), (soft.to_string(), hard_text));
     // The mount's proc/ showed the edit as the kernel now does.
-    proc_as_live(&texts, &r);
+    proc_as_live(&texts, r.pid);
 }
 
 #[test]
@@ -588,14 +588,14 @@ fn maps_lines(text: &str, live: bool) -> Vec<[String; 4]> {
 /// /proc/PID/ shows: exactly for most texts; for `status`, each of its
 /// lines but PPid (CRIU records 0 for the root's parent, outside the
 /// dump); for `maps`, as [`maps_lines`] reads it.
-fn proc_as_live(texts: &ProcTexts, r: &Restored) {
+fn proc_as_live(texts: &ProcTexts, pid: i32) {
     for (name, text) in texts {
-        let live = fs::read(r.proc(name)).unwrap();
+        let live = fs::read(format!("/proc/{pid}/{name}")).unwrap();
         let (mine, theirs) = (
             String::from_utf8_lossy(text),
             String::from_utf8_lossy(&live),
         );
-        let same = match name.as_str() {
+        let same = match name.rsplit('/').next().unwrap() {
             "status" => mine
                 .lines()
                 .filter(|l| !l.starts_with("PPid:"))
@@ -605,8 +605,7 @@ fn proc_as_live(texts: &ProcTexts, r: &Restored) {
         };
         assert!(
             same,
-            "proc/{}/{name}: the mount showed\n{mine}\nthe restored process has\n{theirs}",
-            r.pid
+            "proc/{pid}/{name}: the mount showed\n{mine}\nthe restored process has\n{theirs}"
         );
     }
 }
@@ -651,7 +650,7 @@ fn memory_edited_through_proc_mem_is_restored() {
     assert_eq!(live_memory(r.pid, marker, EDITED.len()), EDITED);
     assert_eq!(live_memory(r.pid, anon + 4096, 12), b"ADDED-PAGE-1");
     assert_eq!(live_memory(r.pid, anon + 8192, 12), [0; 12]);
-    proc_as_live(&texts, &r);
+    proc_as_live(&texts, r.pid);
 }
 
 /// What the corpus dump `memory` needs on this host (its README.txt):
@@ -869,6 +868,7 @@ fn tree_with_thread_child_and_pipe_data_edited_and_restored() {
     case.dump_it(criu, running);
     assert!(image_names(&case.dump()).contains(&format!("core-{thread}.img")));
 
+    let texts;
     {
         let m = case.mount();
         reencode_through_mount(&m);
@@ -888,11 +888,19 @@ fn tree_with_thread_child_and_pipe_data_edited_and_restored() {
         data["extra"] = "UElQRS1EQVRBLTQyNDIK\n".into();
         let text = serde_json::to_vec_pretty(&v).unwrap();
         assert_eq!(write_and_close(&view, &text), 0);
+        let task = format!("task/{thread}/status");
+        texts = [
+            proc_texts(&m, root, &["status", &task, "limits"]),
+            proc_texts(&m, child, &["status", "limits"]),
+        ];
         m.unmount();
     }
 
     let r = case.restore(criu);
     assert_eq!(tree_of(root), [root, child]);
+    // The mount's proc/ showed the edited names as the kernel now does.
+    proc_as_live(&texts[0], root);
+    proc_as_live(&texts[1], child);
     assert_eq!(r.comm(), "e2e-tree");
     let comm = |p: String| fs::read_to_string(p).unwrap().trim_end().to_string();
     assert_eq!(
