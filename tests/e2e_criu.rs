@@ -653,92 +653,25 @@ fn memory_edited_through_proc_mem_is_restored() {
     proc_as_live(&texts, r.pid);
 }
 
-/// What the corpus dump `memory` needs on this host (its README.txt):
-/// /srv/crit-corpus/bin/memtest (the program/ binary) and, in its work dir
-/// /srv/crit-corpus/memory, mapped.dat (4 pages memtest fills) and an empty
-/// stderr.log. Made here when missing; what this made is removed on drop.
-struct CorpusHost {
-    made: Vec<PathBuf>,
-}
-
-impl CorpusHost {
-    const WORK: &str = "/srv/crit-corpus/memory";
-
-    /// None (after printing why) when a file is there but not as needed.
-    fn new() -> Option<CorpusHost> {
-        let mut host = CorpusHost { made: Vec::new() };
-        let program = fs::read(mounting::corpus().join("memory/program/memtest")).unwrap();
-        // mapped.dat as memtest writes it: page i repeats "FILE-PAGE-i ".
-        let mut mapped = Vec::new();
-        for i in 0..4u8 {
-            let page: Vec<u8> = (0..4096)
-                .map(|j| {
-                    if j % 12 == 10 {
-                        b'0' + i
-                    } else {
-                        b"FILE-PAGE-0 "[j % 12]
-                    }
-                })
-                .collect();
-            mapped.extend(page);
-        }
-        for dir in ["/srv/crit-corpus", "/srv/crit-corpus/bin", Self::WORK] {
-            if !Path::new(dir).exists() {
-                fs::create_dir(dir).unwrap();
-                host.made.push(dir.into());
-            }
-        }
-        let files: [(&str, &[u8], u32); 3] = [
-            ("/srv/crit-corpus/bin/memtest", &program, 0o755),
-            ("/srv/crit-corpus/memory/mapped.dat", &mapped, 0o644),
-            ("/srv/crit-corpus/memory/stderr.log", b"", 0o644),
-        ];
-        for (path, bytes, mode) in files {
-            let path = Path::new(path);
-            match fs::read(path) {
-                Ok(old) if old == bytes => {}
-                Ok(_) => {
-                    let _ = std::io::stderr().write_all(
-                        format!(
-                            "skipped: {} is not what the corpus dump needs\n",
-                            path.display()
-                        )
-                        .as_bytes(),
-                    );
-                    return None;
+/// The file memtest maps: 4 pages, page i repeating "FILE-PAGE-i ".
+fn memtest_mapped_dat() -> Vec<u8> {
+    (0..4u8)
+        .flat_map(|i| {
+            (0..4096).map(move |j| {
+                if j % 12 == 10 {
+                    b'0' + i
+                } else {
+                    b"FILE-PAGE-0 "[j % 12]
                 }
-                Err(_) => {
-                    fs::write(path, bytes).unwrap();
-                    use std::os::unix::fs::PermissionsExt;
-                    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-                    host.made.push(path.into());
-                }
-            }
-        }
-        Some(host)
-    }
-}
-
-impl Drop for CorpusHost {
-    fn drop(&mut self) {
-        // The restored memtest's report (and its temporary) go with the work dir.
-        if self.made.iter().any(|p| p == Path::new(Self::WORK)) {
-            let _ = fs::remove_file(Path::new(Self::WORK).join("report"));
-            let _ = fs::remove_file(Path::new(Self::WORK).join("report.tmp"));
-        }
-        for p in self.made.iter().rev() {
-            let _ = fs::remove_file(p).or_else(|_| fs::remove_dir(p));
-        }
-    }
+            })
+        })
+        .collect()
 }
 
 #[test]
 fn corpus_memory_dump_restores_here_with_an_edited_marker() {
     let Some(criu) = criu_or_skip() else { return };
     let _serial = one_at_a_time();
-    let Some(_host) = CorpusHost::new() else {
-        return;
-    };
     let pid = 13292; // the dump's, see its README.txt
     if Path::new(&format!("/proc/{pid}")).exists() {
         let _ = std::io::stderr()
@@ -747,9 +680,6 @@ fn corpus_memory_dump_restores_here_with_an_edited_marker() {
     }
     let case = Case::new("e2e-corpus-mem");
     copy_case("memory", &case.dump());
-    let work = Path::new(CorpusHost::WORK);
-    let _ = fs::remove_file(work.join("report"));
-
     // The marker's address, from the README.txt of the case.
     let readme = fs::read_to_string(case.dump().join("README.txt")).unwrap();
     let marker = readme
@@ -763,10 +693,36 @@ fn corpus_memory_dump_restores_here_with_an_edited_marker() {
         m.unmount();
     }
 
+    // What its README says restore needs, under /srv/crit-corpus, made in a
+    // mount namespace of the restore's own (a tmpfs on /srv): the
+    // program/ binary, the file it maps and its empty stderr.log. Other
+    // tests see no /srv/crit-corpus.
+    let mapped = case.p("files/mapped.dat");
+    fs::write(&mapped, memtest_mapped_dat()).unwrap();
+    let program = mounting::corpus().join("memory/program/memtest");
+    let setup = format!(
+        "mount -t tmpfs -o mode=755 tmpfs /srv
+mkdir -p /srv/crit-corpus/bin /srv/crit-corpus/memory
+cp {} /srv/crit-corpus/bin/memtest
+chmod 755 /srv/crit-corpus/bin/memtest
+cp {} /srv/crit-corpus/memory/mapped.dat
+chmod 644 /srv/crit-corpus/memory/mapped.dat
+: > /srv/crit-corpus/memory/stderr.log",
+        quote(&program),
+        quote(&mapped)
+    );
+    let work = Path::new("/srv/crit-corpus/memory");
+    let place = Place {
+        cwd: work,
+        setup: Some(&setup),
+    };
     check_finds_no_error(&case.dump());
-    let r = Restored::new(criu, &case.dump(), &case.p("restore.log"), work);
+    let r = Restored::at(criu, &case.dump(), &case.p("restore.log"), &place);
     assert_eq!(r.pid, pid);
-    wait_for_marker(work, "CRITFS-EDITED-BY-E2E:4242");
+    wait_for_marker(
+        &r.proc("root/srv/crit-corpus/memory"),
+        "CRITFS-EDITED-BY-E2E:4242",
+    );
 }
 
 // ---------------------------------------------------------------- a tree

@@ -196,21 +196,51 @@ impl Drop for Running {
 /// Runs `criu ARGS DIR -v4 -o LOG [more]`, failing the test (with the log's
 /// errors) when it fails or outlasts [`PATIENCE`].
 fn run_criu(criu: &Criu, args: &[&str], dir: &Path, log: &Path) {
-    run_criu_in(criu, args, dir, log, &[], dir);
+    let place = Place {
+        cwd: dir,
+        setup: None,
+    };
+    run_criu_in(criu, args, dir, log, &[], &place);
 }
 
-/// [`run_criu`] with more arguments after the log, run in `cwd`.
+/// `path` as one shell word.
+pub fn quote(path: &Path) -> String {
+    format!("'{}'", path.to_string_lossy().replace('\'', "'\\''"))
+}
+
+/// Where and how a CRIU command runs: in `cwd`, and, with `setup`, in a
+/// mount namespace of its own that the shell commands `setup` prepare
+/// first (`cwd` is then entered after them, inside the namespace).
+pub struct Place<'a> {
+    pub cwd: &'a Path,
+    pub setup: Option<&'a str>,
+}
+
+/// [`run_criu`] with more arguments after the log, run at `place`.
 fn run_criu_in(
     criu: &Criu,
     args: &[&str],
     dir: &Path,
     log: &Path,
     more: &[&std::ffi::OsStr],
-    cwd: &Path,
+    place: &Place,
 ) {
     let _ = std::fs::remove_file(log);
-    let mut child = Command::new(&criu.path)
-        .current_dir(cwd)
+    let mut cmd = match place.setup {
+        None => {
+            let mut cmd = Command::new(&criu.path);
+            cmd.current_dir(place.cwd);
+            cmd
+        }
+        Some(setup) => {
+            // unshare -m makes the new namespace's mounts private.
+            let script = format!("{setup}\ncd {}\nexec \"$0\" \"$@\"", quote(place.cwd));
+            let mut cmd = Command::new("unshare");
+            cmd.args(["-m", "sh", "-ec", &script]).arg(&criu.path);
+            cmd
+        }
+    };
+    let mut child = cmd
         .args(args)
         .arg(dir)
         .arg("-v4")
@@ -266,10 +296,17 @@ impl Restored {
     /// `criu restore -D dir -d --pidfile F`, run in `cwd`; the log goes to
     /// `log`, the pid file beside it.
     pub fn new(criu: &Criu, dir: &Path, log: &Path, cwd: &Path) -> Restored {
+        let place = Place { cwd, setup: None };
+        Restored::at(criu, dir, log, &place)
+    }
+
+    /// [`Restored::new`] at `place`. A process restored in a mount
+    /// namespace of its own sees its files under /proc/PID/root/.
+    pub fn at(criu: &Criu, dir: &Path, log: &Path, place: &Place) -> Restored {
         let pidfile = log.with_extension("pid");
         let _ = std::fs::remove_file(&pidfile);
         let more = ["--pidfile".as_ref(), pidfile.as_os_str()];
-        run_criu_in(criu, &["restore", "-d", "-D"], dir, log, &more, cwd);
+        run_criu_in(criu, &["restore", "-d", "-D"], dir, log, &more, place);
         let text = std::fs::read_to_string(&pidfile).expect("criu restore wrote no pid file");
         let pid: i32 = text.trim().parse().expect("pid file");
         let restored = Restored { pid };
