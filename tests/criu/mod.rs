@@ -120,7 +120,8 @@ pub fn compile(src: &Path, dir: &Path, name: &str) -> PathBuf {
 }
 
 /// A program started for dumping: its own session (setsid), stdio on
-/// /dev/null. Killed and reaped on drop unless a dump took it.
+/// /dev/null. Killed (with its descendants) and reaped on drop unless a
+/// dump took it.
 pub struct Running {
     child: Option<Child>,
     pub pid: i32,
@@ -187,6 +188,10 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // Its descendants too, each by pid.
+            for pid in tree_of(self.pid).into_iter().skip(1) {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
