@@ -405,6 +405,7 @@ fn invalid_edit_is_refused_and_the_dump_restores_unchanged() {
 
     {
         let m = case.mount();
+        reencode_through_mount(&m);
         let view = m.p(&view_of(&core));
         let err = m.p(&format!("{}.err", view_of(&core)));
         let text = fs::read(&view).unwrap();
@@ -692,8 +693,10 @@ fn corpus_memory_dump_restores_here_with_an_edited_marker() {
         .find_map(|l| l.trim().strip_prefix("marker 0x"))
         .map(|hex| u64::from_str_radix(hex, 16).unwrap())
         .expect("the marker's address in README.txt");
+    cli_roundtrip(&case.dump(), &case.p("reencoded"));
     {
         let m = case.mount();
+        reencode_through_mount(&m);
         edit_memory(&m, pid, marker, MARKER, EDITED);
         m.unmount();
     }
