@@ -103,9 +103,16 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 
 /// Compiles C source `src` with `cc` into `dir/name`.
 pub fn compile(src: &Path, dir: &Path, name: &str) -> PathBuf {
+    compile_with(src, dir, name, &[])
+}
+
+/// [`compile`] with more `cc` flags (`-pthread`, say).
+pub fn compile_with(src: &Path, dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
     let exe = dir.join(name);
     let out = Command::new("cc")
-        .args(["-O2", "-o"])
+        .arg("-O2")
+        .args(flags)
+        .arg("-o")
         .arg(&exe)
         .arg(src)
         .output()
