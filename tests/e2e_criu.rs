@@ -797,19 +797,9 @@ fn tree_with_thread_child_and_pipe_data_edited_and_restored() {
     let case = Case::new("e2e-tree");
     let src = case.p("bin/tree.c");
     fs::write(&src, TREE_C).unwrap();
-    let out = Command::new("cc")
-        .args(["-O2", "-pthread", "-o"])
-        .arg(case.p("bin/e2e-tree"))
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let exe = compile_with(&src, &case.p("bin"), "e2e-tree", &["-pthread"]);
     let ready = case.p("files/ready");
-    let mut cmd = Command::new(case.p("bin/e2e-tree"));
+    let mut cmd = Command::new(exe);
     cmd.arg(&ready);
     let running = Running::start(cmd, &ready);
     let pids: Vec<i32> = fs::read_to_string(&ready)
