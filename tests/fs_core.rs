@@ -430,6 +430,9 @@ fn help_file_explains_the_mount() {
         .filter(|e| e.name == ".crit-fs")
         .count();
     assert_eq!(listed, 1);
+}
+
+#[test]
 fn host_check_report_is_fresh_at_each_open() {
     let (_t, fs) = core("sleep");
     let a = fs.lookup(ROOT_INO, name("host-check.txt")).unwrap();

@@ -1138,3 +1138,65 @@ fn proc_fd_links_of_other_kinds() {
     let pipes = fd_targets("shell-tree");
     assert!(pipes.iter().any(|s| s.starts_with("pipe:[")), "{pipes:?}");
 }
+
+/// Changes `image` of `dir` by `edit` on its first entry (CLI decode/encode).
+fn edit_head(dir: &Path, image: &str, edit: impl FnOnce(&mut Value)) {
+    let mut v: Value = serde_json::from_slice(&decode(&dir.join(image), false)).unwrap();
+    edit(&mut v["entries"][0]);
+    let json = dir.join(format!("{image}.json"));
+    fs::write(&json, serde_json::to_vec(&v).unwrap()).unwrap();
+    let out = std::process::Command::new(bin())
+        .arg("encode")
+        .arg("-i")
+        .arg(&json)
+        .arg("-o")
+        .arg(dir.join(image))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::remove_file(&json).unwrap();
+}
+
+#[test]
+fn proc_status_name_is_the_one_criu_restores() {
+    // CRIU names the main thread after `tc.comm` and every other thread
+    // after its own `thread_core.comm`, or `tc.comm` when that is unset
+    // (tests/e2e_criu.rs checks it against a restored process).
+    let t = TempDir::new("threads");
+    copy_case("threads", &t.0);
+    let pstree = image_json(&t.0, "pstree.img");
+    let pid = pstree["entries"][0]["pid"].as_u64().unwrap();
+    let tids: Vec<u64> = pstree["entries"][0]["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .filter(|&t| t != pid)
+        .collect();
+    edit_head(&t.0, &format!("core-{pid}.img"), |e| {
+        e["tc"]["comm"] = "leader-tc".into();
+        e["thread_core"]["comm"] = "leader-own".into();
+    });
+    edit_head(&t.0, &format!("core-{}.img", tids[0]), |e| {
+        e["thread_core"]["comm"] = "worker-own".into();
+    });
+    edit_head(&t.0, &format!("core-{}.img", tids[1]), |e| {
+        e["thread_core"].as_object_mut().unwrap().remove("comm");
+    });
+    let fs = CritFs::new(Config::new(&t.0)).unwrap();
+    let name = |rel: String| status_field(&text(&fs, &rel), "Name").unwrap();
+    assert_eq!(name(format!("proc/{pid}/status")), "leader-tc");
+    assert_eq!(name(format!("proc/{pid}/task/{pid}/status")), "leader-tc");
+    assert_eq!(
+        name(format!("proc/{pid}/task/{}/status", tids[0])),
+        "worker-own"
+    );
+    assert_eq!(
+        name(format!("proc/{pid}/task/{}/status", tids[1])),
+        "leader-tc"
+    );
+}

@@ -56,10 +56,16 @@ pub fn render_task(dump: &Dump, proc: &Proc, tid: u64) -> Result<String> {
     let thread = own.as_ref().unwrap_or(&core).msg("thread_core");
     let creds = thread.and_then(|t| t.msg("creds"));
     let mut s = String::new();
-    let comm = thread
-        .and_then(|t| t.str("comm"))
-        .or_else(|| tc.and_then(|tc| tc.str("comm")))
-        .unwrap_or_default();
+    // CRIU restores the main thread's name from `tc.comm`, and each other
+    // thread's from its own `thread_core.comm` (`tc.comm` when unset).
+    let leader = || tc.and_then(|tc| tc.str("comm"));
+    let own_name = || thread.and_then(|t| t.str("comm"));
+    let comm = if own.is_some() {
+        own_name().or_else(leader)
+    } else {
+        leader().or_else(own_name)
+    }
+    .unwrap_or_default();
     let _ = writeln!(s, "Name:\t{}", escape_comm(&comm));
     if proc.alive
         && let Ok(fs) = dump.head(&format!("fs-{pid}.img"), &why)
