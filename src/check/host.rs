@@ -147,45 +147,9 @@ impl Checker<'_> {
             let Some(name) = reg.bytes("name") else {
                 continue;
             };
-            let path = host_path(name);
-            let shown = path.display();
-            // CRIU opens the name without its leading '/' from the root.
-            let rel = String::from_utf8_lossy(name.strip_prefix(b"/").unwrap_or(name));
-            let rel = if rel.is_empty() { ".".into() } else { rel };
-            let what = match std::fs::metadata(&path) {
-                Err(e) => {
-                    let e = os_error(&e);
-                    format!(
-                        "file id {id} {shown}: {e} on this host (restore: Can't open file {rel} on restore: {e})"
-                    )
-                }
-                Ok(m) => {
-                    let mut bad = Vec::new();
-                    if let Some(size) = reg.u64("size")
-                        && m.len() != size
-                    {
-                        bad.push(format!(
-                            "file id {id} {shown}: size {} on this host, {size} in the dump (restore: File {rel} has bad size {} (expect {size}))",
-                            m.len(),
-                            m.len()
-                        ));
-                    }
-                    if let Some(mode) = reg.u64("mode")
-                        && u64::from(m.mode()) != mode
-                    {
-                        bad.push(format!(
-                            "file id {id} {shown}: mode 0{:o} on this host, 0{mode:o} in the dump (restore: File {rel} has bad mode 0{:o} (expect 0{mode:o}); --skip-file-rwx-check ignores the permission bits)",
-                            m.mode(),
-                            m.mode()
-                        ));
-                    }
-                    for b in bad {
-                        self.error(image, None, b);
-                    }
-                    continue;
-                }
-            };
-            self.error(image, None, what);
+            for what in file_problems(name, reg.u64("size"), reg.u64("mode")) {
+                self.error(image, None, format!("file id {id} {what}"));
+            }
         }
     }
 
@@ -255,6 +219,47 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// What restore would find wrong with the regular file `name` (as a dump
+/// records it: absolute, opened from the root) on this host, given the
+/// size and mode (`st_mode`, type bits included) the dump recorded: one
+/// line per problem, starting with the path; none when it is ready.
+pub fn file_problems(name: &[u8], size: Option<u64>, mode: Option<u64>) -> Vec<String> {
+    let path = host_path(name);
+    let shown = path.display();
+    // CRIU opens the name without its leading '/' from the root.
+    let rel = String::from_utf8_lossy(name.strip_prefix(b"/").unwrap_or(name));
+    let rel = if rel.is_empty() { ".".into() } else { rel };
+    let m = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) => {
+            let e = os_error(&e);
+            return vec![format!(
+                "{shown}: {e} on this host (restore: Can't open file {rel} on restore: {e})"
+            )];
+        }
+    };
+    let mut bad = Vec::new();
+    if let Some(size) = size
+        && m.len() != size
+    {
+        bad.push(format!(
+            "{shown}: size {} on this host, {size} in the dump (restore: File {rel} has bad size {} (expect {size}))",
+            m.len(),
+            m.len()
+        ));
+    }
+    if let Some(mode) = mode
+        && u64::from(m.mode()) != mode
+    {
+        bad.push(format!(
+            "{shown}: mode 0{:o} on this host, 0{mode:o} in the dump (restore: File {rel} has bad mode 0{:o} (expect 0{mode:o}); --skip-file-rwx-check ignores the permission bits)",
+            m.mode(),
+            m.mode()
+        ));
+    }
+    bad
 }
 
 /// The host path of a dumped file name (names are absolute; a relative one
