@@ -357,3 +357,23 @@ fn host_thread_taken() {
         )]
     );
 }
+
+/// An absent process group leader is stood for by a helper with its pid.
+#[test]
+fn host_group_leader_pid_taken() {
+    let r = ready("tcp");
+    let dump = r.dump();
+    let pid = load(&dump, "pstree.img").entries[0].msg.u64("pid").unwrap();
+    let me = std::process::id() as u64;
+    edit(&dump, "pstree.img", |img| {
+        set_int(&mut img.entries[0].msg, "pgid", me as i64)
+    });
+    let comm = std::fs::read_to_string(format!("/proc/{me}/comm")).unwrap();
+    assert_eq!(
+        host_findings(&dump),
+        [format!(
+            "ERROR pstree.img entry 0: pid {me}, which restore gives a helper standing for the absent leader of the process group of pid {pid} (unless restore runs in that group, --shell-job), is taken on this host by '{}' (restore: Can't fork for {me}: File exists)",
+            comm.trim_end()
+        )]
+    );
+}

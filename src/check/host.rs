@@ -191,6 +191,7 @@ impl Checker<'_> {
     /// thread with its dumped pid in this host's namespace (clone3 with
     /// set_tid), which fails for a pid in use.
     fn host_pids(&mut self, tasks: &[Task]) {
+        self.host_helper_pids(tasks);
         for t in tasks {
             if let Some(user) = pid_user(t.pid) {
                 self.error(
@@ -216,6 +217,54 @@ impl Checker<'_> {
                         ),
                     );
                 }
+            }
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// Restore forks a helper task with the pid of each absent process
+    /// group leader, and of each absent session leader of the root's
+    /// children (pstree.c prepare_pstree_ids): those pids must be free too.
+    fn host_helper_pids(&mut self, tasks: &[Task]) {
+        let pids: HashSet<u64> = tasks.iter().map(|t| t.pid).collect();
+        let mut helpers: Vec<(u64, usize, String)> = Vec::new();
+        if let Some(root) = tasks.iter().find(|t| t.ppid == 0) {
+            for t in tasks.iter().filter(|t| t.ppid == root.pid) {
+                if t.sid != root.sid && t.sid != t.pid && !pids.contains(&t.sid) {
+                    helpers.push((
+                        t.sid,
+                        t.index,
+                        format!("the absent leader of the session of pid {}", t.pid),
+                    ));
+                }
+            }
+        }
+        for t in tasks {
+            if t.pgid != 0 && t.pgid != t.pid && !pids.contains(&t.pgid) {
+                helpers.push((
+                    t.pgid,
+                    t.index,
+                    format!(
+                        "the absent leader of the process group of pid {} (unless restore runs in that group, --shell-job)",
+                        t.pid
+                    ),
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (pid, index, why) in helpers {
+            if !seen.insert(pid) {
+                continue;
+            }
+            if let Some(user) = pid_user(pid) {
+                self.error(
+                    "pstree.img",
+                    Some(index),
+                    format!(
+                        "pid {pid}, which restore gives a helper standing for {why}, is taken on this host by {user} (restore: Can't fork for {pid}: File exists)"
+                    ),
+                );
             }
         }
     }
