@@ -7,6 +7,7 @@
 //! is 4.x and we are root; otherwise the test prints one `skipped:` line.
 
 mod common;
+mod mounting;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -376,4 +377,31 @@ fn criu_refuses_a_chain_that_check_refuses() {
     let _guard = Restored(pid);
     let errors = restored.expect_err("criu restored a chain missing a range");
     assert!(errors.contains(&missing), "{errors}");
+}
+
+/// `criu restore -D MNT` of a crit-fs mount of a chain's last dump reads
+/// through the chain: the mount's `parent` link leads to the dump beside
+/// DUMP.
+#[test]
+fn criu_restores_a_chain_through_the_mount() {
+    let Some(criu_path) = criu_or_skip() else {
+        return;
+    };
+    let _one = one_at_a_time();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("dump");
+    dump_a_sleep(&criu_path, work.path(), &src);
+    let c = predump_chain(&src, 2, |_, i| i % 2 == 1);
+    assert!(c.moved.iter().any(|m| m.level == 2), "{:?}", c.moved);
+    let last = c.last().to_path_buf();
+    let m = mounting::Mounted::with_dump("chain", move |_| (last, Vec::new()));
+    let (_guard, pid) = restore(&criu_path, &m.mnt, work.path());
+    let pid = pid.unwrap_or_else(|e| panic!("criu restore of the chain through the mount: {e}"));
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim_end(), "sleep");
+    let log = std::fs::read_to_string(work.path().join("restore.log")).unwrap();
+    assert!(
+        log.contains("Read from parent"),
+        "the restore did not read from the chain"
+    );
 }
