@@ -937,3 +937,16 @@ fn predump_chain_moves_the_bytes() {
         "the parent's pages differ from the moved ranges"
     );
 }
+
+/// A mount's views of the stats images (`stats-dump.json`) are not images:
+/// `check MNT` used to report them as undecodable.
+#[test]
+fn stats_views_are_not_images() {
+    let tmp = copy_case("sleep");
+    std::fs::write(
+        tmp.path().join("stats-dump.json"),
+        b"{\n  \"magic\": \"STATS\"\n}\n",
+    )
+    .unwrap();
+    assert_eq!(findings(tmp.path()), Vec::<String>::new());
+}

@@ -357,3 +357,77 @@ fn host_thread_taken() {
         )]
     );
 }
+
+/// An absent process group leader is stood for by a helper with its pid.
+#[test]
+fn host_group_leader_pid_taken() {
+    let r = ready("tcp");
+    let dump = r.dump();
+    let pid = load(&dump, "pstree.img").entries[0].msg.u64("pid").unwrap();
+    let me = std::process::id() as u64;
+    edit(&dump, "pstree.img", |img| {
+        set_int(&mut img.entries[0].msg, "pgid", me as i64)
+    });
+    let comm = std::fs::read_to_string(format!("/proc/{me}/comm")).unwrap();
+    assert_eq!(
+        host_findings(&dump),
+        [format!(
+            "ERROR pstree.img entry 0: pid {me}, which restore gives a helper standing for the absent leader of the process group of pid {pid} (unless restore runs in that group, --shell-job), is taken on this host by '{}' (restore: Can't fork for {me}: File exists)",
+            comm.trim_end()
+        )]
+    );
+}
+
+/// Restore binds with SO_REUSEPORT: a port held by a listener that allows
+/// the same is no obstacle (the kernel lets both listen).
+#[test]
+fn host_port_shared_with_reuseport_is_free() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let r = ready("tcp");
+    // SAFETY: a socket owned here; pointers to live locals of the given size.
+    let (held, port) = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let fd = OwnedFd::from_raw_fd(fd);
+        let one: i32 = 1;
+        for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&one as *const i32).cast(),
+                4,
+            );
+        }
+        let mut sin: libc::sockaddr_in = std::mem::zeroed();
+        sin.sin_family = libc::AF_INET as libc::sa_family_t;
+        sin.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sin as *const libc::sockaddr_in).cast(),
+                len
+            ),
+            0
+        );
+        assert_eq!(libc::listen(fd.as_raw_fd(), 1), 0);
+        let mut got: libc::sockaddr_in = std::mem::zeroed();
+        let mut got_len = len;
+        libc::getsockname(
+            fd.as_raw_fd(),
+            (&mut got as *mut libc::sockaddr_in).cast(),
+            &mut got_len,
+        );
+        (fd, u16::from_be(got.sin_port))
+    };
+    edit(&r.dump(), "files.img", |img| {
+        for e in &mut img.entries {
+            if e.msg.msg("isk").and_then(|s| s.i64("state")) == Some(TCP_LISTEN) {
+                set_int(sub(&mut e.msg, "isk"), "src_port", port as i64);
+            }
+        }
+    });
+    assert_eq!(host_findings(&r.dump()), Vec::<String>::new());
+    drop(held);
+}

@@ -7,13 +7,14 @@
 //! is 4.x and we are root; otherwise the test prints one `skipped:` line.
 
 mod common;
+mod mounting;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::predump::predump_chain;
+use common::predump::{predump_chain, predump_chain_split};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -116,9 +117,16 @@ impl Drop for Restored {
 
 /// A `sleep` in its own session, dumped by CRIU into `dir`.
 fn dump_a_sleep(criu_path: &Path, work: &Path, dir: &Path) {
-    use std::os::unix::process::CommandExt;
     let mut cmd = Command::new("sleep");
-    cmd.arg("100000").current_dir(work);
+    cmd.arg("100000");
+    dump_program(criu_path, cmd, work, dir, None);
+}
+
+/// Starts `cmd` in its own session in `work`, waits for it (until `ready`
+/// exists, when given; else 200 ms), and dumps it with CRIU into `dir`.
+fn dump_program(criu_path: &Path, mut cmd: Command, work: &Path, dir: &Path, ready: Option<&Path>) {
+    use std::os::unix::process::CommandExt;
+    cmd.current_dir(work);
     // SAFETY: setsid is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
@@ -134,7 +142,20 @@ fn dump_a_sleep(criu_path: &Path, work: &Path, dir: &Path) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    match ready {
+        Some(ready) => {
+            let start = Instant::now();
+            while !ready.exists() {
+                if start.elapsed() > PATIENCE {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("the program never got ready");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        None => std::thread::sleep(Duration::from_millis(200)),
+    }
     std::fs::create_dir_all(dir).unwrap();
     let pid = child.id().to_string();
     let dumped = criu(
@@ -149,6 +170,102 @@ fn dump_a_sleep(criu_path: &Path, work: &Path, dir: &Path) {
         panic!("criu dump: {e}");
     }
     child.wait().unwrap(); // frees the pid for the restore
+}
+
+/// `criu restore -D dir -d` run in `work`: the restored pid, or the
+/// error lines of its log.
+fn restore(criu_path: &Path, dir: &Path, work: &Path) -> (Restored, Result<i32, String>) {
+    let log = work.join("restore.log");
+    let pidfile = work.join("pidfile");
+    let _ = std::fs::remove_file(&pidfile);
+    let done = criu(
+        criu_path,
+        &[
+            "restore",
+            "-D",
+            dir.to_str().unwrap(),
+            "-d",
+            "--pidfile",
+            pidfile.to_str().unwrap(),
+        ],
+        &log,
+        work,
+    );
+    let pid: Option<i32> = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let guard = Restored(pid);
+    let result = done.and_then(|()| pid.ok_or_else(|| "criu restore wrote no pidfile".to_string()));
+    (guard, result)
+}
+
+/// A program whose 256 pages each hold a different pattern, which it keeps
+/// checking: restored from a chain with ranges at both levels up, every
+/// page comes back where it was.
+#[test]
+fn criu_restores_a_chain_page_for_page() {
+    let Some(criu_path) = criu_or_skip() else {
+        return;
+    };
+    let _one = one_at_a_time();
+    let work = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/programs/pattern.c");
+    let exe = work.path().join("pattern");
+    let cc = Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .output()
+        .expect("cc");
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let run = work.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let mut cmd = Command::new(&exe);
+    cmd.arg(&run);
+    let dump = work.path().join("dump");
+    dump_program(
+        &criu_path,
+        cmd,
+        work.path(),
+        &dump,
+        Some(&run.join("ready")),
+    );
+
+    // Ranges of at most 8 pages, every other one up the chain,
+    // alternately one and two levels.
+    let c = predump_chain_split(&dump, 2, 8, |_, i| i % 2 == 1);
+    assert!(c.moved.iter().any(|m| m.level == 2), "{:?}", c.moved);
+    assert!(
+        c.moved.iter().map(|m| m.nr_pages).sum::<u64>() >= 16,
+        "{:?}",
+        c.moved
+    );
+    let report = crit_fs::check::check(c.last()).unwrap();
+    assert!(report.findings.is_empty(), "{}", report.text());
+
+    std::fs::remove_file(run.join("report")).unwrap();
+    let (_guard, pid) = restore(&criu_path, c.last(), work.path());
+    let pid = pid.unwrap_or_else(|e| panic!("criu restore of the chain: {e}"));
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    let start = Instant::now();
+    let text = loop {
+        if let Ok(t) = std::fs::read_to_string(run.join("report")) {
+            break t;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the restored program never reported"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        text, "ok\n",
+        "the restored pages differ from the dumped ones"
+    );
 }
 
 #[test]
@@ -260,4 +377,31 @@ fn criu_refuses_a_chain_that_check_refuses() {
     let _guard = Restored(pid);
     let errors = restored.expect_err("criu restored a chain missing a range");
     assert!(errors.contains(&missing), "{errors}");
+}
+
+/// `criu restore -D MNT` of a crit-fs mount of a chain's last dump reads
+/// through the chain: the mount's `parent` link leads to the dump beside
+/// DUMP.
+#[test]
+fn criu_restores_a_chain_through_the_mount() {
+    let Some(criu_path) = criu_or_skip() else {
+        return;
+    };
+    let _one = one_at_a_time();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("dump");
+    dump_a_sleep(&criu_path, work.path(), &src);
+    let c = predump_chain(&src, 2, |_, i| i % 2 == 1);
+    assert!(c.moved.iter().any(|m| m.level == 2), "{:?}", c.moved);
+    let last = c.last().to_path_buf();
+    let m = mounting::Mounted::with_dump("chain", move |_| (last, Vec::new()));
+    let (_guard, pid) = restore(&criu_path, &m.mnt, work.path());
+    let pid = pid.unwrap_or_else(|e| panic!("criu restore of the chain through the mount: {e}"));
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim_end(), "sleep");
+    let log = std::fs::read_to_string(work.path().join("restore.log")).unwrap();
+    assert!(
+        log.contains("Read from parent"),
+        "the restore did not read from the chain"
+    );
 }

@@ -1,6 +1,7 @@
 //! One test per statement of SEMANTICS.md, each on a real mount of a temporary
 //! copy of a corpus case. The test's name is the statement's id.
 
+mod common;
 mod mounting;
 
 use std::fs::{self, OpenOptions};
@@ -989,4 +990,33 @@ fn s_host_check_follows_host() {
     assert_eq!(during, String::from_utf8_lossy(&stdout));
     drop(held);
     assert_eq!(fs::read_to_string(m.p("host-check.txt")).unwrap(), before);
+}
+
+#[test]
+fn s_parent_link_leads_to_the_previous_dump() {
+    // A pre-dump chain's relative `parent -> ../d1` read through the mount
+    // leads to the dump beside DUMP: check through MNT follows the chain.
+    let c = common::predump::predump_chain(&corpus().join("memory"), 1, |_, i| i % 2 == 1);
+    let last = c.last().to_path_buf();
+    let m = Mounted::with_dump("memory", move |_| (last, Vec::new()));
+    let target = fs::read_link(m.p("parent")).unwrap();
+    assert_eq!(target, m.dump.canonicalize().unwrap().join("../d1"));
+    assert_eq!(
+        target.canonicalize().unwrap(),
+        c.dirs[1].canonicalize().unwrap()
+    );
+    let out = Command::new(bin())
+        .arg("check")
+        .arg(&m.mnt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // And an absolute target is left as it is.
+    std::fs::remove_file(m.d("parent")).unwrap();
+    std::os::unix::fs::symlink(&c.dirs[1], m.d("parent")).unwrap();
+    assert_eq!(fs::read_link(m.p("parent")).unwrap(), c.dirs[1]);
 }

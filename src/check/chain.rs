@@ -15,6 +15,9 @@ use crate::explore::view::{Entries, Ints};
 /// PE_PARENT: the entry's pages are in the parent dump.
 pub const PE_PARENT: u64 = 1 << 0;
 
+/// How far up a chain is followed (lookups recurse once per level).
+const MAX_CHAIN: usize = 1000;
+
 /// The name of the link to the previous dump (CRIU's CR_PARENT_LINK).
 pub const PARENT_LINK: &str = "parent";
 
@@ -102,6 +105,14 @@ fn ancestors(dir: &Path) -> (Vec<PathBuf>, Option<String>) {
             );
         }
         chain.push(real.clone());
+        if chain.len() > MAX_CHAIN {
+            return (
+                chain,
+                Some(format!(
+                    "{shown} (-> {target}): the chain goes on past {MAX_CHAIN} dumps"
+                )),
+            );
+        }
         at = real;
     }
 }

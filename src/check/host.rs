@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -147,52 +147,15 @@ impl Checker<'_> {
             let Some(name) = reg.bytes("name") else {
                 continue;
             };
-            let path = host_path(name);
-            let shown = path.display();
-            // CRIU opens the name without its leading '/' from the root.
-            let rel = String::from_utf8_lossy(name.strip_prefix(b"/").unwrap_or(name));
-            let rel = if rel.is_empty() { ".".into() } else { rel };
-            let what = match std::fs::metadata(&path) {
-                Err(e) => {
-                    let e = os_error(&e);
-                    format!(
-                        "file id {id} {shown}: {e} on this host (restore: Can't open file {rel} on restore: {e})"
-                    )
-                }
-                Ok(m) => {
-                    let mut bad = Vec::new();
-                    if let Some(size) = reg.u64("size")
-                        && m.len() != size
-                    {
-                        bad.push(format!(
-                            "file id {id} {shown}: size {} on this host, {size} in the dump (restore: File {rel} has bad size {} (expect {size}))",
-                            m.len(),
-                            m.len()
-                        ));
-                    }
-                    if let Some(mode) = reg.u64("mode")
-                        && u64::from(m.mode()) != mode
-                    {
-                        bad.push(format!(
-                            "file id {id} {shown}: mode 0{:o} on this host, 0{mode:o} in the dump (restore: File {rel} has bad mode 0{:o} (expect 0{mode:o}); --skip-file-rwx-check ignores the permission bits)",
-                            m.mode(),
-                            m.mode()
-                        ));
-                    }
-                    for b in bad {
-                        self.error(image, None, b);
-                    }
-                    continue;
-                }
-            };
-            self.error(image, None, what);
+            for what in file_problems(name, reg.u64("size"), reg.u64("mode")) {
+                self.error(image, None, format!("file id {id} {what}"));
+            }
         }
     }
 
-    /// Every TCP port the dump listens on can be bound here as restore
-    /// binds it (SO_REUSEADDR set, which std's listener sets too; sk-inet.c
-    /// inet_bind). Only checked when restore stays in this host's network
-    /// namespace.
+    /// Every TCP port the dump listens on can be bound and listened on
+    /// here as restore does it ([`try_listen`]). Only checked when restore
+    /// stays in this host's network namespace.
     fn host_ports(&mut self) {
         let Some(files) = self.files.as_ref() else {
             return;
@@ -210,16 +173,27 @@ impl Checker<'_> {
             let Some(addr) = socket_addr(&sk, port) else {
                 continue;
             };
-            if let Err(e) = TcpListener::bind(addr) {
-                let e = os_error(&e);
-                self.error(
-                    image,
-                    None,
-                    format!(
-                        "TCP socket file id {id} listens on {addr}: {e} on this host (restore: Can't bind inet socket (id {id}): {e})"
-                    ),
-                );
-            }
+            let v6only = sk.bool("v6only") == Some(true);
+            let backlog = sk.u64("backlog").unwrap_or(0).min(i32::MAX as u64) as i32;
+            let (e, failed) = match try_listen(addr, v6only, backlog) {
+                Ok(()) => continue,
+                Err((Step::Bind, e)) => {
+                    let failed = format!("Can't bind inet socket (id {id}): {e}");
+                    (e, failed)
+                }
+                Err((Step::Listen, e)) => {
+                    let failed = format!("Can't listen on a socket: {e}");
+                    (e, failed)
+                }
+                Err((Step::Socket, _)) => continue, // no such family here: not ours to say
+            };
+            self.error(
+                image,
+                None,
+                format!(
+                    "TCP socket file id {id} listens on {addr}: {e} on this host (restore: {failed})"
+                ),
+            );
         }
     }
 
@@ -227,6 +201,7 @@ impl Checker<'_> {
     /// thread with its dumped pid in this host's namespace (clone3 with
     /// set_tid), which fails for a pid in use.
     fn host_pids(&mut self, tasks: &[Task]) {
+        self.host_helper_pids(tasks);
         for t in tasks {
             if let Some(user) = pid_user(t.pid) {
                 self.error(
@@ -257,6 +232,95 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    /// Restore forks a helper task with the pid of each absent process
+    /// group leader, and of each absent session leader of the root's
+    /// children (pstree.c prepare_pstree_ids): those pids must be free too.
+    fn host_helper_pids(&mut self, tasks: &[Task]) {
+        let pids: HashSet<u64> = tasks.iter().map(|t| t.pid).collect();
+        let mut helpers: Vec<(u64, usize, String)> = Vec::new();
+        if let Some(root) = tasks.iter().find(|t| t.ppid == 0) {
+            for t in tasks.iter().filter(|t| t.ppid == root.pid) {
+                if t.sid != root.sid && t.sid != t.pid && !pids.contains(&t.sid) {
+                    helpers.push((
+                        t.sid,
+                        t.index,
+                        format!("the absent leader of the session of pid {}", t.pid),
+                    ));
+                }
+            }
+        }
+        for t in tasks {
+            if t.pgid != 0 && t.pgid != t.pid && !pids.contains(&t.pgid) {
+                helpers.push((
+                    t.pgid,
+                    t.index,
+                    format!(
+                        "the absent leader of the process group of pid {} (unless restore runs in that group, --shell-job)",
+                        t.pid
+                    ),
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (pid, index, why) in helpers {
+            if !seen.insert(pid) {
+                continue;
+            }
+            if let Some(user) = pid_user(pid) {
+                self.error(
+                    "pstree.img",
+                    Some(index),
+                    format!(
+                        "pid {pid}, which restore gives a helper standing for {why}, is taken on this host by {user} (restore: Can't fork for {pid}: File exists)"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// What restore would find wrong with the regular file `name` (as a dump
+/// records it: absolute, opened from the root) on this host, given the
+/// size and mode (`st_mode`, type bits included) the dump recorded: one
+/// line per problem, starting with the path; none when it is ready.
+pub fn file_problems(name: &[u8], size: Option<u64>, mode: Option<u64>) -> Vec<String> {
+    let path = host_path(name);
+    let shown = path.display();
+    // CRIU opens the name without its leading '/' from the root.
+    let rel = String::from_utf8_lossy(name.strip_prefix(b"/").unwrap_or(name));
+    let rel = if rel.is_empty() { ".".into() } else { rel };
+    let m = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) => {
+            let e = os_error(&e);
+            return vec![format!(
+                "{shown}: {e} on this host (restore: Can't open file {rel} on restore: {e})"
+            )];
+        }
+    };
+    let mut bad = Vec::new();
+    if let Some(size) = size
+        && m.len() != size
+    {
+        bad.push(format!(
+            "{shown}: size {} on this host, {size} in the dump (restore: File {rel} has bad size {} (expect {size}))",
+            m.len(),
+            m.len()
+        ));
+    }
+    if let Some(mode) = mode
+        && u64::from(m.mode()) != mode
+    {
+        bad.push(format!(
+            "{shown}: mode 0{:o} on this host, 0{mode:o} in the dump (restore: File {rel} has bad mode 0{:o} (expect 0{mode:o}); --skip-file-rwx-check ignores the permission bits)",
+            m.mode(),
+            m.mode()
+        ));
+    }
+    bad
+}
+
 /// The host path of a dumped file name (names are absolute; a relative one
 /// is taken from the root, as CRIU opens it).
 fn host_path(name: &[u8]) -> PathBuf {
@@ -270,6 +334,90 @@ fn os_error(e: &std::io::Error) -> String {
         Some(at) => s[..at].to_string(),
         None => s,
     }
+}
+
+/// Where [`try_listen`] failed.
+enum Step {
+    Socket,
+    Bind,
+    Listen,
+}
+
+/// A TCP socket set up as restore sets up a listening one (sk-inet.c
+/// open_inet_sk, inet_bind): SO_REUSEADDR and SO_REUSEPORT on,
+/// IPV6_V6ONLY as dumped, IP_FREEBIND for IPv6, then bind and listen. It is
+/// closed at once.
+fn try_listen(addr: SocketAddr, v6only: bool, backlog: i32) -> Result<(), (Step, String)> {
+    let family = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    let last = || os_error(&std::io::Error::last_os_error());
+    // SAFETY: plain socket calls on a descriptor owned here and closed by
+    // OwnedFd; every pointer passed points to a live local of the size given.
+    unsafe {
+        let fd = libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err((Step::Socket, last()));
+        }
+        let fd = <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd);
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        let set = |level: i32, opt: i32, v: i32| {
+            libc::setsockopt(
+                raw,
+                level,
+                opt,
+                (&v as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        set(libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
+        set(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1);
+        let bound = match addr {
+            SocketAddr::V4(a) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(a.ip().octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                libc::bind(
+                    raw,
+                    (&sin as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+            SocketAddr::V6(a) => {
+                if v6only {
+                    set(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1);
+                }
+                set(libc::SOL_IP, libc::IP_FREEBIND, 1);
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: 0,
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
+                    sin6_scope_id: 0,
+                };
+                libc::bind(
+                    raw,
+                    (&sin6 as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        };
+        if bound != 0 {
+            return Err((Step::Bind, last()));
+        }
+        if libc::listen(raw, backlog) != 0 {
+            return Err((Step::Listen, last()));
+        }
+    }
+    Ok(())
 }
 
 /// The address a listening socket is bound to: IPv4 is one word, IPv6

@@ -3,7 +3,7 @@
 //! images. One finding per problem; the formats are in docs/explorers.md.
 
 pub mod chain;
-mod host;
+pub mod host;
 mod memory;
 mod refs;
 mod scan;

@@ -24,7 +24,9 @@ pub fn image_names(dir: &Path) -> std::io::Result<Vec<String>> {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        if name.ends_with(".img") || name.starts_with("stats-") {
+        // CRIU's stats images have no suffix (`stats-dump`); a mount's
+        // views of them (`stats-dump.json`) are not images.
+        if name.ends_with(".img") || (name.starts_with("stats-") && !name.contains('.')) {
             names.push(name);
         }
     }

@@ -146,13 +146,23 @@ impl CritFs {
         }
     }
 
-    /// READLINK of a symbolic link of the dump.
+    /// READLINK of a symbolic link of the dump. A relative target is given
+    /// joined to the link's directory in DUMP, so that the link leads where
+    /// it leads there: a pre-dump chain's `parent -> ../pre` must reach the
+    /// dump beside DUMP, not beside the mount point, for `criu restore -D
+    /// MNT` to read through it.
     pub fn readlink(&self, ino: u64) -> FsResult<Vec<u8>> {
         match self.node(ino)? {
             node @ Node::ProcEntry { .. } => self.proc_readlink(&node),
-            Node::Real { rel } => fs::read_link(self.path(&rel))
-                .map(|p| p.into_os_string().into_vec())
-                .map_err(|e| FsError::io(&e, rel.display())),
+            Node::Real { rel } => {
+                let link = self.path(&rel);
+                let target = fs::read_link(&link).map_err(|e| FsError::io(&e, rel.display()))?;
+                let target = match link.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+                Ok(target.into_os_string().into_vec())
+            }
             _ => Err(fs_err!(libc::EINVAL, "not a symbolic link")),
         }
     }

@@ -14,6 +14,7 @@ use crit_fs::image::{Entry, Image, Payload};
 /// PE_PARENT and PE_PRESENT of a pagemap entry's flags.
 pub const PE_PARENT: u64 = 1;
 pub const PE_PRESENT: u64 = 4;
+pub const PE_LAZY: u64 = 2;
 
 /// A range moved up the chain.
 #[derive(Clone, Debug)]
@@ -60,7 +61,19 @@ fn is_present(msg: &crit_fs::message::Message) -> bool {
 /// the n-th selected one to ancestor `1 + n % levels`, so that with two
 /// levels or more some ranges are found only by going up twice.
 pub fn predump_chain(src: &Path, levels: usize, pick: impl Fn(&str, usize) -> bool) -> Chain {
-    assert!(levels >= 1);
+    predump_chain_split(src, levels, u64::MAX, pick)
+}
+
+/// [`predump_chain`] after splitting every present entry into pieces of at
+/// most `max_pages` pages (as the holes of a real chain split them), which
+/// `pick` then sees one by one (the last dump's entries are the pieces).
+pub fn predump_chain_split(
+    src: &Path,
+    levels: usize,
+    max_pages: u64,
+    pick: impl Fn(&str, usize) -> bool,
+) -> Chain {
+    assert!(levels >= 1 && max_pages >= 1);
     let tmp = tempfile::tempdir().unwrap();
     let dirs: Vec<PathBuf> = (0..=levels)
         .map(|k| tmp.path().join(format!("d{k}")))
@@ -111,8 +124,9 @@ pub fn predump_chain(src: &Path, levels: usize, pick: impl Fn(&str, usize) -> bo
                 )
             })
             .collect();
+        let pieces = split(&pm.entries, max_pages, ps);
         let mut off = 0usize;
-        for (i, e) in pm.entries.iter().enumerate().skip(1) {
+        for (i, e) in pieces.iter().enumerate().skip(1) {
             let nr = e
                 .msg
                 .u64("nr_pages")
@@ -120,7 +134,10 @@ pub fn predump_chain(src: &Path, levels: usize, pick: impl Fn(&str, usize) -> bo
                 .unwrap();
             let present = is_present(&e.msg);
             let len = (nr * ps) as usize;
-            let plain = present && flags_of(&e.msg).is_none_or(|f| f == PE_PRESENT);
+            // What a pre-dump could have held: pages present here, lazy
+            // or not (CRIU marks a hole for the parent PE_PARENT alone).
+            let own = flags_of(&e.msg);
+            let plain = present && own.is_none_or(|f| f & !PE_LAZY == PE_PRESENT);
             if plain && pick(&name, i) {
                 let level = 1 + moved.len() % levels;
                 let vaddr = e.msg.u64("vaddr").unwrap();
@@ -136,7 +153,7 @@ pub fn predump_chain(src: &Path, levels: usize, pick: impl Fn(&str, usize) -> bo
                     if k + 1 < level {
                         img.entries.push(with_flags(e, PE_PARENT));
                     } else if k + 1 == level {
-                        img.entries.push(with_flags(e, PE_PRESENT));
+                        img.entries.push(with_flags(e, own.unwrap_or(PE_PRESENT)));
                         data.extend_from_slice(&pages[off..off + len]);
                     }
                 }
@@ -158,6 +175,38 @@ pub fn predump_chain(src: &Path, levels: usize, pick: impl Fn(&str, usize) -> bo
         }
     }
     Chain { tmp, dirs, moved }
+}
+
+/// The entries (head first) with each present one cut into pieces of at
+/// most `max` pages.
+fn split(entries: &[Entry], max: u64, ps: u64) -> Vec<Entry> {
+    let mut out = vec![entries[0].clone()];
+    for e in &entries[1..] {
+        let nr = e.msg.u64("nr_pages").unwrap_or(0);
+        if !is_present(&e.msg) || nr <= max || e.msg.u64("nr_pages").is_none() {
+            out.push(e.clone());
+            continue;
+        }
+        let vaddr = e.msg.u64("vaddr").unwrap();
+        let plan = crit_fs::schema::Schema::get().message(e.msg.msg_type);
+        let (va, np) = (
+            plan.field_by_name("vaddr").unwrap(),
+            plan.field_by_name("nr_pages").unwrap(),
+        );
+        let mut done = 0;
+        while done < nr {
+            let n = max.min(nr - done);
+            let mut msg = e.msg.clone();
+            msg.set(va, vec![crit_fs::message::Value::U64(vaddr + done * ps)]);
+            msg.set(np, vec![crit_fs::message::Value::U64(n)]);
+            out.push(Entry {
+                msg,
+                payload: Payload::None,
+            });
+            done += n;
+        }
+    }
+    out
 }
 
 /// Entry `e` with its flags set to `flags` (and no old in_parent bool).
