@@ -58,7 +58,7 @@ pub enum Command {
         #[arg(value_name = "in")]
         input: PathBuf,
     },
-    /// Explore an image directory: ps, fds, mems, rss, sk.
+    /// Explore an image directory (or a container checkpoint archive): ps, fds, mems, rss, sk.
     X {
         dir: PathBuf,
         what: String,
@@ -74,14 +74,25 @@ pub enum Command {
         #[arg(long)]
         nopl: bool,
     },
-    /// Validate a checkpoint directory: images present, ids consistent.
+    /// Validate a checkpoint directory (or archive): images present, ids consistent.
     Check {
         dir: PathBuf,
         /// Findings as JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Mount a checkpoint directory as a filesystem of JSON views.
+    /// What a checkpoint (directory or container archive) holds: container
+    /// facts, the process tree with command lines, files, sockets, mounts.
+    Inspect {
+        dump: PathBuf,
+        /// The same as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Add CRIU's dump statistics (freezing and frozen time, pages).
+        #[arg(long)]
+        stats: bool,
+    },
+    /// Mount a checkpoint directory or container archive as a filesystem of JSON views.
     Mount(crate::mount::MountArgs),
     /// Unmount a crit-fs mount.
     Umount { mountpoint: PathBuf },
@@ -116,7 +127,7 @@ pub fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command else {
-        eprintln!("usage: {invoked_as} {{decode,encode,info,x,show,check,mount,umount}} ...");
+        eprintln!("usage: {invoked_as} {{decode,encode,info,x,show,check,inspect,mount,umount}} ...");
         eprintln!("{invoked_as}: error: too few arguments");
         return ExitCode::from(1);
     };
@@ -281,20 +292,35 @@ fn run(command: Command) -> Result<()> {
             write_output(&None, &json, true)
         }
         Command::X { dir, what, json } => {
+            let src = crate::archive::open_dump(&dir)?;
             let mut out = stdout_writer();
-            crate::explore::run(&dir, &what, json, &mut out)?;
+            crate::explore::run(src.dir(), &what, json, &mut out)?;
             out.flush()?;
             Ok(())
         }
         Command::Check { dir, json } => {
+            let src = crate::archive::open_dump(&dir)?;
             let mut out = stdout_writer();
-            let clean = crate::check::run(&dir, json, &mut out)?;
+            let clean = crate::check::run(src.dir(), json, &mut out)?;
             out.flush()?;
             if clean {
                 Ok(())
             } else {
                 Err(Error::other("the dump has errors"))
             }
+        }
+        Command::Inspect { dump, json, stats } => {
+            let src = crate::archive::open_dump(&dump)?;
+            let v = crate::inspect::inspect(src.dir(), src.top(), stats)
+                .map_err(|e| e.in_file(dump.display()))?;
+            let text = if json {
+                let mut t = serde_json::to_string_pretty(&v).map_err(|e| Error::other(e.to_string()))?;
+                t.push('\n');
+                t
+            } else {
+                crate::inspect::text(&v, &dump.display().to_string())
+            };
+            write_stdout(text.as_bytes())
         }
         Command::Mount(args) => crate::mount::mount(args),
         Command::Umount { mountpoint } => crate::mount::umount(&mountpoint),
