@@ -16,6 +16,7 @@ pub mod json;
 pub mod mapped;
 pub mod message;
 pub mod mount;
+mod mount_archive;
 pub mod schema;
 pub mod wire;
 

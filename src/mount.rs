@@ -15,7 +15,8 @@ use crate::fs::{Config, CritFs, Invalidate};
 /// Arguments of `crit-fs mount`.
 #[derive(clap::Args, Debug)]
 pub struct MountArgs {
-    /// The checkpoint directory to show.
+    /// The checkpoint directory to show, or a container checkpoint archive
+    /// (tar, gzip, zstd or OCI image archive; read-only unless `-o rw`).
     pub dump: PathBuf,
     /// Where to mount it (an existing, empty directory).
     pub mountpoint: PathBuf,
@@ -41,6 +42,8 @@ pub struct MountArgs {
 pub struct MountOptions {
     pub read_only: bool,
     pub allow_other: bool,
+    /// `rw` was given (an archive mounts read-only without it).
+    pub rw: bool,
 }
 
 /// Parses `-o` options; unknown ones are an error.
@@ -49,7 +52,10 @@ pub fn parse_options(opts: &[String]) -> Result<MountOptions> {
     for opt in opts.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         match opt {
             "ro" => o.read_only = true,
-            "rw" => o.read_only = false,
+            "rw" => {
+                o.read_only = false;
+                o.rw = true;
+            }
             "allow_other" => o.allow_other = true,
             // Always on with allow_other; alone it changes nothing for a private mount.
             "default_permissions" => {}
@@ -119,17 +125,21 @@ fn in_path(program: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
-struct Checked {
-    dump: PathBuf,
-    mountpoint: PathBuf,
-    opts: MountOptions,
+pub(crate) struct Checked {
+    pub dump: PathBuf,
+    pub mountpoint: PathBuf,
+    pub opts: MountOptions,
 }
 
 fn check(args: &MountArgs) -> Result<Checked> {
     let opts = parse_options(&args.options)?;
     let dump = std::fs::canonicalize(&args.dump)
         .map_err(|e| Error::other(format!("dump directory {}: {e}", args.dump.display())))?;
-    if !dump.is_dir() {
+    let mut opts = opts;
+    if crate::archive::is_archive(&dump) {
+        // An archive's working copy is written back only when asked for.
+        opts.read_only = opts.read_only || !opts.rw;
+    } else if !dump.is_dir() {
         return Err(Error::other(format!(
             "dump directory {}: not a directory",
             args.dump.display()
@@ -323,12 +333,18 @@ fn serve_inner(args: &MountArgs, checked: &Checked, ready: &mut Option<OwnedFd>)
     // Blocked before any thread starts, so that only the signal thread takes them.
     let sigs = block_signals();
     raise_nofile_limit();
-    let cfg = Config {
-        dump: checked.dump.clone(),
-        plain: args.plain,
-        cache_budget: args.cache_mb.saturating_mul(1 << 20),
-        read_only: checked.opts.read_only,
+    let archive = if crate::archive::is_archive(&checked.dump) {
+        Some(crate::mount_archive::open(checked)?)
+    } else {
+        None
     };
+    let mut cfg = Config::new(checked.dump.clone());
+    cfg.plain = args.plain;
+    cfg.cache_budget = args.cache_mb.saturating_mul(1 << 20);
+    cfg.read_only = checked.opts.read_only;
+    if let Some(a) = &archive {
+        a.configure(&mut cfg);
+    }
     let core = Arc::new(CritFs::new(cfg).map_err(|e| Error::other(e.message))?);
     if !checked.opts.read_only {
         core.remove_stale_temp_files();
@@ -421,6 +437,10 @@ fn serve_inner(args: &MountArgs, checked: &Checked, ready: &mut Option<OwnedFd>)
         .run()
         .map_err(|e| Error::other(format!("session: {e}")))?;
     log::info!("unmounted {}", checked.mountpoint.display());
+    drop(core);
+    if let Some(a) = archive {
+        a.finish();
+    }
     Ok(())
 }
 
@@ -450,6 +470,7 @@ pub fn umount(mnt: &Path) -> Result<()> {
             mnt.display()
         )));
     }
+    let source = mount_source(&canon);
     let out = std::process::Command::new("fusermount3")
         .arg("-u")
         .arg(&canon)
@@ -463,7 +484,26 @@ pub fn umount(mnt: &Path) -> Result<()> {
             msg.lines().next().unwrap_or("fusermount3 failed").trim()
         )));
     }
+    if source.as_deref().is_some_and(crate::archive::is_archive) {
+        crate::mount_archive::wait_for_daemon(&canon)?;
+    }
     Ok(())
+}
+
+/// The source (FSName) of the topmost mount on `path`, from /proc/self/mountinfo.
+fn mount_source(path: &Path) -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let want = path.to_string_lossy();
+    info.lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .map(unescape_mountinfo)
+                .is_some_and(|p| p == want)
+        })
+        .filter_map(|l| Some(unescape_mountinfo(l.split_once(" - ")?.1.split(' ').nth(1)?)))
+        .next_back()
+        .map(PathBuf::from)
 }
 
 #[cfg(test)]

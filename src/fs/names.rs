@@ -70,7 +70,8 @@ impl CritFs {
         }
         cands.into_iter().find_map(|c| {
             let rel = dir_rel.join(&c);
-            let meta = fs::metadata(self.path(&rel)).ok()?;
+            // Not followed: a symbolic link gets no view (its target may be outside).
+            let meta = fs::symlink_metadata(self.path(&rel)).ok()?;
             self.is_image(&rel, &meta).then_some(rel)
         })
     }
@@ -92,8 +93,10 @@ impl CritFs {
         if self.scratch_at(parent, name).is_some() {
             return Ok(Node::Scratch);
         }
-        if parent == ROOT_INO
-            && let Some((_, what)) = report_files().into_iter().find(|(n, _)| name == n.as_str())
+        if let Some((_, what)) = self
+            .reports_at(&dir_rel)
+            .into_iter()
+            .find(|(n, _)| name == n.as_str())
         {
             return Ok(Node::Report { what });
         }
@@ -165,11 +168,9 @@ impl CritFs {
                 }
             }
         }
-        if ino == ROOT_INO {
-            for (name, what) in report_files() {
-                if !real.contains(OsStr::new(&name)) {
-                    out.push((name.into(), Node::Report { what }, Kind::File));
-                }
+        for (name, what) in self.reports_at(&rel) {
+            if !real.contains(OsStr::new(&name)) {
+                out.push((name.into(), Node::Report { what }, Kind::File));
             }
         }
         let mut st = lock(&self.state);

@@ -74,7 +74,8 @@ impl CritFs {
         newname: &OsStr,
         noreplace: bool,
     ) -> FsResult<()> {
-        self.check_writable()?;
+        self.check_writable_ino(parent)?;
+        self.check_writable_ino(newparent)?;
         let src = self.resolve(parent, name)?;
         let dst = match self.resolve(newparent, newname) {
             Ok(n) => Some(n),
