@@ -199,6 +199,9 @@ impl<R: Read> TarReader<R> {
     }
 
     fn err(&self, what: impl std::fmt::Display) -> ArchiveError {
+        if self.current.is_empty() {
+            return ArchiveError::new(format!("{what}, before its first member"));
+        }
         ArchiveError::at(&self.current, what)
     }
 
