@@ -127,7 +127,9 @@ pub fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command else {
-        eprintln!("usage: {invoked_as} {{decode,encode,info,x,show,check,inspect,mount,umount}} ...");
+        eprintln!(
+            "usage: {invoked_as} {{decode,encode,info,x,show,check,inspect,mount,umount}} ..."
+        );
         eprintln!("{invoked_as}: error: too few arguments");
         return ExitCode::from(1);
     };
@@ -314,7 +316,8 @@ fn run(command: Command) -> Result<()> {
             let v = crate::inspect::inspect(src.dir(), src.top(), stats)
                 .map_err(|e| e.in_file(dump.display()))?;
             let text = if json {
-                let mut t = serde_json::to_string_pretty(&v).map_err(|e| Error::other(e.to_string()))?;
+                let mut t =
+                    serde_json::to_string_pretty(&v).map_err(|e| Error::other(e.to_string()))?;
                 t.push('\n');
                 t
             } else {

@@ -206,7 +206,11 @@ fn facts_of(v: &Value) -> Facts {
     let list = |k: &str| {
         c.get(k)
             .and_then(|x| x.as_array())
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     Facts {
@@ -224,7 +228,10 @@ fn facts_of(v: &Value) -> Facts {
         mac: list("mac"),
         criu_image_version: c.get("criu_image_version").and_then(|x| x.as_u64()),
         criu_run_id: s("criu_run_id"),
-        checkpoint_size: c.get("checkpoint_size").and_then(|x| x.as_u64()).unwrap_or(0),
+        checkpoint_size: c
+            .get("checkpoint_size")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(0),
         pages_size: c.get("pages_size").and_then(|x| x.as_u64()).unwrap_or(0),
         rootfs_diff_size: c.get("rootfs_diff_size").and_then(|x| x.as_u64()),
         deleted: list("deleted_files"),
@@ -338,10 +345,20 @@ pub fn text(v: &Value, what: &str) -> String {
         match *section {
             "Container" => {
                 for (i, (l, val)) in lines.iter().enumerate() {
-                    branch(&mut out, &p, i + 1 == lines.len() && facts.problems.is_empty(), &format!("{l}: {val}"));
+                    branch(
+                        &mut out,
+                        &p,
+                        i + 1 == lines.len() && facts.problems.is_empty(),
+                        &format!("{l}: {val}"),
+                    );
                 }
                 for (i, pr) in facts.problems.iter().enumerate() {
-                    branch(&mut out, &p, i + 1 == facts.problems.len(), &format!("Unreadable: {pr}"));
+                    branch(
+                        &mut out,
+                        &p,
+                        i + 1 == facts.problems.len(),
+                        &format!("Unreadable: {pr}"),
+                    );
                 }
             }
             "Statistics" => {

@@ -501,7 +501,11 @@ fn mount_source(path: &Path) -> Option<PathBuf> {
                 .map(unescape_mountinfo)
                 .is_some_and(|p| p == want)
         })
-        .filter_map(|l| Some(unescape_mountinfo(l.split_once(" - ")?.1.split(' ').nth(1)?)))
+        .filter_map(|l| {
+            Some(unescape_mountinfo(
+                l.split_once(" - ")?.1.split(' ').nth(1)?,
+            ))
+        })
         .next_back()
         .map(PathBuf::from)
 }

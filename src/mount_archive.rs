@@ -45,11 +45,8 @@ pub(crate) fn open(checked: &Checked) -> Result<MountedArchive> {
     let mnt_lock = File::open(&checked.mountpoint)
         .map_err(|e| Error::other(format!("{}: {e}", checked.mountpoint.display())))?;
     flock(&mnt_lock, libc::LOCK_EX | libc::LOCK_NB);
-    let extracted = archive::open(
-        &checked.dump,
-        archive::OpenOptions { rootfs_diff: true },
-    )
-    .map_err(|e| Error::from(e).in_file(&name))?;
+    let extracted = archive::open(&checked.dump, archive::OpenOptions { rootfs_diff: true })
+        .map_err(|e| Error::from(e).in_file(&name))?;
     if rw && matches!(extracted.format(), Format::Oci(_)) {
         return Err(Error::other(format!(
             "{name}: an OCI image archive mounts read-only (rewriting it would change its digests); leave out -o rw"
@@ -85,10 +82,15 @@ impl MountedArchive {
         let name = self.extracted.archive().display().to_string();
         if self.rw {
             match self.extracted.rewrite() {
-                Ok(RewriteOutcome::Unchanged) => log::info!("{name}: no member changed; left as it was"),
+                Ok(RewriteOutcome::Unchanged) => {
+                    log::info!("{name}: no member changed; left as it was")
+                }
                 Ok(RewriteOutcome::Rewritten(m)) => log::info!(
                     "{name}: rewritten with new {}",
-                    m.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                    m.iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 Err(e) => {
                     self.extracted.keep_spool();

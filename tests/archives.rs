@@ -87,7 +87,13 @@ fn write_archive(dir: &Path, name: &str, c: Compression, tar: &[u8]) -> PathBuf 
     p
 }
 
-fn raw_member(b: &mut tar::Builder<Vec<u8>>, name: &[u8], kind: tar::EntryType, link: &[u8], data: &[u8]) {
+fn raw_member(
+    b: &mut tar::Builder<Vec<u8>>,
+    name: &[u8],
+    kind: tar::EntryType,
+    link: &[u8],
+    data: &[u8],
+) {
     // Written by hand: the tar crate refuses `..` and absolute names itself.
     let mut h = tar::Header::new_old();
     h.as_old_mut().name[..name.len()].copy_from_slice(name);
@@ -113,7 +119,10 @@ fn compression_is_recognised_by_bytes_not_name() {
         assert_eq!(x.format(), &Format::Export(c), "{name}");
         assert_eq!(
             fs::read(x.dump_dir().join("pstree.img")).unwrap(),
-            fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus/sleep/pstree.img")).unwrap()
+            fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus/sleep/pstree.img")
+            )
+            .unwrap()
         );
     }
 }
@@ -125,7 +134,10 @@ fn spool_is_private_and_removed_when_dropped() {
     let x = archive::open(&p, OpenOptions::default()).unwrap();
     let spool = x.spool_dir().to_path_buf();
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(fs::metadata(&spool).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        fs::metadata(&spool).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     assert!(x.dump_dir().join("inventory.img").is_file());
     drop(x);
     assert!(!spool.exists());
@@ -155,11 +167,19 @@ fn truncated_and_damaged_archives_fail_naming_the_member() {
     }
     // A header's bytes changed: the checksum no longer matches.
     let mut bad = tar.clone();
-    let second = 512 + tar[124..135].iter().fold(0usize, |a, d| a * 8 + (d - b'0') as usize).div_ceil(512) * 512;
+    let second = 512
+        + tar[124..135]
+            .iter()
+            .fold(0usize, |a, d| a * 8 + (d - b'0') as usize)
+            .div_ceil(512)
+            * 512;
     bad[second + 3] ^= 0x55;
     let p = write_archive(&t.0, "flipped.tar", Compression::None, &bad);
     let msg = open_err(&p);
-    assert!(msg.contains("wrong checksum") && msg.contains("member"), "{msg}");
+    assert!(
+        msg.contains("wrong checksum") && msg.contains("member"),
+        "{msg}"
+    );
     // A flipped byte inside gzip data: the CRC or the deflate stream fails.
     let mut gz = compress(Compression::Gzip, &tar);
     let mid = gz.len() / 2;
@@ -167,7 +187,10 @@ fn truncated_and_damaged_archives_fail_naming_the_member() {
     let p = t.0.join("flipped.tgz");
     fs::write(&p, &gz).unwrap();
     let msg = open_err(&p);
-    assert!(msg.contains("damaged") || msg.contains("cut short") || msg.contains("checksum"), "{msg}");
+    assert!(
+        msg.contains("damaged") || msg.contains("cut short") || msg.contains("checksum"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -177,30 +200,87 @@ fn escaping_members_are_refused_and_nothing_lands_outside() {
     fs::create_dir(&outside).unwrap();
     let target = format!("{}/pwned", outside.display());
     let cases: Vec<(&str, Box<dyn Fn(&mut tar::Builder<Vec<u8>>)>, &str)> = vec![
-        ("dotdot", Box::new(|b| raw_member(b, b"checkpoint/../../../../../../../../tmp/x-crit-fs-pwned", tar::EntryType::Regular, b"", b"x")), "\"..\""),
-        ("absolute", Box::new(|b| raw_member(b, target.as_bytes(), tar::EntryType::Regular, b"", b"x")), "absolute path"),
-        ("symlink", Box::new(|b| {
-            raw_member(b, b"link", tar::EntryType::Symlink, outside.to_str().unwrap().as_bytes(), b"");
-            raw_member(b, b"link/pwned", tar::EntryType::Regular, b"", b"x");
-        }), "out of the archive"),
-        ("relative-symlink", Box::new(|b| {
-            raw_member(b, b"checkpoint/up", tar::EntryType::Symlink, b"../../outside", b"");
-        }), "out of the archive"),
-        ("hardlink", Box::new(|b| raw_member(b, b"hl", tar::EntryType::Link, b"/etc/passwd", b"")), "hard link"),
-        ("device", Box::new(|b| raw_member(b, b"dev", tar::EntryType::Char, b"", b"")), "device"),
+        (
+            "dotdot",
+            Box::new(|b| {
+                raw_member(
+                    b,
+                    b"checkpoint/../../../../../../../../tmp/x-crit-fs-pwned",
+                    tar::EntryType::Regular,
+                    b"",
+                    b"x",
+                )
+            }),
+            "\"..\"",
+        ),
+        (
+            "absolute",
+            Box::new(|b| raw_member(b, target.as_bytes(), tar::EntryType::Regular, b"", b"x")),
+            "absolute path",
+        ),
+        (
+            "symlink",
+            Box::new(|b| {
+                raw_member(
+                    b,
+                    b"link",
+                    tar::EntryType::Symlink,
+                    outside.to_str().unwrap().as_bytes(),
+                    b"",
+                );
+                raw_member(b, b"link/pwned", tar::EntryType::Regular, b"", b"x");
+            }),
+            "out of the archive",
+        ),
+        (
+            "relative-symlink",
+            Box::new(|b| {
+                raw_member(
+                    b,
+                    b"checkpoint/up",
+                    tar::EntryType::Symlink,
+                    b"../../outside",
+                    b"",
+                );
+            }),
+            "out of the archive",
+        ),
+        (
+            "hardlink",
+            Box::new(|b| raw_member(b, b"hl", tar::EntryType::Link, b"/etc/passwd", b"")),
+            "hard link",
+        ),
+        (
+            "device",
+            Box::new(|b| raw_member(b, b"dev", tar::EntryType::Char, b"", b"")),
+            "device",
+        ),
     ];
     for (name, extra, needle) in cases {
-        let p = write_archive(&t.0, &format!("{name}.tar"), Compression::None, &build_tar(|b| extra(b)));
+        let p = write_archive(
+            &t.0,
+            &format!("{name}.tar"),
+            Compression::None,
+            &build_tar(|b| extra(b)),
+        );
         let msg = open_err(&p);
-        assert!(msg.starts_with("member \"") && msg.contains(needle), "{name}: {msg}");
+        assert!(
+            msg.starts_with("member \"") && msg.contains(needle),
+            "{name}: {msg}"
+        );
         assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "{name}");
         assert!(!Path::new("/tmp/x-crit-fs-pwned").exists());
     }
     // A symbolic link whose parent is a link: refused before writing through it.
-    let p = write_archive(&t.0, "through.tar", Compression::None, &build_tar(|b| {
-        raw_member(b, b"d", tar::EntryType::Symlink, b"checkpoint", b"");
-        raw_member(b, b"d/new", tar::EntryType::Regular, b"", b"x");
-    }));
+    let p = write_archive(
+        &t.0,
+        "through.tar",
+        Compression::None,
+        &build_tar(|b| {
+            raw_member(b, b"d", tar::EntryType::Symlink, b"checkpoint", b"");
+            raw_member(b, b"d/new", tar::EntryType::Regular, b"", b"x");
+        }),
+    );
     let msg = open_err(&p);
     assert!(msg.contains("not a directory"), "{msg}");
 }
@@ -213,9 +293,17 @@ fn a_tar_that_is_not_a_checkpoint_is_refused() {
     h.set_size(5);
     h.set_cksum();
     b.append_data(&mut h, "hello.txt", &b"hello"[..]).unwrap();
-    let p = write_archive(&t.0, "plain.tar", Compression::Gzip, &b.into_inner().unwrap());
+    let p = write_archive(
+        &t.0,
+        "plain.tar",
+        Compression::Gzip,
+        &b.into_inner().unwrap(),
+    );
     let msg = open_err(&p);
-    assert!(msg.contains("not a container checkpoint") && msg.contains("hello.txt"), "{msg}");
+    assert!(
+        msg.contains("not a container checkpoint") && msg.contains("hello.txt"),
+        "{msg}"
+    );
     let p = t.0.join("random.bin");
     fs::write(&p, vec![7u8; 3000]).unwrap();
     assert!(open_err(&p).contains("wrong checksum"));
@@ -255,7 +343,10 @@ fn rewrite_changes_only_edited_members_and_keeps_compression() {
         img.extend_from_slice(&[0; 3]);
         crit_fs::atomic::replace_file(&ps, &img).unwrap();
         let out = x.rewrite().unwrap();
-        assert_eq!(out, RewriteOutcome::Rewritten(vec![PathBuf::from("checkpoint/pstree.img")]));
+        assert_eq!(
+            out,
+            RewriteOutcome::Rewritten(vec![PathBuf::from("checkpoint/pstree.img")])
+        );
         let head = fs::read(&p).unwrap();
         assert_eq!(Compression::detect(&head), c);
         let old = members(&tar);
@@ -291,14 +382,22 @@ fn interrupted_or_refused_rewrite_leaves_the_archive() {
     let e = x.rewrite().unwrap_err();
     assert!(e.to_string().contains("deleted.files"), "{e}");
     assert_eq!(fs::read(&p).unwrap(), before);
-    let left: Vec<_> = fs::read_dir(&t.0).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = fs::read_dir(&t.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
     // The archive changed since it was read: refused, left as it is.
     let y = archive::open(&p, OpenOptions::default()).unwrap();
     fs::write(y.tree().join("config.dump"), b"{}").unwrap();
     fs::write(&p, compress(Compression::Gzip, &build_tar(|_| {}))).unwrap();
     let now = fs::read(&p).unwrap();
-    assert!(y.rewrite().unwrap_err().to_string().contains("changed since"));
+    assert!(
+        y.rewrite()
+            .unwrap_err()
+            .to_string()
+            .contains("changed since")
+    );
     assert_eq!(fs::read(&p).unwrap(), now);
 }
 
@@ -306,7 +405,8 @@ fn interrupted_or_refused_rewrite_leaves_the_archive() {
 /// is a gzip export.
 pub fn oci_archive(dir: &Path, export_tar: &[u8]) -> PathBuf {
     let layer = compress(Compression::Gzip, export_tar);
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     let ld = "1111111111111111111111111111111111111111111111111111111111111111";
     let cd = "2222222222222222222222222222222222222222222222222222222222222222";
     let md = "3333333333333333333333333333333333333333333333333333333333333333";
@@ -347,15 +447,34 @@ fn oci_image_archive_holding_a_checkpoint_is_read() {
     assert!(x.tree().join("config.dump").is_file());
     assert!(!x.tree().join("oci-layout").exists());
     let out = Command::new(bin()).arg("check").arg(&p).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // An OCI layout without a checkpoint layer.
-    let p2 = oci_archive(&t.0, &build_tar(|_| {})[..0].iter().chain([0u8; 1024].iter()).copied().collect::<Vec<_>>());
+    let p2 = oci_archive(
+        &t.0,
+        &build_tar(|_| {})[..0]
+            .iter()
+            .chain([0u8; 1024].iter())
+            .copied()
+            .collect::<Vec<_>>(),
+    );
     let msg = open_err(&p2);
-    assert!(msg.contains("OCI image archive") && msg.contains("not a checkpoint"), "{msg}");
+    assert!(
+        msg.contains("OCI image archive") && msg.contains("not a checkpoint"),
+        "{msg}"
+    );
 }
 
 fn run(args: &[&str], target: &Path) -> (bool, String, String) {
-    let out = Command::new(bin()).args(&args[..1]).arg(target).args(&args[1..]).output().unwrap();
+    let out = Command::new(bin())
+        .args(&args[..1])
+        .arg(target)
+        .args(&args[1..])
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -371,9 +490,22 @@ fn cli_commands_take_real_archives_as_they_take_directories() {
         // The same output as on the unpacked checkpoint/ directory.
         let dir = t.0.join(a.replace('.', "_"));
         fs::create_dir(&dir).unwrap();
-        let st = Command::new("tar").arg("-xf").arg(&p).arg("-C").arg(&dir).status().unwrap();
+        let st = Command::new("tar")
+            .arg("-xf")
+            .arg(&p)
+            .arg("-C")
+            .arg(&dir)
+            .status()
+            .unwrap();
         assert!(st.success());
-        for args in [&["check"][..], &["check", "--json"], &["x", "ps"], &["x", "fds"], &["x", "sk", "--json"], &["x", "mems"]] {
+        for args in [
+            &["check"][..],
+            &["check", "--json"],
+            &["x", "ps"],
+            &["x", "fds"],
+            &["x", "sk", "--json"],
+            &["x", "mems"],
+        ] {
             let (ok, out, err) = run(args, &p);
             let (ok2, out2, _) = run(args, &dir.join("checkpoint"));
             assert!(ok && ok2, "{a} {args:?}: {err}");
@@ -387,7 +519,10 @@ fn cli_commands_take_real_archives_as_they_take_directories() {
     let (ok, _, err) = run(&["check"], &bad);
     assert!(!ok);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("bad.tar.gz") && err.contains("member \""), "{err}");
+    assert!(
+        err.contains("bad.tar.gz") && err.contains("member \""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -410,10 +545,21 @@ fn inspect_shows_container_processes_files_sockets_mounts() {
         // Command lines read from the dumped memory: the container's command
         // (c2's shell ended with `exec sleep`).
         let cmd = pid1["cmdline"].as_str().unwrap();
-        let want = if a.starts_with("c2") { "sleep 100000" } else { "sh -c " };
+        let want = if a.starts_with("c2") {
+            "sleep 100000"
+        } else {
+            "sh -c "
+        };
         assert!(cmd.starts_with(want), "{a}: {cmd}");
         assert!(text.contains(&format!("[1] {cmd}")), "{a}");
-        assert!(pid1["mounts"].as_array().unwrap().iter().any(|m| m["mountpoint"] == "/"), "{a}");
+        assert!(
+            pid1["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["mountpoint"] == "/"),
+            "{a}"
+        );
         assert!(!pid1["files"].as_array().unwrap().is_empty(), "{a}");
         assert!(text.contains("Statistics"), "{a}");
     }
@@ -424,7 +570,10 @@ fn inspect_shows_container_processes_files_sockets_mounts() {
     assert!(v.get("statistics").is_none());
     let socks = json.matches("\"ESTABLISHED\"").count();
     assert_eq!(socks, 2, "the two ends of the TCP connection");
-    let (_, json, _) = run(&["inspect", "--json", "--stats"], &containers().join("c3.tar.zst"));
+    let (_, json, _) = run(
+        &["inspect", "--json", "--stats"],
+        &containers().join("c3.tar.zst"),
+    );
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(v["statistics"]["frozen_time"].as_u64().unwrap() > 0);
     assert!(v["statistics"]["pages_written"].as_u64().unwrap() > 0);

@@ -13,8 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::tar::{Kind, TarReader};
 use super::{
-    ArchiveError, CHECKPOINT_DIR, Compression, Format, OpenOptions, ROOTFS_DIFF_DIR, Spool,
-    Version,
+    ArchiveError, CHECKPOINT_DIR, Compression, Format, OpenOptions, ROOTFS_DIFF_DIR, Spool, Version,
 };
 
 /// One member as unpacked: where, what, and the version of its file right
@@ -89,7 +88,9 @@ pub(super) fn safe_rel(path: &[u8]) -> Result<Option<PathBuf>, String> {
         match c {
             Component::Normal(n) => out.push(n),
             Component::CurDir => {}
-            Component::ParentDir => return Err("a path with \"..\": it would escape the archive".into()),
+            Component::ParentDir => {
+                return Err("a path with \"..\": it would escape the archive".into());
+            }
             Component::RootDir | Component::Prefix(_) => {
                 return Err("an absolute path: it would escape the archive".into());
             }
@@ -197,10 +198,9 @@ impl Unpacker<'_> {
                         ),
                     ));
                 }
-                Err(_) => fs::DirBuilder::new()
-                    .mode(0o755)
-                    .create(&p)
-                    .map_err(|e| ArchiveError::at(name, format!("creating {}: {e}", cur.display())))?,
+                Err(_) => fs::DirBuilder::new().mode(0o755).create(&p).map_err(|e| {
+                    ArchiveError::at(name, format!("creating {}: {e}", cur.display()))
+                })?,
             }
         }
         Ok(())
@@ -302,7 +302,8 @@ impl Unpacker<'_> {
 
     /// Directory modes and times, set last (children changed their mtime), deepest first.
     fn finish_dirs(&mut self) -> Result<(), ArchiveError> {
-        self.dirs.sort_by_key(|(r, _, _)| std::cmp::Reverse(r.components().count()));
+        self.dirs
+            .sort_by_key(|(r, _, _)| std::cmp::Reverse(r.components().count()));
         for (rel, mode, mtime) in &self.dirs {
             let p = self.root.join(rel);
             let name = rel.display().to_string();
@@ -314,7 +315,11 @@ impl Unpacker<'_> {
     }
 }
 
-fn unpack<R: Read>(stream: R, root: &Path, links: Links) -> Result<Vec<MemberRecord>, ArchiveError> {
+fn unpack<R: Read>(
+    stream: R,
+    root: &Path,
+    links: Links,
+) -> Result<Vec<MemberRecord>, ArchiveError> {
     fs::DirBuilder::new()
         .mode(0o700)
         .create(root)
@@ -341,8 +346,8 @@ pub(super) fn unpack_file(
     root: &Path,
     shown_links: bool,
 ) -> Result<(Compression, Vec<MemberRecord>), ArchiveError> {
-    let (c, stream) = super::decompressed(file)
-        .map_err(|e| ArchiveError::new(format!("reading it: {e}")))?;
+    let (c, stream) =
+        super::decompressed(file).map_err(|e| ArchiveError::new(format!("reading it: {e}")))?;
     let links = if shown_links {
         Links::Shown
     } else {
@@ -411,7 +416,8 @@ pub(super) fn open(archive: &Path, opts: OpenOptions) -> Result<Extracted, Archi
 fn unpack_rootfs_diff(tree: &Path) -> Result<bool, ArchiveError> {
     let tar = tree.join("rootfs-diff.tar");
     let dir = tree.join(ROOTFS_DIFF_DIR);
-    if !fs::symlink_metadata(&tar).is_ok_and(|m| m.is_file()) || fs::symlink_metadata(&dir).is_ok() {
+    if !fs::symlink_metadata(&tar).is_ok_and(|m| m.is_file()) || fs::symlink_metadata(&dir).is_ok()
+    {
         return Ok(false);
     }
     let file = File::open(&tar).map_err(|e| ArchiveError::at("rootfs-diff.tar", e))?;

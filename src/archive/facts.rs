@@ -66,7 +66,10 @@ fn read_json(top: &Path, name: &str, problems: &mut Vec<String>) -> Option<Value
 }
 
 fn s(v: &Value, key: &str) -> Option<String> {
-    v.get(key)?.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+    v.get(key)?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// RFC 3339 to the second, as checkpointctl prints times.
@@ -131,7 +134,12 @@ fn network(v: &Value, ip: &mut Vec<String>, mac: &mut Vec<String>) {
             if let Some(m) = s(iface, "mac_address") {
                 mac.push(m);
             }
-            for sub in iface.get("subnets").and_then(|x| x.as_array()).into_iter().flatten() {
+            for sub in iface
+                .get("subnets")
+                .and_then(|x| x.as_array())
+                .into_iter()
+                .flatten()
+            {
                 if let Some(n) = s(sub, "ipnet") {
                     ip.push(n.split('/').next().unwrap_or(&n).to_string());
                 }
@@ -180,7 +188,9 @@ pub fn read(top: &Path) -> Facts {
                 f.ip.push(ip);
             }
             if f.created.is_none() {
-                f.created = ann.and_then(|a| s(a, "io.kubernetes.cri-o.Created")).map(|t| to_second(&t));
+                f.created = ann
+                    .and_then(|a| s(a, "io.kubernetes.cri-o.Created"))
+                    .map(|t| to_second(&t));
             }
             if f.name.is_none() {
                 f.name = ann
@@ -194,7 +204,10 @@ pub fn read(top: &Path) -> Facts {
         network(&n, &mut f.ip, &mut f.mac);
     }
     if let Some(Value::Array(d)) = read_json(top, "deleted.files", &mut problems) {
-        f.deleted = d.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+        f.deleted = d
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect();
     }
     let cp = top.join(CHECKPOINT_DIR);
     if let Ok(rd) = fs::read_dir(&cp) {
@@ -215,7 +228,10 @@ pub fn read(top: &Path) -> Facts {
         }
         if let Some(e) = entry_of(&cp.join("inventory.img"), &mut problems, "inventory.img") {
             f.criu_image_version = e.get("img_version").and_then(|v| v.as_u64());
-            f.criu_run_id = e.get("dump_criu_run_id").and_then(|v| v.as_str()).map(str::to_string);
+            f.criu_run_id = e
+                .get("dump_criu_run_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
         }
     }
     f.rootfs_diff_size = fs::symlink_metadata(top.join("rootfs-diff.tar"))
@@ -269,13 +285,21 @@ impl Facts {
             opt("Namespace", &self.namespace);
             opt("Pod", &self.pod);
         }
-        let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(", ") };
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
         out.push(("IP", list(&self.ip)));
         out.push(("MAC", list(&self.mac)));
         out.push((
             "CRIU",
             match (&self.criu_image_version, &self.criu_run_id) {
-                (Some(v), Some(r)) => format!("image format {v}, dump run {r} (the CRIU version is not recorded)"),
+                (Some(v), Some(r)) => {
+                    format!("image format {v}, dump run {r} (the CRIU version is not recorded)")
+                }
                 (Some(v), None) => format!("image format {v} (the CRIU version is not recorded)"),
                 _ => "-".into(),
             },
@@ -284,7 +308,9 @@ impl Facts {
         out.push(("Memory pages", size_text(self.pages_size)));
         out.push((
             "Root fs diff",
-            self.rootfs_diff_size.map(size_text).unwrap_or_else(|| "-".into()),
+            self.rootfs_diff_size
+                .map(size_text)
+                .unwrap_or_else(|| "-".into()),
         ));
         out.push(("Deleted files", list(&self.deleted)));
         out
@@ -304,7 +330,9 @@ impl Facts {
 
     /// The statistics lines (`inspect --stats`).
     pub fn stats_lines(&self) -> Vec<(String, String)> {
-        let Some(st) = &self.stats else { return Vec::new() };
+        let Some(st) = &self.stats else {
+            return Vec::new();
+        };
         let us = |k: &str| st.get(k).and_then(|v| v.as_u64());
         let mut out = Vec::new();
         for (k, label) in [
@@ -364,6 +392,9 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(utc(1_796_767_699), "2026-12-08T22:08:19Z");
-        assert_eq!(to_second("2026-12-04T22:08:19.678983244Z"), "2026-12-04T22:08:19Z");
+        assert_eq!(
+            to_second("2026-12-04T22:08:19.678983244Z"),
+            "2026-12-04T22:08:19Z"
+        );
     }
 }

@@ -29,7 +29,10 @@ fn read_json(tree: &Path, rel: &str) -> Result<Value, ArchiveError> {
         .map(|m| m.len())
         .ok_or_else(|| ArchiveError::at(rel, "missing from the OCI image archive"))?;
     if len > MAX_JSON {
-        return Err(ArchiveError::at(rel, format!("{len} bytes: too large for an OCI index or manifest")));
+        return Err(ArchiveError::at(
+            rel,
+            format!("{len} bytes: too large for an OCI index or manifest"),
+        ));
     }
     let text = fs::read(&p).map_err(|e| ArchiveError::at(rel, e))?;
     serde_json::from_slice(&text).map_err(|e| ArchiveError::at(rel, format!("not JSON: {e}")))
@@ -49,7 +52,10 @@ fn descriptors(v: &Value, key: &str) -> Vec<(String, String)> {
             a.iter()
                 .filter_map(|d| {
                     Some((
-                        d.get("mediaType").and_then(|m| m.as_str()).unwrap_or("").to_string(),
+                        d.get("mediaType")
+                            .and_then(|m| m.as_str())
+                            .unwrap_or("")
+                            .to_string(),
                         d.get("digest")?.as_str()?.to_string(),
                     ))
                 })
@@ -67,8 +73,9 @@ fn layers(tree: &Path) -> Result<Vec<String>, ArchiveError> {
         .collect();
     todo.reverse();
     while let Some((digest, depth)) = todo.pop() {
-        let rel = blob_path(&digest)
-            .ok_or_else(|| ArchiveError::at("index.json", format!("a malformed digest {digest:?}")))?;
+        let rel = blob_path(&digest).ok_or_else(|| {
+            ArchiveError::at("index.json", format!("a malformed digest {digest:?}"))
+        })?;
         let v = read_json(tree, &rel)?;
         if v.get("manifests").is_some() && depth < 4 {
             let mut more: Vec<_> = descriptors(&v, "manifests")
@@ -89,7 +96,10 @@ fn layers(tree: &Path) -> Result<Vec<String>, ArchiveError> {
 
 /// If `tree` is an OCI image layout, unpacks its layers one by one into the
 /// spool until one holds a checkpoint.
-pub(super) fn find_checkpoint_layer(tree: &Path, spool: &Path) -> Result<Option<Found>, ArchiveError> {
+pub(super) fn find_checkpoint_layer(
+    tree: &Path,
+    spool: &Path,
+) -> Result<Option<Found>, ArchiveError> {
     if !tree.join("oci-layout").is_file() || !tree.join("index.json").is_file() {
         return Ok(None);
     }

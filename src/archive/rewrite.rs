@@ -35,7 +35,10 @@ impl Sink {
         let w = BufWriter::with_capacity(1 << 20, f);
         Ok(match c {
             Compression::None => Sink::Plain(w),
-            Compression::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(w, flate2::Compression::default())),
+            Compression::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(
+                w,
+                flate2::Compression::default(),
+            )),
             Compression::Zstd => Sink::Zstd(zstd::stream::write::Encoder::new(w, 3)?),
         })
     }
@@ -134,7 +137,10 @@ fn new_header(m: &Member, size: u64, mtime: i64) -> Result<Vec<u8>, ArchiveError
     }
     let mut main = raw[at..].to_vec();
     if main.len() != BLOCK {
-        return Err(ArchiveError::at(&name, "rewriting: the header blocks are out of step"));
+        return Err(ArchiveError::at(
+            &name,
+            "rewriting: the header blocks are out of step",
+        ));
     }
     if !m.pax_size {
         tar::set_number(&mut main[124..136], size);
@@ -154,7 +160,9 @@ impl Extracted {
             .iter()
             .filter(|r| r.kind == Kind::File)
             .filter(|r| {
-                let now = fs::symlink_metadata(tree.join(&r.rel)).ok().map(|m| Version::of(&m));
+                let now = fs::symlink_metadata(tree.join(&r.rel))
+                    .ok()
+                    .map(|m| Version::of(&m));
                 now != r.version
             })
             .map(|r| r.rel.clone())
@@ -187,21 +195,26 @@ impl Extracted {
         let archive = self.archive.clone();
         crate::atomic::replace_file_with(&archive, |out: &mut File| -> Result<(), ArchiveError> {
             let io_err = |e: io::Error| ArchiveError::new(format!("writing the new archive: {e}"));
-            let file = File::open(&archive).map_err(|e| ArchiveError::new(format!("reading it again: {e}")))?;
+            let file = File::open(&archive)
+                .map_err(|e| ArchiveError::new(format!("reading it again: {e}")))?;
             if Version::of(&file.metadata().map_err(io_err)?) != self.archive_version {
-                return Err(ArchiveError::new("it changed since it was mounted; it is left as it is"));
+                return Err(ArchiveError::new(
+                    "it changed since it was mounted; it is left as it is",
+                ));
             }
             let (_, stream) = super::decompressed(file).map_err(io_err)?;
             let mut reader = TarReader::new(stream);
-            let mut sink = Sink::new(compression, out.try_clone().map_err(io_err)?).map_err(io_err)?;
+            let mut sink =
+                Sink::new(compression, out.try_clone().map_err(io_err)?).map_err(io_err)?;
             while let Some(m) = reader.next_member()? {
                 let rel = safe_rel(&m.path).ok().flatten();
-                let candidate = m.kind == Kind::File
-                    && rel.as_ref().is_some_and(|r| touched.contains_key(r));
+                let candidate =
+                    m.kind == Kind::File && rel.as_ref().is_some_and(|r| touched.contains_key(r));
                 if !candidate {
                     sink.write_all(&m.raw_header).map_err(io_err)?;
                     reader.copy_data(&mut sink)?;
-                    sink.write_all(&vec![0u8; tar::padding(m.size) as usize]).map_err(io_err)?;
+                    sink.write_all(&vec![0u8; tar::padding(m.size) as usize])
+                        .map_err(io_err)?;
                     continue;
                 }
                 let rel = rel.unwrap_or_default();
@@ -212,7 +225,8 @@ impl Extracted {
                 let mut work = File::open(&path)
                     .map_err(|e| ArchiveError::at(&name, format!("its working copy: {e}")))?;
                 let same = meta.len() == m.size
-                    && same_bytes(&mut reader, &mut work).map_err(|e| ArchiveError::at(&name, e.what))?;
+                    && same_bytes(&mut reader, &mut work)
+                        .map_err(|e| ArchiveError::at(&name, e.what))?;
                 reader.skip_data()?;
                 use std::io::Seek;
                 work.seek(io::SeekFrom::Start(0))
@@ -227,9 +241,13 @@ impl Extracted {
                 let n = io::copy(&mut (&mut work).take(meta.len()), &mut sink)
                     .map_err(|e| ArchiveError::at(&name, format!("its working copy: {e}")))?;
                 if n != meta.len() {
-                    return Err(ArchiveError::at(&name, "its working copy changed while being written"));
+                    return Err(ArchiveError::at(
+                        &name,
+                        "its working copy changed while being written",
+                    ));
                 }
-                sink.write_all(&vec![0u8; tar::padding(n) as usize]).map_err(io_err)?;
+                sink.write_all(&vec![0u8; tar::padding(n) as usize])
+                    .map_err(io_err)?;
             }
             reader.copy_rest(&mut sink)?;
             if edited.is_empty() {
@@ -251,4 +269,3 @@ impl Extracted {
 
 /// Not an error: the touched files hold their old bytes; the temp file is dropped.
 const NOTHING_EDITED: &str = "(nothing edited)";
-

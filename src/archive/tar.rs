@@ -105,7 +105,13 @@ pub fn checksum_ok(h: &[u8]) -> bool {
     let unsigned: u64 = h
         .iter()
         .enumerate()
-        .map(|(i, b)| if (148..156).contains(&i) { 32 } else { *b as u64 })
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                *b as u64
+            }
+        })
         .sum();
     let signed: i64 = h
         .iter()
@@ -225,9 +231,7 @@ impl<R: Read> TarReader<R> {
             match self.inner.read(&mut buf[n..]) {
                 Ok(0) if n == 0 => return Ok(false),
                 Ok(0) => {
-                    return Err(
-                        self.io_err(io::Error::from(io::ErrorKind::UnexpectedEof), doing)
-                    );
+                    return Err(self.io_err(io::Error::from(io::ErrorKind::UnexpectedEof), doing));
                 }
                 Ok(r) => n += r,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -262,7 +266,9 @@ impl<R: Read> TarReader<R> {
             }
             if block.iter().all(|b| *b == 0) {
                 if !raw.is_empty() {
-                    return Err(self.err("an extension header is followed by the end of the archive"));
+                    return Err(
+                        self.err("an extension header is followed by the end of the archive")
+                    );
                 }
                 return Ok(None);
             }
@@ -273,8 +279,9 @@ impl<R: Read> TarReader<R> {
                 )));
             }
             raw.extend_from_slice(&block);
-            let size = parse_octal(&block[124..136])
-                .ok_or_else(|| self.err("the archive is damaged: a header's size is not a number"))?;
+            let size = parse_octal(&block[124..136]).ok_or_else(|| {
+                self.err("the archive is damaged: a header's size is not a number")
+            })?;
             let flag = block[156];
             match flag {
                 b'x' | b'g' | b'L' | b'K' => {
@@ -328,7 +335,9 @@ impl<R: Read> TarReader<R> {
                     std::str::from_utf8(v)
                         .ok()
                         .and_then(|s| s.parse::<u64>().ok())
-                        .ok_or_else(|| self.err("the archive is damaged: a pax size is not a number"))?,
+                        .ok_or_else(|| {
+                            self.err("the archive is damaged: a pax size is not a number")
+                        })?,
                     true,
                 ),
                 None => (size, false),
@@ -340,10 +349,9 @@ impl<R: Read> TarReader<R> {
                 b'1' => Kind::Hardlink,
                 b'3' | b'4' | b'6' => Kind::Special,
                 other => {
-                    return Err(self.err(format!(
-                        "unsupported tar member type {:?}",
-                        other as char
-                    )));
+                    return Err(
+                        self.err(format!("unsupported tar member type {:?}", other as char))
+                    );
                 }
             };
             let mode = parse_octal(&block[100..108]).unwrap_or(0o644) as u32 & 0o7777;
