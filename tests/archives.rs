@@ -199,7 +199,8 @@ fn escaping_members_are_refused_and_nothing_lands_outside() {
     let outside = t.0.join("outside");
     fs::create_dir(&outside).unwrap();
     let target = format!("{}/pwned", outside.display());
-    let cases: Vec<(&str, Box<dyn Fn(&mut tar::Builder<Vec<u8>>)>, &str)> = vec![
+    type AddMembers<'a> = Box<dyn Fn(&mut tar::Builder<Vec<u8>>) + 'a>;
+    let cases: Vec<(&str, AddMembers, &str)> = vec![
         (
             "dotdot",
             Box::new(|b| {
@@ -581,4 +582,169 @@ fn inspect_shows_container_processes_files_sockets_mounts() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["container"]["deleted_files"][0], "/etc/group");
     assert!(v["container"]["rootfs_diff_size"].as_u64().unwrap() > 0);
+}
+
+/// CRIU for podman: `CRIU`, then /opt/criu/bin/criu, then `criu` on PATH (>= 4).
+fn criu_dir() -> Option<PathBuf> {
+    let cands = [
+        std::env::var_os("CRIU").map(PathBuf::from),
+        Some(PathBuf::from("/opt/criu/bin/criu")),
+        Some(PathBuf::from("criu")),
+    ];
+    for c in cands.into_iter().flatten() {
+        let Ok(out) = Command::new(&c).arg("--version").output() else {
+            continue;
+        };
+        let v = String::from_utf8_lossy(&out.stdout);
+        let major: u32 = v
+            .split("Version: ")
+            .nth(1)
+            .and_then(|s| s.split('.').next())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        if out.status.success() && major >= 4 {
+            let full = if c.is_absolute() {
+                c
+            } else {
+                let w = Command::new("sh")
+                    .arg("-c")
+                    .arg("command -v criu")
+                    .output()
+                    .ok()?;
+                PathBuf::from(String::from_utf8_lossy(&w.stdout).trim())
+            };
+            return full.parent().map(Path::to_path_buf);
+        }
+    }
+    None
+}
+
+/// podman restores an archive edited through an `-o rw` mount: the comm and
+/// the RLIMIT_NOFILE soft limit of the container's pid 1 are the edited ones.
+#[test]
+fn podman_restores_an_edited_archive() {
+    let podman = Command::new("podman").arg("--version").output();
+    let Some(criu) = criu_dir() else {
+        println!(
+            "skipped: no CRIU >= 4 (CRIU, /opt/criu/bin/criu or PATH); podman restore not tested"
+        );
+        return;
+    };
+    if !podman.is_ok_and(|o| o.status.success()) || !Path::new("/bin/busybox").exists() {
+        println!("skipped: podman or busybox-static is not installed; podman restore not tested");
+        return;
+    }
+    let path = format!(
+        "{}:{}",
+        criu.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pm = |args: &[&str]| {
+        Command::new("podman")
+            .args(args)
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let t = TempDir::new("podman");
+    let name = format!("critfs-{}", std::process::id());
+    // An image from busybox-static alone (no registry here).
+    let root = t.0.join("rootfs");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    for l in ["sh", "sleep", "cat"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(l)).unwrap();
+    }
+    let tarball = t.0.join("rootfs.tar");
+    assert!(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&root)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let img = format!("localhost/{name}:latest");
+    assert!(
+        pm(&["import", tarball.to_str().unwrap(), &img])
+            .status
+            .success()
+    );
+    let run = pm(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--runtime",
+        "runc",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=32768:32768",
+        &img,
+        "sleep",
+        "100000",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let export = t.0.join("cp.tar.zst");
+    let cp = pm(&[
+        "container",
+        "checkpoint",
+        "--export",
+        export.to_str().unwrap(),
+        &name,
+    ]);
+    let cleanup = || {
+        pm(&["rm", "-f", &name]);
+        pm(&["rmi", "-f", &img]);
+    };
+    if !cp.status.success() {
+        cleanup();
+        panic!("checkpoint: {}", String::from_utf8_lossy(&cp.stderr));
+    }
+    pm(&["rm", "-f", &name]);
+    let mnt = t.0.join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let m = Command::new(bin())
+        .arg("mount")
+        .arg(&export)
+        .arg(&mnt)
+        .args(["-o", "rw"])
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let core = mnt.join("checkpoint/core-1.json");
+    let text = fs::read_to_string(&core).unwrap();
+    let edited = text
+        .replacen("\"comm\": \"sleep\"", "\"comm\": \"edited\"", 1)
+        .replacen("\"cur\": 20000,", "\"cur\": 12345,", 1);
+    assert_ne!(edited, text);
+    fs::write(&core, edited).unwrap();
+    let u = Command::new(bin())
+        .arg("umount")
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    assert!(u.status.success());
+    let r = pm(&["container", "restore", "--import", export.to_str().unwrap()]);
+    let ok = r.status.success();
+    let top = pm(&["exec", &name, "cat", "/proc/1/comm", "/proc/1/limits"]);
+    cleanup();
+    assert!(ok, "restore: {}", String::from_utf8_lossy(&r.stderr));
+    let out = String::from_utf8_lossy(&top.stdout);
+    assert!(out.starts_with("edited\n"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Max open files") && l.contains("12345")),
+        "{out}"
+    );
 }
