@@ -64,7 +64,7 @@ pub fn cmdline(dump: &Dump, pid: u64) -> Option<String> {
 }
 
 const FSTYPES: [(u64, &str); 21] = [
-    (0, "unsupported"),
+    (0, "other"),
     (1, "proc"),
     (2, "sysfs"),
     (3, "devtmpfs"),
@@ -300,11 +300,17 @@ fn process_text(out: &mut String, prefix: &str, last: bool, p: &Value) {
             "Mounts",
             m.iter()
                 .map(|m| {
+                    let root = m["root"].as_str().unwrap_or("/");
                     format!(
-                        "{} {} ({})",
+                        "{} {} ({}{})",
                         m["mountpoint"].as_str().unwrap_or(""),
                         m["type"].as_str().unwrap_or(""),
-                        m["source"].as_str().unwrap_or("")
+                        m["source"].as_str().unwrap_or(""),
+                        if root == "/" {
+                            String::new()
+                        } else {
+                            format!(", bind of {root}")
+                        }
                     )
                 })
                 .collect(),
