@@ -128,7 +128,7 @@ fn by_pid(list: &Value) -> std::collections::HashMap<u64, Value> {
 /// The whole inspection as one JSON value.
 pub fn inspect(dir: &Path, top: &Path, stats: bool) -> Result<Value> {
     let dump = Dump::new(dir);
-    let facts = facts::read(top);
+    let facts = facts::read_with(top, dir);
     let ps = explorer(dir, "ps")?;
     let fds = by_pid(&explorer(dir, "fds")?);
     let sk = by_pid(&explorer(dir, "sk")?);

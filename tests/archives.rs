@@ -748,3 +748,52 @@ fn podman_restores_an_edited_archive() {
         "{out}"
     );
 }
+
+#[test]
+fn spools_of_dead_processes_are_removed_kept_ones_stay() {
+    let t = TempDir::new("arc-stale");
+    let tmp = t.0.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    // A pid that is not running: past the kernel's maximum.
+    let stale = tmp.join("crit-fs-archive.99999999.0");
+    let kept = tmp.join("crit-fs-archive.99999999.1");
+    let live = tmp.join(format!("crit-fs-archive.{}.0", std::process::id()));
+    for d in [&stale, &kept, &live] {
+        fs::create_dir_all(d.join("tree/checkpoint")).unwrap();
+    }
+    fs::write(kept.join(archive::KEPT), b"").unwrap();
+    let out = Command::new(bin())
+        .arg("check")
+        .arg(containers().join("c2.tar.gz"))
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!stale.exists() && kept.exists() && live.exists());
+    // The command's own spool is gone when it ends.
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 2);
+}
+
+#[test]
+fn unpacked_exports_are_read_from_their_top_or_checkpoint_dir() {
+    let t = TempDir::new("arc-top");
+    let p = containers().join("c4-tcp.tar.gz");
+    let st = Command::new("tar")
+        .arg("-xf")
+        .arg(&p)
+        .arg("-C")
+        .arg(&t.0)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (ok, from_archive, _) = run(&["inspect", "--json"], &p);
+    assert!(ok);
+    let (ok, from_top, err) = run(&["inspect", "--json"], &t.0);
+    assert!(ok, "{err}");
+    assert_eq!(from_archive, from_top);
+    let (ok, from_cp, _) = run(&["inspect", "--json"], &t.0.join("checkpoint"));
+    assert!(ok);
+    assert_eq!(from_archive, from_cp);
+    let (ok, out, _) = run(&["x", "ps"], &t.0);
+    assert!(ok && out.contains("nc"));
+}

@@ -164,6 +164,12 @@ fn entry_of(path: &Path, problems: &mut Vec<String>, name: &str) -> Option<Map<S
 
 /// Reads the facts of the archive tree `top` (`checkpoint/` inside it).
 pub fn read(top: &Path) -> Facts {
+    read_with(top, &top.join(CHECKPOINT_DIR))
+}
+
+/// Reads the facts of the tree `top` whose CRIU images are in `cp` (a plain
+/// CRIU dump: both the same directory).
+pub fn read_with(top: &Path, cp: &Path) -> Facts {
     let mut f = Facts::default();
     let mut problems = Vec::new();
     let config = read_json(top, "config.dump", &mut problems);
@@ -209,7 +215,7 @@ pub fn read(top: &Path) -> Facts {
             .filter_map(|x| x.as_str().map(str::to_string))
             .collect();
     }
-    let cp = top.join(CHECKPOINT_DIR);
+    let cp = cp.to_path_buf();
     if let Ok(rd) = fs::read_dir(&cp) {
         for e in rd.flatten() {
             if let Ok(m) = e.metadata()
@@ -223,7 +229,9 @@ pub fn read(top: &Path) -> Facts {
         }
     }
     if let Ok(inv) = fs::metadata(cp.join("inventory.img")) {
-        if f.checkpointed.is_none() {
+        // In an engine's export the images' times are the checkpoint's (a
+        // plain directory's may be a copy's).
+        if f.checkpointed.is_none() && config.is_some() {
             f.checkpointed = Some(utc(inv.mtime()));
         }
         if let Some(e) = entry_of(&cp.join("inventory.img"), &mut problems, "inventory.img") {
@@ -267,8 +275,15 @@ pub fn size_text(n: u64) -> String {
 }
 
 impl Facts {
-    /// `(label, value)` lines, in the order `container.txt` shows them.
+    /// `(label, value)` lines, in the order `container.txt` shows them; what
+    /// the checkpoint does not say is left out.
     pub fn lines(&self) -> Vec<(&'static str, String)> {
+        let mut all = self.all_lines();
+        all.retain(|(_, v)| v != "-");
+        all
+    }
+
+    fn all_lines(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         let mut opt = |label: &'static str, v: &Option<String>| {
             out.push((label, v.clone().unwrap_or_else(|| "-".into())));

@@ -163,14 +163,17 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// A new directory under `$TMPDIR` (or /tmp).
+    /// A new directory under `$TMPDIR` (or /tmp). Spool directories left by a
+    /// process that is gone (a killed daemon) are removed first, except those
+    /// kept on purpose (marked [`KEPT`]).
     pub fn new() -> io::Result<Spool> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
         let base = std::env::temp_dir();
+        remove_stale_spools(&base);
         loop {
             let dir = base.join(format!(
-                "crit-fs-archive.{}.{}",
+                "{SPOOL_PREFIX}{}.{}",
                 std::process::id(),
                 N.fetch_add(1, Ordering::Relaxed)
             ));
@@ -189,6 +192,10 @@ impl Spool {
     /// Leave the directory in place when dropped (edits that could not be saved).
     pub fn keep(&mut self) {
         self.keep = true;
+        let _ = fs::write(
+            self.dir.join(KEPT),
+            b"edits that could not be written back\n",
+        );
     }
 }
 
@@ -196,6 +203,35 @@ impl Drop for Spool {
     fn drop(&mut self) {
         if !self.keep {
             remove_tree(&self.dir);
+        }
+    }
+}
+
+/// Marker of a spool directory kept on purpose.
+pub const KEPT: &str = "KEPT";
+
+const SPOOL_PREFIX: &str = "crit-fs-archive.";
+
+fn remove_stale_spools(base: &Path) {
+    let Ok(rd) = fs::read_dir(base) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SPOOL_PREFIX))
+            .and_then(|r| r.split('.').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let dir = e.path();
+        let mine = fs::symlink_metadata(&dir).is_ok_and(|m| {
+            // SAFETY: getuid has no preconditions.
+            m.is_dir() && m.uid() == unsafe { libc::getuid() }
+        });
+        if mine && !Path::new(&format!("/proc/{pid}")).exists() && !dir.join(KEPT).exists() {
+            log::info!("removing {}, left by a crit-fs that is gone", dir.display());
+            remove_tree(&dir);
         }
     }
 }
