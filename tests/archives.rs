@@ -527,6 +527,21 @@ fn cli_commands_take_real_archives_as_they_take_directories() {
 }
 
 #[test]
+fn real_oci_image_archive_checks_and_inspects() {
+    let p = containers().join("c5-oci.tar");
+    let (ok, out, err) = run(&["check"], &p);
+    assert!(ok && out.contains("clean"), "{err}");
+    let (ok, json, err) = run(&["inspect", "--json", "--stats"], &p);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["container"]["name"], "ocit");
+    assert_eq!(v["processes"][0]["cmdline"], "sleep 100000");
+    assert!(v["statistics"]["pages_written"].as_u64().unwrap() > 0);
+    let x = archive::open(&p, OpenOptions::default()).unwrap();
+    assert_eq!(x.format(), &Format::Oci(Compression::Gzip));
+}
+
+#[test]
 fn inspect_shows_container_processes_files_sockets_mounts() {
     for a in REAL {
         let p = containers().join(a);
