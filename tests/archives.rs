@@ -165,6 +165,19 @@ fn truncated_and_damaged_archives_fail_naming_the_member() {
             "{c:?}: {msg}"
         );
     }
+    // Cut exactly after a member (no end-of-archive blocks): named, not taken for whole.
+    let first = 512
+        + tar[124..135]
+            .iter()
+            .fold(0usize, |a, d| a * 8 + (d - b'0') as usize)
+            .div_ceil(512)
+            * 512;
+    let p = write_archive(&t.0, "boundary.tar", Compression::None, &tar[..first]);
+    let msg = open_err(&p);
+    assert!(
+        msg.contains("cut short after this member") && msg.contains("member \"checkpoint/"),
+        "{msg}"
+    );
     // A header's bytes changed: the checksum no longer matches.
     let mut bad = tar.clone();
     let second = 512

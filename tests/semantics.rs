@@ -1240,13 +1240,28 @@ fn s_archive_bad_archive_refused() {
 #[test]
 fn s_archive_oci_read_only() {
     let m = mount_archive("c5-oci.tar", &[]);
-    let ps = Command::new(bin()).arg("x").arg(&m.dump).arg("ps").output().unwrap();
+    let ps = Command::new(bin())
+        .arg("x")
+        .arg(&m.dump)
+        .arg("ps")
+        .output()
+        .unwrap();
     assert!(ps.status.success());
     assert_eq!(fs::read(m.p("checkpoint/ps.txt")).unwrap(), ps.stdout);
-    assert!(fs::read_to_string(m.p("container.txt")).unwrap().contains("ocit"));
+    assert!(
+        fs::read_to_string(m.p("container.txt"))
+            .unwrap()
+            .contains("ocit")
+    );
     assert!(m.p("rootfs-diff.tar").is_file() && !m.p("oci-layout").exists());
     crit_umount(&m);
-    let out = Command::new(bin()).arg("mount").arg(&m.dump).arg(&m.mnt).args(["-o", "rw"]).output().unwrap();
+    let out = Command::new(bin())
+        .arg("mount")
+        .arg(&m.dump)
+        .arg(&m.mnt)
+        .args(["-o", "rw"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(err.lines().count(), 1, "{err}");

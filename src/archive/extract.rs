@@ -421,7 +421,10 @@ fn unpack_rootfs_diff(tree: &Path) -> Result<bool, ArchiveError> {
         return Ok(false);
     }
     let file = File::open(&tar).map_err(|e| ArchiveError::at("rootfs-diff.tar", e))?;
-    unpack_file(file, &dir, true).map_err(|e| ArchiveError {
+    let unpacked = unpack_file(file, &dir, true);
+    // Shown read-only (writes there are refused anyway).
+    let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o555));
+    unpacked.map_err(|e| ArchiveError {
         member: Some(format!(
             "rootfs-diff.tar/{}",
             e.member.as_deref().unwrap_or("")

@@ -257,7 +257,12 @@ impl<R: Read> TarReader<R> {
             let doing = "reading a header";
             if !self.read_block(&mut block, doing)? {
                 if raw.is_empty() {
-                    return Ok(None); // end of stream without the zero blocks: accepted
+                    // Every tar ends with zero blocks: a stream ending at a
+                    // member's boundary was cut there.
+                    return Err(self.err(format!(
+                        "the archive is cut short after this member: no end-of-archive blocks (byte {})",
+                        self.pos
+                    )));
                 }
                 return Err(self.err(format!(
                     "the archive is cut short after an extension header (byte {})",
