@@ -137,6 +137,13 @@ fn check(args: &MountArgs) -> Result<Checked> {
         .map_err(|e| Error::other(format!("dump directory {}: {e}", args.dump.display())))?;
     let mut opts = opts;
     if crate::archive::is_archive(&dump) {
+        if !crate::archive::looks_like_archive(&dump) {
+            return Err(Error::other(format!(
+                "dump directory {}: {}",
+                args.dump.display(),
+                crate::archive::NOT_AN_ARCHIVE
+            )));
+        }
         // An archive's working copy is written back only when asked for.
         opts.read_only = opts.read_only || !opts.rw;
     } else if !dump.is_dir() {

@@ -117,6 +117,32 @@ pub fn is_archive(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file())
 }
 
+/// Whether the file's first bytes are those of an archive crit-fs reads: gzip,
+/// zstd, or a tar header with a right checksum.
+pub fn looks_like_archive(path: &Path) -> bool {
+    let mut head = [0u8; tar::BLOCK];
+    let n = File::open(path)
+        .and_then(|mut f| {
+            let mut n = 0;
+            while n < head.len() {
+                match f.read(&mut head[n..])? {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            Ok(n)
+        })
+        .unwrap_or(0);
+    match Compression::detect(&head[..n]) {
+        Compression::None => n == tar::BLOCK && tar::checksum_ok(&head),
+        _ => true,
+    }
+}
+
+/// The error for a file that is neither a directory nor an archive.
+pub const NOT_AN_ARCHIVE: &str =
+    "not a directory, nor a container checkpoint archive (tar, gzip or zstd)";
+
 /// The decompressed stream of `file` and its compression.
 pub fn decompressed(file: File) -> io::Result<(Compression, Box<dyn Read>)> {
     let mut r = BufReader::with_capacity(256 << 10, file);
@@ -298,6 +324,9 @@ impl DumpSource {
 /// too: a directory is used as it is; a file is read as a checkpoint archive
 /// and its `checkpoint/` returned. Errors name the archive (and the member).
 pub fn open_dump(path: &Path) -> crate::error::Result<DumpSource> {
+    if is_archive(path) && !looks_like_archive(path) {
+        return Err(crate::error::Error::other(NOT_AN_ARCHIVE).in_file(path.display()));
+    }
     if !is_archive(path) {
         // An unpacked export: its top, or its checkpoint/ directory.
         let inner = path.join(CHECKPOINT_DIR);
