@@ -5,62 +5,44 @@
 //! fds`, `x sk`) and the archive facts, so the numbers are theirs.
 
 use std::fmt::Write as _;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use serde_json::{Value, json};
 
 use crate::archive::facts::{self, Facts};
 use crate::error::{Error, Result};
-use crate::explore::dump::{Dump, is_present, nr_pages};
+use crate::explore::dump::Dump;
 use crate::explore::view::Ints;
 
-/// Longest command line read from a process's memory.
-const MAX_CMDLINE: u64 = 128 << 10;
-
-/// The command line of `pid` read from its dumped memory (`mm_arg_start` to
-/// `mm_arg_end`), arguments joined by spaces; None when those pages were not
-/// dumped or the images do not say.
-pub fn cmdline(dump: &Dump, pid: u64) -> Option<String> {
-    let why = "inspect";
-    let mm = dump.head_view(&format!("mm-{pid}.img"), why).ok()?;
-    let (start, end) = (mm.u64("mm_arg_start")?, mm.u64("mm_arg_end")?);
-    if end <= start || end - start > MAX_CMDLINE {
-        return None;
+/// NUL-separated strings (argv, environ) from dumped memory.
+fn strings(mut bytes: Vec<u8>) -> Vec<String> {
+    while bytes.last() == Some(&0) {
+        bytes.pop();
     }
-    let psize = dump.page_size();
-    let pm = dump.entries(&format!("pagemap-{pid}.img"), why).ok()?;
-    let pages_id = pm.first()?.u64("pages_id")?;
-    let pages = File::open(dump.path(&format!("pages-{pages_id}.img"))).ok()?;
-    let mut out = vec![0u8; (end - start) as usize];
-    let mut filled = 0u64;
-    let mut off = 0u64; // offset in the pages image of the current entry
-    for e in pm.iter().skip(1) {
-        let vaddr = e.u64("vaddr").unwrap_or(0);
-        let len = nr_pages(&e).checked_mul(psize)?;
-        if !is_present(&e) {
-            continue;
-        }
-        let (lo, hi) = (vaddr.max(start), vaddr.saturating_add(len).min(end));
-        if lo < hi {
-            let dst = &mut out[(lo - start) as usize..(hi - start) as usize];
-            pages.read_exact_at(dst, off + (lo - vaddr)).ok()?;
-            filled += hi - lo;
-        }
-        off = off.checked_add(len)?;
+    if bytes.is_empty() {
+        return Vec::new();
     }
-    if filled < end - start {
-        return None;
-    }
-    while out.last() == Some(&0) {
-        out.pop();
-    }
-    let args: Vec<String> = out
+    bytes
         .split(|b| *b == 0)
         .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    Some(args.join(" "))
+        .collect()
+}
+
+/// The command line (arguments joined by spaces) and environment of `pid`,
+/// read from its dumped memory through the memory layer; None where the
+/// pages were not dumped or the images do not say.
+pub fn cmdline_environ(dir: &Path, pid: u64) -> (Option<String>, Option<Vec<String>>) {
+    let Ok(space) = crate::memory::AddressSpace::open(dir, pid) else {
+        return (None, None);
+    };
+    let cmd = space
+        .cmdline()
+        .ok()
+        .map(strings)
+        .filter(|a| !a.is_empty())
+        .map(|a| a.join(" "));
+    let env = space.environ().ok().map(strings);
+    (cmd, env)
 }
 
 const FSTYPES: [(u64, &str); 21] = [
@@ -126,7 +108,7 @@ fn by_pid(list: &Value) -> std::collections::HashMap<u64, Value> {
 }
 
 /// The whole inspection as one JSON value.
-pub fn inspect(dir: &Path, top: &Path, stats: bool) -> Result<Value> {
+pub fn inspect(dir: &Path, top: &Path, stats: bool, env: bool) -> Result<Value> {
     let dump = Dump::new(dir);
     let facts = facts::read_with(top, dir);
     let ps = explorer(dir, "ps")?;
@@ -144,7 +126,11 @@ pub fn inspect(dir: &Path, top: &Path, stats: bool) -> Result<Value> {
     ) -> Value {
         let pid = t.get("pid").and_then(|p| p.as_u64()).unwrap_or(0);
         let alive = t.get("state").and_then(|s| s.as_str()) == Some("alive");
-        let cmd = if alive { cmdline(dump, pid) } else { None };
+        let (cmd, environ) = if alive {
+            cmdline_environ(dump.dir(), pid)
+        } else {
+            (None, None)
+        };
         if alive && cmd.is_none() {
             *mem_ok = false;
         }
@@ -170,6 +156,7 @@ pub fn inspect(dir: &Path, top: &Path, stats: bool) -> Result<Value> {
             "comm": t.get("comm"),
             "state": t.get("state"),
             "cmdline": cmd,
+            "environ": environ,
             "cwd": fds.get(&pid).and_then(|f| f.get("cwd")),
             "root": fds.get(&pid).and_then(|f| f.get("root")),
             "files": fds.get(&pid).and_then(|f| f.get("fds")).cloned().unwrap_or(json!([])),
@@ -189,6 +176,9 @@ pub fn inspect(dir: &Path, top: &Path, stats: bool) -> Result<Value> {
         "container": facts.json(),
         "processes": tree,
     });
+    if !env {
+        strip_environ(&mut v["processes"]);
+    }
     if stats {
         v["statistics"] = facts
             .stats
@@ -197,6 +187,15 @@ pub fn inspect(dir: &Path, top: &Path, stats: bool) -> Result<Value> {
             .unwrap_or(Value::Null);
     }
     Ok(v)
+}
+
+fn strip_environ(procs: &mut Value) {
+    for p in procs.as_array_mut().into_iter().flatten() {
+        if let Some(o) = p.as_object_mut() {
+            o.remove("environ");
+        }
+        strip_environ(&mut p["children"]);
+    }
 }
 
 fn facts_of(v: &Value) -> Facts {
@@ -275,6 +274,14 @@ fn process_text(out: &mut String, prefix: &str, last: bool, p: &Value) {
         ));
     }
     parts.push(("Files", f));
+    if let Some(env) = p.get("environ").and_then(|e| e.as_array()) {
+        parts.push((
+            "Environment",
+            env.iter()
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect(),
+        ));
+    }
     if !sockets.is_empty() {
         let s = sockets
             .iter()

@@ -14,6 +14,8 @@ pub mod image;
 pub mod inspect;
 pub mod json;
 pub mod mapped;
+pub mod memcmd;
+pub mod memory;
 pub mod message;
 pub mod mount;
 mod mount_archive;
