@@ -337,7 +337,8 @@ fn run(command: Command) -> Result<()> {
         } => {
             let src = crate::archive::open_dump(&dir)?;
             let mut out = stdout_writer();
-            crate::explore::run_with(src.dir(), &what, json, cmdline, &mut out)?;
+            crate::explore::run_with(src.dir(), &what, json, cmdline, &mut out)
+                .map_err(|e| src.name_error(e))?;
             out.flush()?;
             Ok(())
         }
@@ -381,14 +382,15 @@ fn run(command: Command) -> Result<()> {
                 count,
             };
             let mut out = stdout_writer();
-            crate::memcmd::run(&args, &mut out)?;
+            crate::memcmd::run(&args, &mut out).map_err(|e| src.name_error(e))?;
             out.flush()?;
             Ok(())
         }
         Command::Check { dir, json } => {
             let src = crate::archive::open_dump(&dir)?;
             let mut out = stdout_writer();
-            let clean = crate::check::run(src.dir(), json, &mut out)?;
+            let clean =
+                crate::check::run(src.dir(), json, &mut out).map_err(|e| src.name_error(e))?;
             out.flush()?;
             if clean {
                 Ok(())
@@ -404,7 +406,7 @@ fn run(command: Command) -> Result<()> {
         } => {
             let src = crate::archive::open_dump(&dump)?;
             let v = crate::inspect::inspect(src.dir(), src.top(), stats, env)
-                .map_err(|e| e.in_file(dump.display()))?;
+                .map_err(|e| src.name_error(e).in_file(dump.display()))?;
             let text = if json {
                 let mut t =
                     serde_json::to_string_pretty(&v).map_err(|e| Error::other(e.to_string()))?;

@@ -526,6 +526,40 @@ fn cli_commands_take_real_archives_as_they_take_directories() {
             assert_eq!(out, out2, "{a} {args:?}");
         }
     }
+    // A damaged image inside an archive: named by the archive and its member.
+    let d = t.0.join("damaged");
+    fs::create_dir(&d).unwrap();
+    let st = Command::new("tar")
+        .arg("-xf")
+        .arg(containers().join("c2.tar.gz"))
+        .arg("-C")
+        .arg(&d)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let ps = d.join("checkpoint/pstree.img");
+    let mut img = fs::read(&ps).unwrap();
+    img[8..12].copy_from_slice(&[0xff, 0xff, 0, 0]);
+    fs::write(&ps, img).unwrap();
+    let da = t.0.join("damaged.tar.gz");
+    let st = Command::new("tar")
+        .arg("-czf")
+        .arg(&da)
+        .arg("-C")
+        .arg(&d)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (ok, _, err) = run(&["x", "ps"], &da);
+    assert!(!ok);
+    assert!(
+        err.starts_with(&format!(
+            "crit-fs: {}: checkpoint/pstree.img: ",
+            da.display()
+        )),
+        "{err}"
+    );
     // A damaged archive: one line naming the archive and the member.
     let bad = t.0.join("bad.tar.gz");
     let whole = fs::read(containers().join("c2.tar.gz")).unwrap();

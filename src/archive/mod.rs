@@ -314,6 +314,22 @@ impl DumpSource {
         self.archive.as_ref()
     }
 
+    /// An error of a command run on [`Self::dir`], naming the archive and the
+    /// member instead of the spool directory (unchanged for a directory).
+    pub fn name_error(&self, mut e: crate::error::Error) -> crate::error::Error {
+        let (Some(x), Some(file)) = (&self.archive, e.file.as_ref()) else {
+            return e;
+        };
+        let tree = x.tree();
+        let member = match Path::new(file).strip_prefix(&tree) {
+            Ok(rel) => rel.to_path_buf(),
+            Err(_) if Path::new(file).is_relative() => Path::new(CHECKPOINT_DIR).join(file),
+            Err(_) => return e,
+        };
+        e.file = Some(format!("{}: {}", x.archive().display(), member.display()));
+        e
+    }
+
     /// The top of the archive's tree (`config.dump`, …), or the directory itself.
     pub fn top(&self) -> &Path {
         &self.top
