@@ -77,7 +77,7 @@ pub enum Command {
         #[arg(value_name = "in")]
         input: PathBuf,
     },
-    /// Explore an image directory: ps, fds, mems, rss, sk.
+    /// Explore an image directory (or a container checkpoint archive): ps, fds, mems, rss, sk.
     X {
         dir: PathBuf,
         what: String,
@@ -88,7 +88,8 @@ pub enum Command {
         #[arg(long)]
         cmdline: bool,
     },
-    /// A process's memory: hexdump of the dumped ranges, a range, raw bytes, search.
+    /// A process's memory: hexdump of the dumped ranges, a range, raw bytes,
+    /// search (DIR may be a container checkpoint archive).
     Mem {
         dir: PathBuf,
         pid: u64,
@@ -125,7 +126,7 @@ pub enum Command {
         #[arg(long)]
         nopl: bool,
     },
-    /// Validate a checkpoint directory: images present, ids consistent.
+    /// Validate a checkpoint directory (or archive): images present, ids consistent.
     Check {
         dir: PathBuf,
         /// Findings as JSON.
@@ -135,7 +136,21 @@ pub enum Command {
         #[arg(long)]
         host: bool,
     },
-    /// Mount a checkpoint directory as a filesystem of JSON views.
+    /// What a checkpoint (directory or container archive) holds: container
+    /// facts, the process tree with command lines, files, sockets, mounts.
+    Inspect {
+        dump: PathBuf,
+        /// The same as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Add CRIU's dump statistics (freezing and frozen time, pages).
+        #[arg(long)]
+        stats: bool,
+        /// Add each process's environment variables (from its dumped memory).
+        #[arg(long)]
+        env: bool,
+    },
+    /// Mount a checkpoint directory or container archive as a filesystem of JSON views.
     Mount(crate::mount::MountArgs),
     /// Unmount a crit-fs mount.
     Umount { mountpoint: PathBuf },
@@ -180,7 +195,7 @@ pub fn main() -> ExitCode {
     }
     let Some(command) = cli.command else {
         eprintln!(
-            "usage: {invoked_as} {{decode,encode,info,x,show,check,mem,mount,umount,man,completions}} ..."
+            "usage: {invoked_as} {{decode,encode,info,x,show,check,inspect,mem,mount,umount,man,completions}} ..."
         );
         eprintln!("{invoked_as}: error: too few arguments");
         return ExitCode::from(1);
@@ -434,8 +449,10 @@ fn run(command: Command) -> Result<()> {
             json,
             cmdline,
         } => {
+            let src = crate::archive::open_dump(&dir)?;
             let mut out = stdout_writer();
-            crate::explore::run_with(&dir, &what, json, cmdline, &mut out)?;
+            crate::explore::run_with(src.dir(), &what, json, cmdline, &mut out)
+                .map_err(|e| src.name_error(e))?;
             out.flush()?;
             Ok(())
         }
@@ -467,8 +484,9 @@ fn run(command: Command) -> Result<()> {
                     "-o writes raw bytes; it does not go with a search",
                 ));
             }
+            let src = crate::archive::open_dump(&dir)?;
             let args = MemArgs {
-                dir,
+                dir: src.dir().to_path_buf(),
                 pid,
                 addr,
                 len,
@@ -478,23 +496,44 @@ fn run(command: Command) -> Result<()> {
                 count,
             };
             let mut out = stdout_writer();
-            crate::memcmd::run(&args, &mut out)?;
+            crate::memcmd::run(&args, &mut out).map_err(|e| src.name_error(e))?;
             out.flush()?;
             Ok(())
         }
         Command::Check { dir, json, host } => {
+            let src = crate::archive::open_dump(&dir)?;
             let mut out = stdout_writer();
             let clean = if host {
-                crate::check::run_host(&dir, json, &mut out)?
+                crate::check::run_host(src.dir(), json, &mut out)
             } else {
-                crate::check::run(&dir, json, &mut out)?
-            };
+                crate::check::run(src.dir(), json, &mut out)
+            }
+            .map_err(|e| src.name_error(e))?;
             out.flush()?;
             if clean {
                 Ok(())
             } else {
                 Err(Error::other("the dump has errors"))
             }
+        }
+        Command::Inspect {
+            dump,
+            json,
+            stats,
+            env,
+        } => {
+            let src = crate::archive::open_dump(&dump)?;
+            let v = crate::inspect::inspect(src.dir(), src.top(), stats, env)
+                .map_err(|e| src.name_error(e).in_file(dump.display()))?;
+            let text = if json {
+                let mut t =
+                    serde_json::to_string_pretty(&v).map_err(|e| Error::other(e.to_string()))?;
+                t.push('\n');
+                t
+            } else {
+                crate::inspect::text(&v, &dump.display().to_string())
+            };
+            write_stdout(text.as_bytes())
         }
         Command::Mount(args) => crate::mount::mount(args),
         Command::Umount { mountpoint } => crate::mount::umount(&mountpoint),

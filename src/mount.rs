@@ -16,7 +16,8 @@ use crate::fs::{Config, CritFs, Invalidate};
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = MOUNT_OPTIONS_HELP)]
 pub struct MountArgs {
-    /// The checkpoint directory to show.
+    /// The checkpoint directory to show, or a container checkpoint archive
+    /// (tar, gzip, zstd or OCI image archive; read-only unless `-o rw`).
     pub dump: PathBuf,
     /// Where to mount it (an existing, empty directory).
     pub mountpoint: PathBuf,
@@ -77,6 +78,8 @@ pub struct MountOptions {
     pub log_file: Option<PathBuf>,
     /// Generic options passed to the kernel as given (exec, noatime, sync...).
     pub kernel: Vec<String>,
+    /// `rw` was given (an archive mounts read-only without it).
+    pub rw: bool,
 }
 
 /// Options that go to the kernel (through fusermount3) unchanged.
@@ -133,7 +136,10 @@ pub fn parse_options(opts: &[String]) -> Result<MountOptions> {
         };
         match (key, value) {
             ("ro", None) => o.read_only = true,
-            ("rw", None) => o.read_only = false,
+            ("rw", None) => {
+                o.read_only = false;
+                o.rw = true;
+            }
             ("allow_other", None) => o.allow_other = true,
             ("default_permissions", None) => o.default_permissions = true,
             ("plain", None) => o.plain = true,
@@ -217,12 +223,12 @@ fn in_path(program: &str) -> bool {
 }
 
 /// The arguments checked, `-o` merged with the flags.
-struct Checked {
-    dump: PathBuf,
-    mountpoint: PathBuf,
-    opts: MountOptions,
-    cache_mb: usize,
-    log_file: Option<PathBuf>,
+pub(crate) struct Checked {
+    pub dump: PathBuf,
+    pub mountpoint: PathBuf,
+    pub opts: MountOptions,
+    pub cache_mb: usize,
+    pub log_file: Option<PathBuf>,
 }
 
 /// What sh and execvp use when PATH is not set: mount(8) clears it before it
@@ -246,7 +252,17 @@ fn check(args: &MountArgs) -> Result<Checked> {
     }
     let dump = std::fs::canonicalize(&args.dump)
         .map_err(|e| Error::other(format!("dump directory {}: {e}", args.dump.display())))?;
-    if !dump.is_dir() {
+    if crate::archive::is_archive(&dump) {
+        if !crate::archive::looks_like_archive(&dump) {
+            return Err(Error::other(format!(
+                "dump directory {}: {}",
+                args.dump.display(),
+                crate::archive::NOT_AN_ARCHIVE
+            )));
+        }
+        // An archive's working copy is written back only when asked for.
+        opts.read_only = opts.read_only || !opts.rw;
+    } else if !dump.is_dir() {
         return Err(Error::other(format!(
             "dump directory {}: not a directory",
             args.dump.display()
@@ -442,12 +458,18 @@ fn serve_inner(checked: &Checked, ready: &mut Option<OwnedFd>) -> Result<()> {
     // Blocked before any thread starts, so that only the signal thread takes them.
     let sigs = block_signals();
     raise_nofile_limit();
-    let cfg = Config {
-        dump: checked.dump.clone(),
-        plain: checked.opts.plain,
-        cache_budget: checked.cache_mb.saturating_mul(1 << 20),
-        read_only: checked.opts.read_only,
+    let archive = if crate::archive::is_archive(&checked.dump) {
+        Some(crate::mount_archive::open(checked)?)
+    } else {
+        None
     };
+    let mut cfg = Config::new(checked.dump.clone());
+    cfg.plain = checked.opts.plain;
+    cfg.cache_budget = checked.cache_mb.saturating_mul(1 << 20);
+    cfg.read_only = checked.opts.read_only;
+    if let Some(a) = &archive {
+        a.configure(&mut cfg);
+    }
     let core = Arc::new(CritFs::new(cfg).map_err(|e| Error::other(e.message))?);
     if !checked.opts.read_only {
         core.remove_stale_temp_files();
@@ -550,6 +572,10 @@ fn serve_inner(checked: &Checked, ready: &mut Option<OwnedFd>) -> Result<()> {
         .run()
         .map_err(|e| Error::other(format!("session: {e}")))?;
     log::info!("unmounted {}", checked.mountpoint.display());
+    drop(core);
+    if let Some(a) = archive {
+        a.finish();
+    }
     Ok(())
 }
 
@@ -579,6 +605,7 @@ pub fn umount(mnt: &Path) -> Result<()> {
             mnt.display()
         )));
     }
+    let source = mount_source(&canon);
     let out = std::process::Command::new("fusermount3")
         .arg("-u")
         .arg(&canon)
@@ -592,7 +619,30 @@ pub fn umount(mnt: &Path) -> Result<()> {
             msg.lines().next().unwrap_or("fusermount3 failed").trim()
         )));
     }
+    if source.as_deref().is_some_and(crate::archive::is_archive) {
+        crate::mount_archive::wait_for_daemon(&canon)?;
+    }
     Ok(())
+}
+
+/// The source (FSName) of the topmost mount on `path`, from /proc/self/mountinfo.
+fn mount_source(path: &Path) -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let want = path.to_string_lossy();
+    info.lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .map(unescape_mountinfo)
+                .is_some_and(|p| p == want)
+        })
+        .filter_map(|l| {
+            Some(unescape_mountinfo(
+                l.split_once(" - ")?.1.split(' ').nth(1)?,
+            ))
+        })
+        .next_back()
+        .map(PathBuf::from)
 }
 
 #[cfg(test)]

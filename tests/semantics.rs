@@ -1020,3 +1020,370 @@ fn s_parent_link_leads_to_the_previous_dump() {
     std::os::unix::fs::symlink(&c.dirs[1], m.d("parent")).unwrap();
     assert_eq!(fs::read_link(m.p("parent")).unwrap(), c.dirs[1]);
 }
+
+// ---------------------------------------------------------------- archives
+
+const ARCHIVES: [&str; 4] = [
+    "c2.tar.gz",
+    "c2-leave-running.tar",
+    "c3.tar.zst",
+    "c4-tcp.tar.gz",
+];
+
+fn containers() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/containers")
+}
+
+/// A mount of a copy of archive `name`, with `args`.
+fn mount_archive(name: &str, args: &[&str]) -> Mounted {
+    let copy = |dir: &std::path::Path| {
+        let p = dir.join(name);
+        fs::copy(containers().join(name), &p).unwrap();
+        (p, Vec::new())
+    };
+    if args.is_empty() {
+        return Mounted::with_dump("arch", copy);
+    }
+    let t = TempDir::new("arch");
+    let (p, _) = copy(&t.0);
+    let mnt = t.0.join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let out = Command::new(bin())
+        .arg("mount")
+        .arg(&p)
+        .arg(&mnt)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Same shape as Mounted, built by hand for extra arguments.
+    Mounted::adopt(t, p, mnt)
+}
+
+/// `crit-fs umount`, which returns once the archive is rewritten.
+fn crit_umount(m: &Mounted) {
+    let out = Command::new(bin())
+        .arg("umount")
+        .arg(&m.mnt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The unpacked archive (by tar -xf) in a new directory.
+fn untar(archive: &std::path::Path, t: &std::path::Path) -> std::path::PathBuf {
+    let d = t.join(format!(
+        "x-{}",
+        archive.file_name().unwrap().to_string_lossy()
+    ));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir(&d).unwrap();
+    let st = Command::new("tar")
+        .arg("-xf")
+        .arg(archive)
+        .arg("-C")
+        .arg(&d)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    d
+}
+
+#[test]
+fn s_archive_tree_shown() {
+    for a in ARCHIVES {
+        let m = mount_archive(a, &[]);
+        let x = untar(&m.dump, &m.tmp.0);
+        // Every member as it is, every image's view, the reports in checkpoint/.
+        for (rel, _) in snapshot(&x) {
+            assert_eq!(
+                fs::read(m.p(&rel)).unwrap(),
+                fs::read(x.join(&rel)).unwrap(),
+                "{a}: {rel}"
+            );
+        }
+        for img in image_names(&x.join("checkpoint")) {
+            let view = m.p(&format!("checkpoint/{}", view_of(&img)));
+            assert_eq!(
+                fs::read(&view).unwrap(),
+                decode(&x.join("checkpoint").join(&img), true),
+                "{a}: {img}"
+            );
+        }
+        assert_eq!(
+            fs::read(m.p("stats-dump.json")).unwrap(),
+            decode(&x.join("stats-dump"), true)
+        );
+        for what in ["ps", "fds", "sk", "mems"] {
+            let cli = Command::new(bin())
+                .arg("x")
+                .arg(&m.dump)
+                .arg(what)
+                .output()
+                .unwrap();
+            assert_eq!(
+                fs::read(m.p(&format!("checkpoint/{what}.txt"))).unwrap(),
+                cli.stdout,
+                "{a} {what}"
+            );
+        }
+        let check = Command::new(bin())
+            .arg("check")
+            .arg(&m.dump)
+            .output()
+            .unwrap();
+        assert_eq!(fs::read(m.p("checkpoint/check.txt")).unwrap(), check.stdout);
+        assert!(
+            !m.p("ps.txt").exists(),
+            "reports are in checkpoint/, not at the top"
+        );
+        // container.txt: the facts inspect shows.
+        let facts = fs::read_to_string(m.p("container.txt")).unwrap();
+        let js = Command::new(bin())
+            .arg("inspect")
+            .arg("--json")
+            .arg(&m.dump)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&js.stdout).unwrap();
+        for k in [
+            "name",
+            "id",
+            "image",
+            "engine",
+            "runtime",
+            "created",
+            "checkpointed",
+        ] {
+            let val = v["container"][k].as_str().unwrap();
+            assert!(facts.contains(val), "{a}: {k} {val} in {facts}");
+        }
+        assert!(facts.contains("Checkpoint size") && facts.contains("Root fs diff"));
+        // rootfs-diff/: the files of rootfs-diff.tar.
+        let rd = untar(&x.join("rootfs-diff.tar"), &m.tmp.0);
+        let want = snapshot(&rd);
+        assert_eq!(snapshot(&m.p("rootfs-diff")), want, "{a}");
+        if a == "c2.tar.gz" {
+            assert_eq!(fs::read(m.p("rootfs-diff/data.txt")).unwrap(), b"hello\n");
+            assert!(facts.contains("/etc/group"));
+        }
+        drop(m);
+    }
+}
+
+#[test]
+fn s_archive_read_only_by_default() {
+    let m = mount_archive("c3.tar.zst", &[]);
+    let before = fs::read(&m.dump).unwrap();
+    let view = m.p("checkpoint/pstree.json");
+    let e = OpenOptions::new().write(true).open(&view).unwrap_err();
+    assert_eq!(errno_of(&e), libc::EROFS);
+    let e = OpenOptions::new()
+        .write(true)
+        .open(m.p("config.dump"))
+        .unwrap_err();
+    assert_eq!(errno_of(&e), libc::EROFS);
+    crit_umount(&m);
+    assert_eq!(fs::read(&m.dump).unwrap(), before);
+}
+
+/// The members of a tar stream: (name, header blocks + data) in order.
+fn tar_members(archive: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let (_, r) = crit_fs::archive::decompressed(fs::File::open(archive).unwrap()).unwrap();
+    let mut t = crit_fs::archive::tar::TarReader::new(r);
+    let mut out = Vec::new();
+    while let Some(mb) = t.next_member().unwrap() {
+        let mut d = mb.raw_header.clone();
+        t.copy_data(&mut d).unwrap();
+        out.push((mb.name(), d));
+    }
+    out
+}
+
+#[test]
+fn s_archive_rw_edit_rewritten() {
+    for a in ARCHIVES {
+        let m = mount_archive(a, &["-o", "rw"]);
+        let orig_head = fs::read(&m.dump).unwrap()[..4].to_vec();
+        let before = tar_members(&m.dump);
+        let core = m.p("checkpoint/core-1.json");
+        let text = fs::read_to_string(&core).unwrap();
+        let comm = text
+            .split("\"comm\": \"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        // The first comm is the task's (tc.comm); the first rlimit of 20000 is RLIMIT_NOFILE's.
+        let edited = text.replacen(&format!("\"comm\": \"{comm}\""), "\"comm\": \"edited\"", 1);
+        assert!(edited.contains("\"cur\": 20000,"), "{a}");
+        let edited = edited.replacen("\"cur\": 20000,", "\"cur\": 12345,", 1);
+        write_and_close(&core, edited.as_bytes()).unwrap();
+        assert!(
+            fs::read_to_string(m.p("checkpoint/ps.txt"))
+                .unwrap()
+                .contains("edited")
+        );
+        crit_umount(&m);
+        // Same compression; only checkpoint/core-1.img changed, every other member byte-identical.
+        let head = fs::read(&m.dump).unwrap();
+        assert_eq!(
+            crit_fs::archive::Compression::detect(&head),
+            crit_fs::archive::Compression::detect(&orig_head),
+            "{a}"
+        );
+        let after = tar_members(&m.dump);
+        assert_eq!(before.len(), after.len());
+        for ((n1, b1), (n2, b2)) in before.iter().zip(&after) {
+            assert_eq!(n1, n2);
+            if n1.ends_with("checkpoint/core-1.img") {
+                assert_ne!(b1, b2, "{a}");
+            } else {
+                assert_eq!(b1, b2, "{a}: {n1}");
+            }
+        }
+        // Mounted again: the edit is there.
+        let again = Command::new(bin())
+            .arg("mount")
+            .arg(&m.dump)
+            .arg(&m.mnt)
+            .output()
+            .unwrap();
+        assert!(again.status.success());
+        let t = fs::read_to_string(&core).unwrap();
+        assert!(
+            t.contains("\"comm\": \"edited\"") && t.contains("\"cur\": 12345,"),
+            "{a}"
+        );
+        crit_umount(&m);
+        let check = Command::new(bin())
+            .arg("check")
+            .arg(&m.dump)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{a}");
+    }
+}
+
+#[test]
+fn s_archive_unchanged_not_rewritten() {
+    let m = mount_archive("c2.tar.gz", &["-o", "rw"]);
+    let meta = fs::metadata(&m.dump).unwrap();
+    let core = m.p("checkpoint/core-1.json");
+    let text = fs::read(&core).unwrap();
+    write_and_close(&core, &text).unwrap();
+    crit_umount(&m);
+    let now = fs::metadata(&m.dump).unwrap();
+    assert_eq!(
+        (meta.ino(), meta.mtime(), meta.mtime_nsec()),
+        (now.ino(), now.mtime(), now.mtime_nsec())
+    );
+}
+
+#[test]
+fn s_archive_rootfs_diff_read_only() {
+    let m = mount_archive("c2.tar.gz", &["-o", "rw"]);
+    let e = OpenOptions::new()
+        .write(true)
+        .open(m.p("rootfs-diff/data.txt"))
+        .unwrap_err();
+    assert_eq!(errno_of(&e), libc::EROFS);
+    let e = fs::File::create(m.p("rootfs-diff/new")).unwrap_err();
+    assert_eq!(errno_of(&e), libc::EROFS);
+    let e = OpenOptions::new()
+        .write(true)
+        .open(m.p("container.txt"))
+        .unwrap_err();
+    assert!(matches!(errno_of(&e), libc::EACCES | libc::EROFS));
+    // The rest of the tree is writable: a raw member is written back too.
+    fs::write(m.p("network.status"), b"null\n").unwrap();
+    crit_umount(&m);
+    let x = untar(&m.dump, &m.tmp.0);
+    assert_eq!(fs::read(x.join("network.status")).unwrap(), b"null\n");
+}
+
+#[test]
+fn s_archive_bad_archive_refused() {
+    let t = TempDir::new("arch-bad");
+    let mnt = t.0.join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let whole = fs::read(containers().join("c2-leave-running.tar")).unwrap();
+    let cut = t.0.join("cut.tar");
+    fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let plain = t.0.join("plain.tar");
+    let st = Command::new("tar")
+        .arg("-cf")
+        .arg(&plain)
+        .arg("-C")
+        .arg(containers())
+        .arg("README.md")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    for (p, needle) in [(&cut, "cut short"), (&plain, "not a container checkpoint")] {
+        let out = Command::new(bin())
+            .arg("mount")
+            .arg(p)
+            .arg(&mnt)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+        assert!(!is_mounted(&mnt));
+    }
+    let err = String::from_utf8_lossy(
+        &Command::new(bin())
+            .arg("mount")
+            .arg(&cut)
+            .arg(&mnt)
+            .output()
+            .unwrap()
+            .stderr,
+    )
+    .into_owned();
+    assert!(err.contains("member \""), "names the member: {err}");
+}
+
+#[test]
+fn s_archive_oci_read_only() {
+    let m = mount_archive("c5-oci.tar", &[]);
+    let ps = Command::new(bin())
+        .arg("x")
+        .arg(&m.dump)
+        .arg("ps")
+        .output()
+        .unwrap();
+    assert!(ps.status.success());
+    assert_eq!(fs::read(m.p("checkpoint/ps.txt")).unwrap(), ps.stdout);
+    assert!(
+        fs::read_to_string(m.p("container.txt"))
+            .unwrap()
+            .contains("ocit")
+    );
+    assert!(m.p("rootfs-diff.tar").is_file() && !m.p("oci-layout").exists());
+    crit_umount(&m);
+    let out = Command::new(bin())
+        .arg("mount")
+        .arg(&m.dump)
+        .arg(&m.mnt)
+        .args(["-o", "rw"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("OCI image archive mounts read-only"), "{err}");
+    assert!(!is_mounted(&m.mnt));
+}

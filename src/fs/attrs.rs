@@ -114,7 +114,7 @@ impl CritFs {
             || set.atime.is_some()
             || set.mtime.is_some();
         if changes {
-            self.check_writable()?;
+            self.check_writable_ino(ino)?;
         }
         match self.node(ino)? {
             Node::Real { rel } | Node::Dir { rel } => {
@@ -223,7 +223,7 @@ impl CritFs {
     pub fn access(&self, ino: u64, mask: i32, caller: Caller) -> FsResult<()> {
         let attr = self.getattr(ino, None)?;
         if mask & libc::W_OK != 0 {
-            self.check_writable()?;
+            self.check_writable_ino(ino)?;
             let node = self.node(ino)?;
             let memory = matches!(
                 node,

@@ -40,12 +40,18 @@ impl CritFs {
         body
     }
 
-    /// A fingerprint of the top directory's files, for the reports' cache.
+    /// A fingerprint of the dump root's files (and the top's, when that is
+    /// another directory), for the reports' cache.
     pub(super) fn dump_fingerprint(&self) -> (u64, SystemTime) {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         let mut newest = UNIX_EPOCH;
-        if let Ok(rd) = fs::read_dir(&self.root) {
+        let mut dirs = vec![self.dump_root()];
+        if !self.cfg.dump_root.as_os_str().is_empty() {
+            dirs.push(self.root.clone());
+        }
+        for dir in dirs {
+            let Ok(rd) = fs::read_dir(&dir) else { continue };
             let mut items: Vec<_> = rd.flatten().collect();
             items.sort_by_key(|e| e.file_name());
             for e in items {
@@ -76,10 +82,12 @@ impl CritFs {
         {
             return (body.clone(), newest);
         }
+        let dump = self.dump_root();
         let text = match what {
-            "check" => crate::check::render(&self.root, false).map(|(t, _)| t),
-            "host-check" => crate::check::render_host(&self.root, false).map(|(t, _)| t),
-            _ => crate::explore::render(&self.root, what, false),
+            "check" => crate::check::render(&dump, false).map(|(t, _)| t),
+            "host-check" => crate::check::render_host(&dump, false).map(|(t, _)| t),
+            "container" => Ok(crate::archive::facts::read(&self.root).text()),
+            _ => crate::explore::render(&dump, what, false),
         };
         let text = text.unwrap_or_else(|e| format!("error: {e}\n"));
         let body = Arc::new(text.into_bytes());

@@ -27,12 +27,36 @@ impl CritFs {
         Ok(())
     }
 
+    /// EROFS for a path under one of `read_only_under`, even on a read-write mount.
+    pub(super) fn check_writable_at(&self, rel: &Path) -> FsResult<()> {
+        self.check_writable()?;
+        if let Some(ro) = self.cfg.read_only_under.iter().find(|p| rel.starts_with(p)) {
+            return Err(fs_err!(
+                libc::EROFS,
+                "{} is read-only (everything under {})",
+                rel.display(),
+                ro.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`Self::check_writable_at`] for what inode `ino` shows.
+    pub(super) fn check_writable_ino(&self, ino: u64) -> FsResult<()> {
+        match self.node(ino)? {
+            Node::Real { rel } | Node::Dir { rel } | Node::View { image: rel } => {
+                self.check_writable_at(&rel)
+            }
+            _ => self.check_writable(),
+        }
+    }
+
     /// OPEN. `flags` are open(2)'s flags (O_TRUNC included).
     pub fn open(&self, ino: u64, flags: i32, caller: Caller) -> FsResult<Opened> {
         let write = flags & libc::O_ACCMODE != libc::O_RDONLY;
         let trunc = write && flags & libc::O_TRUNC != 0;
         if write {
-            self.check_writable()?;
+            self.check_writable_ino(ino)?;
         }
         match self.node(ino)? {
             Node::Dir { .. } | Node::HelpDir => Err(fs_err!(libc::EISDIR, "is a directory")),
@@ -164,7 +188,7 @@ impl CritFs {
         flags: i32,
         caller: Caller,
     ) -> FsResult<(Attr, Opened)> {
-        self.check_writable()?;
+        self.check_writable_ino(parent)?;
         self.refuse_in_help_dir(parent)?;
         if Self::is_proc_node(&self.node(parent)?) {
             return Err(fs_err!(

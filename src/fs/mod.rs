@@ -47,6 +47,15 @@ pub struct Config {
     pub cache_budget: usize,
     /// Refuse every change with EROFS.
     pub read_only: bool,
+    /// Where the CRIU images are, relative to `dump` ("" for `dump` itself;
+    /// `checkpoint` for a container archive's tree): the explorer reports and
+    /// `check.txt` are shown there.
+    pub dump_root: PathBuf,
+    /// Show `container.txt` (the container's facts) at the top.
+    pub container_report: bool,
+    /// Paths (relative to `dump`) under which nothing may change (EROFS),
+    /// even on a read-write mount: an archive's unpacked `rootfs-diff/`.
+    pub read_only_under: Vec<PathBuf>,
 }
 
 impl Config {
@@ -56,6 +65,9 @@ impl Config {
             plain: false,
             cache_budget: 256 << 20,
             read_only: false,
+            dump_root: PathBuf::new(),
+            container_report: false,
+            read_only_under: Vec::new(),
         }
     }
 }
@@ -162,7 +174,10 @@ pub struct SetAttr {
     pub mtime: Option<SystemTime>,
 }
 
-/// The report files at the root and the explorer that writes each.
+/// The name of the facts report of a container archive, at the mount's top.
+pub const CONTAINER_REPORT: &str = "container.txt";
+
+/// The report files at the dump root and the explorer that writes each.
 pub fn report_files() -> Vec<(String, &'static str)> {
     let mut v: Vec<(String, &'static str)> = crate::explore::EXPLORERS
         .iter()
@@ -387,5 +402,23 @@ impl CritFs {
     /// The dump directory, canonical.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The directory of the CRIU images (the reports' subject).
+    pub fn dump_root(&self) -> PathBuf {
+        self.path(&self.cfg.dump_root)
+    }
+
+    /// The reports shown in directory `dir_rel`: the explorers' and `check.txt`
+    /// at the dump root, `container.txt` at the top of an archive's tree.
+    pub(super) fn reports_at(&self, dir_rel: &Path) -> Vec<(String, &'static str)> {
+        let mut v = Vec::new();
+        if dir_rel == self.cfg.dump_root {
+            v = report_files();
+        }
+        if dir_rel.as_os_str().is_empty() && self.cfg.container_report {
+            v.push((CONTAINER_REPORT.into(), "container"));
+        }
+        v
     }
 }

@@ -70,7 +70,8 @@ impl CritFs {
         }
         cands.into_iter().find_map(|c| {
             let rel = dir_rel.join(&c);
-            let meta = fs::metadata(self.path(&rel)).ok()?;
+            // Not followed: a symbolic link gets no view (its target may be outside).
+            let meta = fs::symlink_metadata(self.path(&rel)).ok()?;
             self.is_image(&rel, &meta).then_some(rel)
         })
     }
@@ -99,11 +100,13 @@ impl CritFs {
         if self.scratch_at(parent, name).is_some() {
             return Ok(Node::Scratch);
         }
-        if parent == ROOT_INO && name == "proc" && self.proc_shown() {
+        if dir_rel == self.cfg.dump_root && name == "proc" && self.proc_shown() {
             return Ok(Node::ProcRoot);
         }
-        if parent == ROOT_INO
-            && let Some((_, what)) = report_files().into_iter().find(|(n, _)| name == n.as_str())
+        if let Some((_, what)) = self
+            .reports_at(&dir_rel)
+            .into_iter()
+            .find(|(n, _)| name == n.as_str())
         {
             return Ok(Node::Report { what });
         }
@@ -185,18 +188,19 @@ impl CritFs {
                 }
             }
         }
-        if ino == ROOT_INO {
-            if !real.contains(OsStr::new("proc")) && self.proc_shown() {
-                out.push(("proc".into(), Node::ProcRoot, Kind::Dir));
+        if rel == self.cfg.dump_root
+            && !real.contains(OsStr::new("proc"))
+            && self.proc_shown()
+        {
+            out.push(("proc".into(), Node::ProcRoot, Kind::Dir));
+        }
+        for (name, what) in self.reports_at(&rel) {
+            if !real.contains(OsStr::new(&name)) {
+                out.push((name.into(), Node::Report { what }, Kind::File));
             }
-            for (name, what) in report_files() {
-                if !real.contains(OsStr::new(&name)) {
-                    out.push((name.into(), Node::Report { what }, Kind::File));
-                }
-            }
-            if !real.contains(OsStr::new(HELP_DIR)) {
-                out.push((HELP_DIR.into(), Node::HelpDir, Kind::Dir));
-            }
+        }
+        if ino == ROOT_INO && !real.contains(OsStr::new(HELP_DIR)) {
+            out.push((HELP_DIR.into(), Node::HelpDir, Kind::Dir));
         }
         let mut st = lock(&self.state);
         let scratch: Vec<OsString> = st

@@ -78,7 +78,8 @@ impl CritFs {
         newname: &OsStr,
         noreplace: bool,
     ) -> FsResult<()> {
-        self.check_writable()?;
+        self.check_writable_ino(parent)?;
+        self.check_writable_ino(newparent)?;
         self.refuse_in_help_dir(newparent)?;
         if Self::is_proc_node(&self.node(parent)?) || Self::is_proc_node(&self.node(newparent)?) {
             return Err(fs_err!(

@@ -88,8 +88,24 @@ impl CritFs {
     /// Whether the mount shows `proc/`: the dump has a process tree and no
     /// file of its own called `proc` (a real file wins).
     pub(super) fn proc_shown(&self) -> bool {
-        self.root.join("pstree.img").is_file()
-            && fs::symlink_metadata(self.root.join("proc")).is_err()
+        let dump = self.dump_root();
+        dump.join("pstree.img").is_file() && fs::symlink_metadata(dump.join("proc")).is_err()
+    }
+
+    /// The inode of the directory holding `proc/`: the dump root (the mount's
+    /// top, or an archive's `checkpoint/`).
+    fn dump_root_ino(&self, st: &State) -> u64 {
+        if self.cfg.dump_root.as_os_str().is_empty() {
+            return ROOT_INO;
+        }
+        let want = Node::Dir {
+            rel: self.cfg.dump_root.clone(),
+        };
+        st.nodes
+            .iter()
+            .find(|(_, m)| **m == want)
+            .map(|(i, _)| *i)
+            .unwrap_or(ROOT_INO)
     }
 
     pub(super) fn is_proc_node(node: &Node) -> bool {
@@ -118,7 +134,7 @@ impl CritFs {
         if let Some(p) = self.proc_cache().proc.procs.clone() {
             return p;
         }
-        let p = procview::processes(&self.root)
+        let p = procview::processes(&self.dump_root())
             .map(Arc::new)
             .map_err(|e| fs_err!(libc::EIO, "proc/: {e}"));
         lock(&self.state).proc.procs = Some(p.clone());
@@ -143,7 +159,7 @@ impl CritFs {
         {
             return Ok(m.clone());
         }
-        let mut space = AddressSpace::open(&self.root, pid).map_err(|e| lib_err(pid, "mem", e))?;
+        let mut space = AddressSpace::open(&self.dump_root(), pid).map_err(|e| lib_err(pid, "mem", e))?;
         if self.cfg.read_only {
             space.set_read_only();
         }
@@ -175,7 +191,7 @@ impl CritFs {
 
     fn render_proc(&self, pid: u64, entry: Entry) -> FsResult<Vec<u8>> {
         let proc = self.proc_of(pid)?;
-        let dump = crate::explore::dump::Dump::new(&self.root);
+        let dump = crate::explore::dump::Dump::new(&self.dump_root());
         let links = || procview::links::Links::new(&dump, pid).map_err(|e| lib_err(pid, "", e));
         match entry {
             Entry::Maps | Entry::Cmdline | Entry::Environ => {
@@ -184,7 +200,7 @@ impl CritFs {
                 if entry == Entry::Maps {
                     return Ok(procview::maps::render(&map_lines(&m.space)).into_bytes());
                 }
-                procview::render(&self.root, &proc, entry, Some(&SpaceReader(&m.space)))
+                procview::render(&self.dump_root(), &proc, entry, Some(&SpaceReader(&m.space)))
                     .map_err(|e| lib_err(pid, "", e))
             }
             Entry::Cwd => links()?
@@ -200,7 +216,7 @@ impl CritFs {
                 .find(|(fd, _)| *fd == n)
                 .map(|(_, t)| t.clone())
                 .ok_or_else(|| fs_err!(libc::ENOENT, "proc/{pid}/fd/{n}: no such descriptor")),
-            _ => procview::render(&self.root, &proc, entry, None).map_err(|e| lib_err(pid, "", e)),
+            _ => procview::render(&self.dump_root(), &proc, entry, None).map_err(|e| lib_err(pid, "", e)),
         }
     }
 
@@ -208,7 +224,7 @@ impl CritFs {
         if let Some(f) = self.proc_cache().proc.fds.get(&pid) {
             return f.clone();
         }
-        let dump = crate::explore::dump::Dump::new(&self.root);
+        let dump = crate::explore::dump::Dump::new(&self.dump_root());
         let fds = procview::links::Links::new(&dump, pid)
             .and_then(|mut l| l.fds())
             .map(Arc::new)
@@ -310,7 +326,7 @@ impl CritFs {
                     ));
                 }
                 parent_node = Some(Node::ProcRoot);
-                parent_key = Some((ROOT_INO, OsString::from("proc")));
+                parent_key = Some(OsString::from("proc"));
             }
             Node::ProcEntry {
                 pid,
@@ -364,8 +380,11 @@ impl CritFs {
         }
         let mut st = lock(&self.state);
         let parent = match (parent_node, parent_key) {
-            (None, _) => ROOT_INO,
-            (Some(n), Some((p, name))) => self.intern(&mut st, p, &name, n),
+            (None, _) => self.dump_root_ino(&st),
+            (Some(n), Some(name)) => {
+                let dump_root = self.dump_root_ino(&st);
+                self.intern(&mut st, dump_root, &name, n)
+            }
             (Some(n), None) => st
                 .nodes
                 .iter()

@@ -63,7 +63,7 @@ impl CritFs {
     }
 
     pub(super) fn commit_inner(&self, image: &Path, view: &Path, text: &[u8]) -> FsResult<()> {
-        self.check_writable()?;
+        self.check_writable_at(image)?;
         let _serial = lock(&self.commit_lock);
         let path = self.path(image);
         let old = fs::read(&path).map_err(|e| FsError::io(&e, image.display()))?;

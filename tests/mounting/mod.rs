@@ -226,6 +226,19 @@ impl Mounted {
         m
     }
 
+    /// A mount already made (by the caller) of `dump` on `mnt` inside `tmp`.
+    pub fn adopt(tmp: TempDir, dump: PathBuf, mnt: PathBuf) -> Mounted {
+        let log = tmp.0.join("daemon.log");
+        Mounted {
+            dump,
+            mnt,
+            log,
+            _under: Vec::new(),
+            tmp,
+            _beside: beside(),
+        }
+    }
+
     pub fn p(&self, name: &str) -> PathBuf {
         self.mnt.join(name)
     }

@@ -1,0 +1,861 @@
+//! Container checkpoint archives without mounting: recognition by bytes,
+//! hostile archives, rewriting, and the CLI (`check`, `x`, `inspect`) on the
+//! real podman archives in tests/data/containers/.
+
+mod mounting;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crit_fs::archive::{self, Compression, Format, OpenOptions, RewriteOutcome};
+use mounting::{TempDir, bin};
+
+fn containers() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/containers")
+}
+
+const REAL: [&str; 4] = [
+    "c2.tar.gz",
+    "c2-leave-running.tar",
+    "c3.tar.zst",
+    "c4-tcp.tar.gz",
+];
+
+/// The decompressed tar stream of an archive file.
+fn tar_bytes(path: &Path) -> Vec<u8> {
+    let (_, mut r) = archive::decompressed(fs::File::open(path).unwrap()).unwrap();
+    let mut v = Vec::new();
+    r.read_to_end(&mut v).unwrap();
+    v
+}
+
+fn compress(c: Compression, tar: &[u8]) -> Vec<u8> {
+    match c {
+        Compression::None => tar.to_vec(),
+        Compression::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(tar).unwrap();
+            e.finish().unwrap()
+        }
+        Compression::Zstd => zstd::encode_all(tar, 3).unwrap(),
+    }
+}
+
+/// A small checkpoint tar built here: the corpus `sleep` dump as `checkpoint/`
+/// plus podman-like metadata, and `extra` members appended by the caller.
+fn build_tar(extra: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let sleep = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus/sleep");
+    let mut names: Vec<_> = fs::read_dir(&sleep)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    for n in names {
+        let p = sleep.join(&n);
+        if p.is_file() {
+            b.append_path_with_name(&p, Path::new("checkpoint").join(&n))
+                .unwrap();
+        }
+    }
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o600);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    add(
+        "config.dump",
+        br#"{"name":"built","id":"0123456789abcdef0123","rootfsImageName":"localhost/x:latest","runtime":"runc","createdTime":"2026-01-02T03:04:05.123Z"}"#,
+    );
+    add(
+        "spec.dump",
+        br#"{"annotations":{"io.container.manager":"libpod"}}"#,
+    );
+    add("deleted.files", br#"["/etc/group"]"#);
+    extra(&mut b);
+    b.into_inner().unwrap()
+}
+
+fn write_archive(dir: &Path, name: &str, c: Compression, tar: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    fs::write(&p, compress(c, tar)).unwrap();
+    p
+}
+
+fn raw_member(
+    b: &mut tar::Builder<Vec<u8>>,
+    name: &[u8],
+    kind: tar::EntryType,
+    link: &[u8],
+    data: &[u8],
+) {
+    // Written by hand: the tar crate refuses `..` and absolute names itself.
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+    h.set_entry_type(kind);
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+}
+
+#[test]
+fn compression_is_recognised_by_bytes_not_name() {
+    let t = TempDir::new("arc-detect");
+    let tar = build_tar(|_| {});
+    for (c, name) in [
+        (Compression::None, "a.tar.gz"),
+        (Compression::Gzip, "b.tar"),
+        (Compression::Zstd, "c.tar.gz"),
+    ] {
+        let p = write_archive(&t.0, name, c, &tar);
+        let x = archive::open(&p, OpenOptions::default()).unwrap();
+        assert_eq!(x.format(), &Format::Export(c), "{name}");
+        assert_eq!(
+            fs::read(x.dump_dir().join("pstree.img")).unwrap(),
+            fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus/sleep/pstree.img")
+            )
+            .unwrap()
+        );
+    }
+}
+
+#[test]
+fn spool_is_private_and_removed_when_dropped() {
+    let t = TempDir::new("arc-spool");
+    let p = write_archive(&t.0, "a.tar", Compression::Gzip, &build_tar(|_| {}));
+    let x = archive::open(&p, OpenOptions::default()).unwrap();
+    let spool = x.spool_dir().to_path_buf();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&spool).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert!(x.dump_dir().join("inventory.img").is_file());
+    drop(x);
+    assert!(!spool.exists());
+}
+
+fn open_err(path: &Path) -> String {
+    let e = archive::open(path, OpenOptions::default()).unwrap_err();
+    e.to_string()
+}
+
+#[test]
+fn truncated_and_damaged_archives_fail_naming_the_member() {
+    let t = TempDir::new("arc-bad");
+    let tar = build_tar(|_| {});
+    for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+        let whole = compress(c, &tar);
+        // Cut short in the middle.
+        let p = t.0.join(format!("cut-{}", c.name()));
+        fs::write(&p, &whole[..whole.len() / 2]).unwrap();
+        let msg = open_err(&p);
+        // The member being read, or (zstd decodes whole blocks) none yet.
+        assert!(
+            (msg.contains("member \"") || msg.contains("before its first member"))
+                && (msg.contains("cut short") || msg.contains("damaged")),
+            "{c:?}: {msg}"
+        );
+    }
+    // Cut exactly after a member (no end-of-archive blocks): named, not taken for whole.
+    let first = 512
+        + tar[124..135]
+            .iter()
+            .fold(0usize, |a, d| a * 8 + (d - b'0') as usize)
+            .div_ceil(512)
+            * 512;
+    let p = write_archive(&t.0, "boundary.tar", Compression::None, &tar[..first]);
+    let msg = open_err(&p);
+    assert!(
+        msg.contains("cut short after this member") && msg.contains("member \"checkpoint/"),
+        "{msg}"
+    );
+    // A header's bytes changed: the checksum no longer matches.
+    let mut bad = tar.clone();
+    let second = 512
+        + tar[124..135]
+            .iter()
+            .fold(0usize, |a, d| a * 8 + (d - b'0') as usize)
+            .div_ceil(512)
+            * 512;
+    bad[second + 3] ^= 0x55;
+    let p = write_archive(&t.0, "flipped.tar", Compression::None, &bad);
+    let msg = open_err(&p);
+    assert!(
+        msg.contains("wrong checksum") && msg.contains("member"),
+        "{msg}"
+    );
+    // A flipped byte inside gzip data: the CRC or the deflate stream fails.
+    let mut gz = compress(Compression::Gzip, &tar);
+    let mid = gz.len() / 2;
+    gz[mid] ^= 0xff;
+    let p = t.0.join("flipped.tgz");
+    fs::write(&p, &gz).unwrap();
+    let msg = open_err(&p);
+    assert!(
+        msg.contains("damaged") || msg.contains("cut short") || msg.contains("checksum"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn escaping_members_are_refused_and_nothing_lands_outside() {
+    let t = TempDir::new("arc-escape");
+    let outside = t.0.join("outside");
+    fs::create_dir(&outside).unwrap();
+    let target = format!("{}/pwned", outside.display());
+    type AddMembers<'a> = Box<dyn Fn(&mut tar::Builder<Vec<u8>>) + 'a>;
+    let cases: Vec<(&str, AddMembers, &str)> = vec![
+        (
+            "dotdot",
+            Box::new(|b| {
+                raw_member(
+                    b,
+                    b"checkpoint/../../../../../../../../tmp/x-crit-fs-pwned",
+                    tar::EntryType::Regular,
+                    b"",
+                    b"x",
+                )
+            }),
+            "\"..\"",
+        ),
+        (
+            "absolute",
+            Box::new(|b| raw_member(b, target.as_bytes(), tar::EntryType::Regular, b"", b"x")),
+            "absolute path",
+        ),
+        (
+            "symlink",
+            Box::new(|b| {
+                raw_member(
+                    b,
+                    b"link",
+                    tar::EntryType::Symlink,
+                    outside.to_str().unwrap().as_bytes(),
+                    b"",
+                );
+                raw_member(b, b"link/pwned", tar::EntryType::Regular, b"", b"x");
+            }),
+            "out of the archive",
+        ),
+        (
+            "relative-symlink",
+            Box::new(|b| {
+                raw_member(
+                    b,
+                    b"checkpoint/up",
+                    tar::EntryType::Symlink,
+                    b"../../outside",
+                    b"",
+                );
+            }),
+            "out of the archive",
+        ),
+        (
+            "hardlink",
+            Box::new(|b| raw_member(b, b"hl", tar::EntryType::Link, b"/etc/passwd", b"")),
+            "hard link",
+        ),
+        (
+            "device",
+            Box::new(|b| raw_member(b, b"dev", tar::EntryType::Char, b"", b"")),
+            "device",
+        ),
+    ];
+    for (name, extra, needle) in cases {
+        let p = write_archive(
+            &t.0,
+            &format!("{name}.tar"),
+            Compression::None,
+            &build_tar(|b| extra(b)),
+        );
+        let msg = open_err(&p);
+        assert!(
+            msg.starts_with("member \"") && msg.contains(needle),
+            "{name}: {msg}"
+        );
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "{name}");
+        assert!(!Path::new("/tmp/x-crit-fs-pwned").exists());
+    }
+    // A symbolic link whose parent is a link: refused before writing through it.
+    let p = write_archive(
+        &t.0,
+        "through.tar",
+        Compression::None,
+        &build_tar(|b| {
+            raw_member(b, b"d", tar::EntryType::Symlink, b"checkpoint", b"");
+            raw_member(b, b"d/new", tar::EntryType::Regular, b"", b"x");
+        }),
+    );
+    let msg = open_err(&p);
+    assert!(msg.contains("not a directory"), "{msg}");
+}
+
+#[test]
+fn a_tar_that_is_not_a_checkpoint_is_refused() {
+    let t = TempDir::new("arc-notcp");
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(5);
+    h.set_cksum();
+    b.append_data(&mut h, "hello.txt", &b"hello"[..]).unwrap();
+    let p = write_archive(
+        &t.0,
+        "plain.tar",
+        Compression::Gzip,
+        &b.into_inner().unwrap(),
+    );
+    let msg = open_err(&p);
+    assert!(
+        msg.contains("not a container checkpoint") && msg.contains("hello.txt"),
+        "{msg}"
+    );
+    let p = t.0.join("random.bin");
+    fs::write(&p, vec![7u8; 3000]).unwrap();
+    assert!(open_err(&p).contains("wrong checksum"));
+}
+
+/// The members of a tar stream: (raw bytes of header blocks + data + padding) by name.
+fn members(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut r = crit_fs::archive::tar::TarReader::new(tar);
+    let mut out = Vec::new();
+    while let Some(m) = r.next_member().unwrap() {
+        let mut data = m.raw_header.clone();
+        r.copy_data(&mut data).unwrap();
+        out.push((m.name(), data));
+    }
+    out
+}
+
+#[test]
+fn rewrite_changes_only_edited_members_and_keeps_compression() {
+    let t = TempDir::new("arc-rewrite");
+    for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+        let tar = build_tar(|_| {});
+        let p = write_archive(&t.0, &format!("a-{}.tar", c.name()), c, &tar);
+        let x = archive::open(&p, OpenOptions::default()).unwrap();
+        // Nothing touched: not rewritten.
+        let before = fs::read(&p).unwrap();
+        assert_eq!(x.rewrite().unwrap(), RewriteOutcome::Unchanged);
+        // Touched with the same bytes: still not rewritten.
+        let cfg = x.tree().join("config.dump");
+        let same = fs::read(&cfg).unwrap();
+        fs::write(&cfg, &same).unwrap();
+        assert_eq!(x.rewrite().unwrap(), RewriteOutcome::Unchanged);
+        assert_eq!(fs::read(&p).unwrap(), before);
+        // A new image, atomically renamed as the mount does.
+        let ps = x.dump_dir().join("pstree.img");
+        let mut img = fs::read(&ps).unwrap();
+        img.extend_from_slice(&[0; 3]);
+        crit_fs::atomic::replace_file(&ps, &img).unwrap();
+        let out = x.rewrite().unwrap();
+        assert_eq!(
+            out,
+            RewriteOutcome::Rewritten(vec![PathBuf::from("checkpoint/pstree.img")])
+        );
+        let head = fs::read(&p).unwrap();
+        assert_eq!(Compression::detect(&head), c);
+        let old = members(&tar);
+        let new = members(&tar_bytes(&p));
+        assert_eq!(old.len(), new.len());
+        for ((on, ob), (nn, nb)) in old.iter().zip(&new) {
+            assert_eq!(on, nn);
+            if on == "checkpoint/pstree.img" {
+                assert_ne!(ob, nb);
+            } else {
+                assert_eq!(ob, nb, "{on} must be byte-identical");
+            }
+        }
+        // The new archive reads back with the edit.
+        let y = archive::open(&p, OpenOptions::default()).unwrap();
+        assert_eq!(fs::read(y.dump_dir().join("pstree.img")).unwrap(), img);
+    }
+}
+
+#[test]
+fn interrupted_or_refused_rewrite_leaves_the_archive() {
+    let t = TempDir::new("arc-interrupt");
+    let p = write_archive(&t.0, "a.tar.gz", Compression::Gzip, &build_tar(|_| {}));
+    let before = fs::read(&p).unwrap();
+    let x = archive::open(&p, OpenOptions::default()).unwrap();
+    fs::write(x.tree().join("config.dump"), b"{}").unwrap();
+    // The working copy of a later member is gone mid-way: the rewrite fails
+    // after having written part of the new archive.
+    let dd = x.tree().join("deleted.files");
+    fs::remove_file(&dd).unwrap();
+    fs::create_dir(&dd).unwrap();
+    fs::write(dd.join("x"), b"x").unwrap();
+    let e = x.rewrite().unwrap_err();
+    assert!(e.to_string().contains("deleted.files"), "{e}");
+    assert_eq!(fs::read(&p).unwrap(), before);
+    let left: Vec<_> = fs::read_dir(&t.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
+    // The archive changed since it was read: refused, left as it is.
+    let y = archive::open(&p, OpenOptions::default()).unwrap();
+    fs::write(y.tree().join("config.dump"), b"{}").unwrap();
+    fs::write(&p, compress(Compression::Gzip, &build_tar(|_| {}))).unwrap();
+    let now = fs::read(&p).unwrap();
+    assert!(
+        y.rewrite()
+            .unwrap_err()
+            .to_string()
+            .contains("changed since")
+    );
+    assert_eq!(fs::read(&p).unwrap(), now);
+}
+
+/// An OCI image layout (`podman save --format oci-archive`) whose one layer
+/// is a gzip export.
+pub fn oci_archive(dir: &Path, export_tar: &[u8]) -> PathBuf {
+    let layer = compress(Compression::Gzip, export_tar);
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let ld = "1111111111111111111111111111111111111111111111111111111111111111";
+    let cd = "2222222222222222222222222222222222222222222222222222222222222222";
+    let md = "3333333333333333333333333333333333333333333333333333333333333333";
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{cd}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:{ld}","size":{}}}],"annotations":{{"io.podman.annotations.checkpoint.name":"c2"}}}}"#,
+        config.len(),
+        layer.len()
+    );
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{md}","size":{}}}]}}"#,
+        manifest.len()
+    );
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |name: String, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    add(format!("blobs/sha256/{ld}"), &layer);
+    add(format!("blobs/sha256/{cd}"), config);
+    add(format!("blobs/sha256/{md}"), manifest.as_bytes());
+    add("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#);
+    add("index.json".into(), index.as_bytes());
+    let p = dir.join("checkpoint-image.tar");
+    fs::write(&p, b.into_inner().unwrap()).unwrap();
+    p
+}
+
+#[test]
+fn oci_image_archive_holding_a_checkpoint_is_read() {
+    let t = TempDir::new("arc-oci");
+    let export = tar_bytes(&containers().join("c2.tar.gz"));
+    let p = oci_archive(&t.0, &export);
+    let x = archive::open(&p, OpenOptions::default()).unwrap();
+    assert_eq!(x.format(), &Format::Oci(Compression::Gzip));
+    assert!(x.tree().join("config.dump").is_file());
+    assert!(!x.tree().join("oci-layout").exists());
+    let out = Command::new(bin()).arg("check").arg(&p).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An OCI layout without a checkpoint layer.
+    let p2 = oci_archive(
+        &t.0,
+        &build_tar(|_| {})[..0]
+            .iter()
+            .chain([0u8; 1024].iter())
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    let msg = open_err(&p2);
+    assert!(
+        msg.contains("OCI image archive") && msg.contains("not a checkpoint"),
+        "{msg}"
+    );
+}
+
+fn run(args: &[&str], target: &Path) -> (bool, String, String) {
+    let out = Command::new(bin())
+        .args(&args[..1])
+        .arg(target)
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_commands_take_real_archives_as_they_take_directories() {
+    let t = TempDir::new("arc-cli");
+    for a in REAL {
+        let p = containers().join(a);
+        // The same output as on the unpacked checkpoint/ directory.
+        let dir = t.0.join(a.replace('.', "_"));
+        fs::create_dir(&dir).unwrap();
+        let st = Command::new("tar")
+            .arg("-xf")
+            .arg(&p)
+            .arg("-C")
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        for args in [
+            &["check"][..],
+            &["check", "--json"],
+            &["x", "ps"],
+            &["x", "fds"],
+            &["x", "sk", "--json"],
+            &["x", "mems"],
+        ] {
+            let (ok, out, err) = run(args, &p);
+            let (ok2, out2, _) = run(args, &dir.join("checkpoint"));
+            assert!(ok && ok2, "{a} {args:?}: {err}");
+            assert_eq!(out, out2, "{a} {args:?}");
+        }
+    }
+    // A damaged image inside an archive: named by the archive and its member.
+    let d = t.0.join("damaged");
+    fs::create_dir(&d).unwrap();
+    let st = Command::new("tar")
+        .arg("-xf")
+        .arg(containers().join("c2.tar.gz"))
+        .arg("-C")
+        .arg(&d)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let ps = d.join("checkpoint/pstree.img");
+    let mut img = fs::read(&ps).unwrap();
+    img[8..12].copy_from_slice(&[0xff, 0xff, 0, 0]);
+    fs::write(&ps, img).unwrap();
+    let da = t.0.join("damaged.tar.gz");
+    let st = Command::new("tar")
+        .arg("-czf")
+        .arg(&da)
+        .arg("-C")
+        .arg(&d)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (ok, _, err) = run(&["x", "ps"], &da);
+    assert!(!ok);
+    assert!(
+        err.starts_with(&format!(
+            "crit-fs: {}: checkpoint/pstree.img: ",
+            da.display()
+        )),
+        "{err}"
+    );
+    // A damaged archive: one line naming the archive and the member.
+    let bad = t.0.join("bad.tar.gz");
+    let whole = fs::read(containers().join("c2.tar.gz")).unwrap();
+    fs::write(&bad, &whole[..whole.len() - 3000]).unwrap();
+    let (ok, _, err) = run(&["check"], &bad);
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("bad.tar.gz") && err.contains("member \""),
+        "{err}"
+    );
+}
+
+#[test]
+fn real_oci_image_archive_checks_and_inspects() {
+    let p = containers().join("c5-oci.tar");
+    let (ok, out, err) = run(&["check"], &p);
+    assert!(ok && out.contains("clean"), "{err}");
+    let (ok, json, err) = run(&["inspect", "--json", "--stats"], &p);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["container"]["name"], "ocit");
+    assert_eq!(v["processes"][0]["cmdline"], "sleep 100000");
+    assert!(v["statistics"]["pages_written"].as_u64().unwrap() > 0);
+    let x = archive::open(&p, OpenOptions::default()).unwrap();
+    assert_eq!(x.format(), &Format::Oci(Compression::Gzip));
+}
+
+#[test]
+fn inspect_shows_container_processes_files_sockets_mounts() {
+    for a in REAL {
+        let p = containers().join(a);
+        let (ok, text, err) = run(&["inspect", "--stats"], &p);
+        assert!(ok, "{a}: {err}");
+        let (ok, json, err) = run(&["inspect", "--json", "--stats"], &p);
+        assert!(ok, "{a}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let c = &v["container"];
+        assert_eq!(c["engine"], "Podman", "{a}");
+        assert_eq!(c["runtime"], "runc", "{a}");
+        assert_eq!(c["image"], "localhost/bb:latest", "{a}");
+        let name = c["name"].as_str().unwrap();
+        assert!(text.contains(&format!("Container: {name}")), "{a}");
+        let pid1 = &v["processes"][0];
+        assert_eq!(pid1["pid"], 1);
+        // Command lines read from the dumped memory: the container's command
+        // (c2's shell ended with `exec sleep`).
+        let cmd = pid1["cmdline"].as_str().unwrap();
+        let want = if a.starts_with("c2") {
+            "sleep 100000"
+        } else {
+            "sh -c "
+        };
+        assert!(cmd.starts_with(want), "{a}: {cmd}");
+        assert!(text.contains(&format!("[1] {cmd}")), "{a}");
+        assert!(
+            pid1["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["mountpoint"] == "/"),
+            "{a}"
+        );
+        assert!(!pid1["files"].as_array().unwrap().is_empty(), "{a}");
+        assert!(text.contains("Statistics"), "{a}");
+    }
+    let (_, json, _) = run(&["inspect", "--json"], &containers().join("c4-tcp.tar.gz"));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["container"]["ip"][0], "10.88.0.3");
+    assert_eq!(v["container"]["mac"][0], "86:64:0e:76:6e:76");
+    assert!(v.get("statistics").is_none());
+    let socks = json.matches("\"ESTABLISHED\"").count();
+    assert_eq!(socks, 2, "the two ends of the TCP connection");
+    let (_, json, _) = run(
+        &["inspect", "--json", "--stats"],
+        &containers().join("c3.tar.zst"),
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["statistics"]["frozen_time"].as_u64().unwrap() > 0);
+    assert!(v["statistics"]["pages_written"].as_u64().unwrap() > 0);
+    let (_, json, _) = run(&["inspect", "--json"], &containers().join("c2.tar.gz"));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["container"]["deleted_files"][0], "/etc/group");
+    assert!(v["container"]["rootfs_diff_size"].as_u64().unwrap() > 0);
+}
+
+/// CRIU for podman: `CRIU`, then /opt/criu/bin/criu, then `criu` on PATH (>= 4).
+fn criu_dir() -> Option<PathBuf> {
+    let cands = [
+        std::env::var_os("CRIU").map(PathBuf::from),
+        Some(PathBuf::from("/opt/criu/bin/criu")),
+        Some(PathBuf::from("criu")),
+    ];
+    for c in cands.into_iter().flatten() {
+        let Ok(out) = Command::new(&c).arg("--version").output() else {
+            continue;
+        };
+        let v = String::from_utf8_lossy(&out.stdout);
+        let major: u32 = v
+            .split("Version: ")
+            .nth(1)
+            .and_then(|s| s.split('.').next())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        if out.status.success() && major >= 4 {
+            let full = if c.is_absolute() {
+                c
+            } else {
+                let w = Command::new("sh")
+                    .arg("-c")
+                    .arg("command -v criu")
+                    .output()
+                    .ok()?;
+                PathBuf::from(String::from_utf8_lossy(&w.stdout).trim())
+            };
+            return full.parent().map(Path::to_path_buf);
+        }
+    }
+    None
+}
+
+/// podman restores an archive edited through an `-o rw` mount: the comm and
+/// the RLIMIT_NOFILE soft limit of the container's pid 1 are the edited ones.
+#[test]
+fn podman_restores_an_edited_archive() {
+    let podman = Command::new("podman").arg("--version").output();
+    let Some(criu) = criu_dir() else {
+        println!(
+            "skipped: no CRIU >= 4 (CRIU, /opt/criu/bin/criu or PATH); podman restore not tested"
+        );
+        return;
+    };
+    if !podman.is_ok_and(|o| o.status.success()) || !Path::new("/bin/busybox").exists() {
+        println!("skipped: podman or busybox-static is not installed; podman restore not tested");
+        return;
+    }
+    let path = format!(
+        "{}:{}",
+        criu.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pm = |args: &[&str]| {
+        Command::new("podman")
+            .args(args)
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let t = TempDir::new("podman");
+    let name = format!("critfs-{}", std::process::id());
+    // An image from busybox-static alone (no registry here).
+    let root = t.0.join("rootfs");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    for l in ["sh", "sleep", "cat"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(l)).unwrap();
+    }
+    let tarball = t.0.join("rootfs.tar");
+    assert!(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&root)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let img = format!("localhost/{name}:latest");
+    assert!(
+        pm(&["import", tarball.to_str().unwrap(), &img])
+            .status
+            .success()
+    );
+    let run = pm(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--runtime",
+        "runc",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=32768:32768",
+        &img,
+        "sleep",
+        "100000",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let export = t.0.join("cp.tar.zst");
+    let cp = pm(&[
+        "container",
+        "checkpoint",
+        "--export",
+        export.to_str().unwrap(),
+        &name,
+    ]);
+    let cleanup = || {
+        pm(&["rm", "-f", &name]);
+        pm(&["rmi", "-f", &img]);
+    };
+    if !cp.status.success() {
+        cleanup();
+        panic!("checkpoint: {}", String::from_utf8_lossy(&cp.stderr));
+    }
+    pm(&["rm", "-f", &name]);
+    let mnt = t.0.join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let m = Command::new(bin())
+        .arg("mount")
+        .arg(&export)
+        .arg(&mnt)
+        .args(["-o", "rw"])
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let core = mnt.join("checkpoint/core-1.json");
+    let text = fs::read_to_string(&core).unwrap();
+    let edited = text
+        .replacen("\"comm\": \"sleep\"", "\"comm\": \"edited\"", 1)
+        .replacen("\"cur\": 20000,", "\"cur\": 12345,", 1);
+    assert_ne!(edited, text);
+    fs::write(&core, edited).unwrap();
+    let u = Command::new(bin())
+        .arg("umount")
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    assert!(u.status.success());
+    let r = pm(&["container", "restore", "--import", export.to_str().unwrap()]);
+    let ok = r.status.success();
+    let top = pm(&["exec", &name, "cat", "/proc/1/comm", "/proc/1/limits"]);
+    cleanup();
+    assert!(ok, "restore: {}", String::from_utf8_lossy(&r.stderr));
+    let out = String::from_utf8_lossy(&top.stdout);
+    assert!(out.starts_with("edited\n"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Max open files") && l.contains("12345")),
+        "{out}"
+    );
+}
+
+#[test]
+fn spools_of_dead_processes_are_removed_kept_ones_stay() {
+    let t = TempDir::new("arc-stale");
+    let tmp = t.0.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    // A pid that is not running: past the kernel's maximum.
+    let stale = tmp.join("crit-fs-archive.99999999.0");
+    let kept = tmp.join("crit-fs-archive.99999999.1");
+    let live = tmp.join(format!("crit-fs-archive.{}.0", std::process::id()));
+    for d in [&stale, &kept, &live] {
+        fs::create_dir_all(d.join("tree/checkpoint")).unwrap();
+    }
+    fs::write(kept.join(archive::KEPT), b"").unwrap();
+    let out = Command::new(bin())
+        .arg("check")
+        .arg(containers().join("c2.tar.gz"))
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!stale.exists() && kept.exists() && live.exists());
+    // The command's own spool is gone when it ends.
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 2);
+}
+
+#[test]
+fn unpacked_exports_are_read_from_their_top_or_checkpoint_dir() {
+    let t = TempDir::new("arc-top");
+    let p = containers().join("c4-tcp.tar.gz");
+    let st = Command::new("tar")
+        .arg("-xf")
+        .arg(&p)
+        .arg("-C")
+        .arg(&t.0)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (ok, from_archive, _) = run(&["inspect", "--json"], &p);
+    assert!(ok);
+    let (ok, from_top, err) = run(&["inspect", "--json"], &t.0);
+    assert!(ok, "{err}");
+    assert_eq!(from_archive, from_top);
+    let (ok, from_cp, _) = run(&["inspect", "--json"], &t.0.join("checkpoint"));
+    assert!(ok);
+    assert_eq!(from_archive, from_cp);
+    let (ok, out, _) = run(&["x", "ps"], &t.0);
+    assert!(ok && out.contains("nc"));
+}
