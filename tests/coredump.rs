@@ -1,0 +1,455 @@
+//! `crit-fs coredump`: ELF cores that gdb and readelf read, for the dump's
+//! own architecture (x86_64 corpus dumps; an aarch64 dump encoded from
+//! JSON in tests/data/coredump-aarch64), zombies skipped, unreadable memory
+//! zeros and named, the library's `read_at` identical to the CLI's file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::corpus;
+
+const BIN: &str = env!("CARGO_BIN_EXE_crit-fs");
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Whether `tool` runs; if not, prints the one skip line.
+fn have(tool: &str, test: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!("skipped: {test}: {tool} is not installed");
+    }
+    ok
+}
+
+/// Runs `crit-fs coredump DIR ARGS -o OUT`; returns the output.
+fn coredump(dir: &Path, out: &Path, args: &[&str]) -> Output {
+    run(Command::new(BIN)
+        .arg("coredump")
+        .arg(dir)
+        .args(args)
+        .arg("-o")
+        .arg(out))
+}
+
+/// A JSON field of the first entry of an image, via `crit-fs decode`.
+fn decoded(image: &Path) -> serde_json::Value {
+    let out = run(Command::new(BIN).arg("decode").arg("-i").arg(image));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn gdb(gdb: &str, exe: Option<&Path>, core: &Path, cmds: &[&str]) -> String {
+    let mut c = Command::new(gdb);
+    c.args(["-nx", "-batch", "-ex", "set debuginfod enabled off"]);
+    for x in cmds {
+        c.args(["-ex", x]);
+    }
+    if let Some(exe) = exe {
+        c.arg(exe);
+    } else {
+        c.arg("-c");
+    }
+    c.arg(core);
+    let out = run(&mut c);
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+/// The marker's address from the case README ("  marker 0x...").
+fn readme_address(case: &Path, name: &str) -> String {
+    let readme = std::fs::read_to_string(case.join("README.txt")).unwrap();
+    readme
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("README.txt has no {name} address"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn memory_core_gdb_reads_marker_registers_and_backtrace() {
+    if !have("gdb", "memory_core_gdb_reads_marker_registers_and_backtrace") {
+        return;
+    }
+    let case = corpus("memory");
+    let out = tempfile::tempdir().unwrap();
+    let res = coredump(&case, out.path(), &[]);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let pid = decoded(&case.join("pstree.img"))["entries"][0]["pid"]
+        .as_u64()
+        .unwrap();
+    let core = out.path().join(format!("core.{pid}"));
+    let marker = readme_address(&case, "marker");
+    let ip = decoded(&case.join(format!("core-{pid}.img")))["entries"][0]["thread_info"]["gpregs"]
+        ["ip"]
+        .as_u64()
+        .unwrap();
+    let exe = case.join("program/memtest");
+    let said = gdb(
+        "gdb",
+        Some(&exe),
+        &core,
+        &[&format!("x/s {marker}"), "info registers rip", "bt"],
+    );
+    println!("{said}");
+    assert!(
+        said.contains("\"CRITFS-GLOBAL-MARKER:0001\""),
+        "x/s {marker}: {said}"
+    );
+    let rip_line = said
+        .lines()
+        .find(|l| l.starts_with("rip"))
+        .unwrap_or_else(|| panic!("no rip: {said}"));
+    assert!(rip_line.contains(&format!("{ip:#x}")), "{rip_line} vs {ip:#x}");
+    assert!(
+        said.lines().any(|l| l.starts_with('#') && l.contains(" main ")),
+        "bt does not reach main: {said}"
+    );
+}
+
+#[test]
+fn memory_core_holds_every_kind_of_memory() {
+    if !have("gdb", "memory_core_holds_every_kind_of_memory") {
+        return;
+    }
+    let case = corpus("memory");
+    let out = tempfile::tempdir().unwrap();
+    let res = coredump(&case, out.path(), &[]);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let core = std::fs::read_dir(out.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let heap = readme_address(&case, "heap");
+    let anon = readme_address(&case, "anon");
+    let shared = readme_address(&case, "shared");
+    let said = gdb(
+        "gdb",
+        Some(&case.join("program/memtest")),
+        &core,
+        &[
+            &format!("x/s {heap}"),
+            &format!("x/s {anon}"),
+            &format!("x/s {shared}"),
+        ],
+    );
+    println!("{said}");
+    assert!(said.contains("\"HEAP-PATTERN-000000 HEAP"), "{said}");
+    assert!(said.contains("\"ANON-PAGE-0\""), "{said}");
+    // Shared anonymous memory comes from its own pagemap, not zeros.
+    assert!(said.contains("\"SHARED-ANON-MEMORY\""), "{said}");
+}
+
+#[test]
+fn threads_core_lists_every_thread() {
+    if !have("gdb", "threads_core_lists_every_thread") {
+        return;
+    }
+    let case = corpus("threads");
+    let out = tempfile::tempdir().unwrap();
+    let res = coredump(&case, out.path(), &[]);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let entry = &decoded(&case.join("pstree.img"))["entries"][0];
+    let pid = entry["pid"].as_u64().unwrap();
+    let threads: Vec<u64> = entry["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_u64().unwrap())
+        .collect();
+    assert_eq!(threads.len(), 5);
+    let said = gdb(
+        "gdb",
+        None,
+        &out.path().join(format!("core.{pid}")),
+        &["info threads"],
+    );
+    println!("{said}");
+    for tid in &threads {
+        assert!(said.contains(&format!("LWP {tid})")), "thread {tid}: {said}");
+    }
+    // The main thread is the first (the current one).
+    let first = said.lines().find(|l| l.starts_with("* 1 ")).unwrap();
+    assert!(first.contains(&format!("LWP {pid})")), "{first}");
+}
+
+#[test]
+fn readelf_lists_the_notes() {
+    if !have("readelf", "readelf_lists_the_notes") {
+        return;
+    }
+    let case = corpus("threads");
+    let out = tempfile::tempdir().unwrap();
+    let res = coredump(&case, out.path(), &[]);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let pid = decoded(&case.join("pstree.img"))["entries"][0]["pid"]
+        .as_u64()
+        .unwrap();
+    let core = out.path().join(format!("core.{pid}"));
+    let notes = text(&run(Command::new("readelf").arg("-nW").arg(&core)).stdout);
+    println!("{notes}");
+    let count = |what: &str| notes.matches(what).count();
+    assert_eq!(count("NT_PRSTATUS"), 5, "{notes}");
+    assert_eq!(count("NT_FPREGSET"), 5, "{notes}");
+    assert_eq!(count("NT_X86_XSTATE"), 5, "{notes}");
+    assert_eq!(count("NT_SIGINFO"), 5, "{notes}");
+    assert_eq!(count("NT_PRPSINFO"), 1, "{notes}");
+    assert_eq!(count("NT_AUXV"), 1, "{notes}");
+    assert_eq!(count("NT_FILE"), 1, "{notes}");
+    let exe = decoded(&case.join("files.img"))["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|f| f["reg"]["name"].as_str().map(String::from))
+        .unwrap();
+    assert!(notes.contains(&exe), "NT_FILE lacks {exe}: {notes}");
+    let header = text(&run(Command::new("readelf").arg("-h").arg(&core)).stdout);
+    assert!(header.contains("CORE (Core file)"), "{header}");
+    assert!(header.contains("Advanced Micro Devices X86-64"), "{header}");
+}
+
+/// The aarch64 dump of tests/data/coredump-aarch64, encoded into `dir`,
+/// with its pages image: text page (an instruction at 0x400010), data page
+/// (a marker at 0x10001000), two stack pages (the command line).
+fn aarch64_dump(dir: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/coredump-aarch64");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap();
+        let Some(img) = name.strip_suffix(".json") else {
+            continue;
+        };
+        let out = run(Command::new(BIN)
+            .args(["encode", "-i"])
+            .arg(&p)
+            .arg("-o")
+            .arg(dir.join(img)));
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+    }
+    let mut pages = vec![0u8; 4 * 4096];
+    pages[0x10..0x14].copy_from_slice(&[0x1f, 0x20, 0x03, 0xd5]); // nop
+    let marker = b"CRITFS-AARCH64-MARKER";
+    pages[4096..4096 + marker.len()].copy_from_slice(marker);
+    let args = b"/usr/bin/arm-test\0--marker=crit-aarch64\0";
+    pages[2 * 4096 + 0x100..2 * 4096 + 0x100 + args.len()].copy_from_slice(args);
+    std::fs::write(dir.join("pages-1.img"), pages).unwrap();
+}
+
+#[test]
+fn aarch64_core_is_aarch64_for_readelf_and_gdb_multiarch() {
+    let dir = tempfile::tempdir().unwrap();
+    aarch64_dump(dir.path());
+    let out = tempfile::tempdir().unwrap();
+    let res = coredump(dir.path(), out.path(), &[]);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let core = out.path().join("core.4242");
+    if have("readelf", "aarch64_core (readelf)") {
+        let header = text(&run(Command::new("readelf").arg("-h").arg(&core)).stdout);
+        println!("{header}");
+        assert!(header.contains("AArch64"), "{header}");
+        let notes = text(&run(Command::new("readelf").arg("-nW").arg(&core)).stdout);
+        println!("{notes}");
+        assert!(notes.contains("NT_ARM_TLS"), "{notes}");
+        assert!(notes.contains("NT_FPREGSET"), "{notes}");
+        assert!(notes.contains("NT_PRPSINFO"), "{notes}");
+    }
+    if !have("gdb-multiarch", "aarch64_core (gdb-multiarch)") {
+        return;
+    }
+    let said = gdb(
+        "gdb-multiarch",
+        None,
+        &core,
+        &[
+            "info registers pc",
+            "info registers x3",
+            "info registers sp",
+            "x/4xb 0x400010",
+            "x/s 0x10001000",
+            "info proc",
+        ],
+    );
+    println!("{said}");
+    assert!(said.contains("0x400010"), "pc: {said}");
+    // x3 = 0x1000 + 3 * 0x11 in the core image.
+    assert!(said.contains("0x1033"), "x3: {said}");
+    assert!(said.contains("0xfffffffff000"), "sp: {said}");
+    assert!(said.contains("0x1f\t0x20\t0x03\t0xd5"), "x/4xb: {said}");
+    assert!(said.contains("\"CRITFS-AARCH64-MARKER\""), "{said}");
+    assert!(
+        said.contains("/usr/bin/arm-test --marker=crit-aarch64"),
+        "psargs: {said}"
+    );
+}
+
+#[test]
+fn other_architectures_are_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    aarch64_dump(dir.path());
+    // The same core with ppc64 thread info instead.
+    let json = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/coredump-aarch64/core-4242.img.json"),
+    )
+    .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let e = &mut v["entries"][0];
+    e.as_object_mut().unwrap().remove("ti_aarch64");
+    e["mtype"] = "PPC64".into();
+    e["ti_ppc64"] = serde_json::json!({"gpregs": {"gpr": [0; 32], "nip": 0, "msr": 0,
+        "orig_gpr3": 0, "ctr": 0, "link": 0, "xer": 0, "ccr": 0, "trap": 0}});
+    let p = dir.path().join("core.json");
+    std::fs::write(&p, v.to_string()).unwrap();
+    let enc = run(Command::new(BIN)
+        .args(["encode", "-i"])
+        .arg(&p)
+        .arg("-o")
+        .arg(dir.path().join("core-4242.img")));
+    assert!(enc.status.success(), "{}", text(&enc.stderr));
+    let out = tempfile::tempdir().unwrap();
+    let res = coredump(dir.path(), out.path(), &[]);
+    let err = text(&res.stderr);
+    assert!(!res.status.success());
+    assert!(err.contains("core-4242.img"), "{err}");
+    assert!(err.contains("ti_ppc64"), "{err}");
+    assert!(std::fs::read_dir(out.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn zombies_get_no_core_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    aarch64_dump(dir.path());
+    // A second process, a zombie: a core image only.
+    let pstree = r#"{"magic": "PSTREE", "entries": [
+        {"pid": 4242, "ppid": 1, "pgid": 4242, "sid": 4242, "threads": [4242]},
+        {"pid": 4243, "ppid": 4242, "pgid": 4242, "sid": 4242, "threads": [4243]}]}"#;
+    let core = r#"{"magic": "CORE", "entries": [{"mtype": "AARCH64",
+        "tc": {"task_state": 2, "exit_code": 0, "personality": 0, "flags": 0,
+               "blk_sigset": 0, "comm": "zombie"}}]}"#;
+    for (name, json) in [("pstree.img", pstree), ("core-4243.img", core)] {
+        let p = dir.path().join("x.json");
+        std::fs::write(&p, json).unwrap();
+        let enc = run(Command::new(BIN)
+            .args(["encode", "-i"])
+            .arg(&p)
+            .arg("-o")
+            .arg(dir.path().join(name)));
+        assert!(enc.status.success(), "{}", text(&enc.stderr));
+    }
+    let out = tempfile::tempdir().unwrap();
+    let res = coredump(dir.path(), out.path(), &[]);
+    let err = text(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    assert!(err.contains("process 4243 is a zombie"), "{err}");
+    assert!(out.path().join("core.4242").exists());
+    assert!(!out.path().join("core.4243").exists());
+    // Asked for by pid: still no core, and the command fails.
+    let res = coredump(dir.path(), out.path(), &["-p", "4243"]);
+    assert!(!res.status.success());
+    assert!(text(&res.stderr).contains("process 4243 is a zombie"));
+}
+
+/// PT_LOAD headers of a core: (vaddr, offset, filesz).
+fn loads(core: &[u8]) -> Vec<(u64, u64, u64)> {
+    let u16_at = |o: usize| u16::from_le_bytes(core[o..o + 2].try_into().unwrap()) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(core[o..o + 8].try_into().unwrap());
+    let phoff = u64_at(32) as usize;
+    (0..u16_at(56))
+        .map(|i| phoff + 56 * i)
+        .filter(|&p| u32::from_le_bytes(core[p..p + 4].try_into().unwrap()) == 1)
+        .map(|p| (u64_at(p + 16), u64_at(p + 8), u64_at(p + 32)))
+        .collect()
+}
+
+#[test]
+fn unreadable_memory_is_zeros_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    aarch64_dump(dir.path());
+    // The pages image loses its last two pages (the stack's).
+    let pages = dir.path().join("pages-1.img");
+    let bytes = std::fs::read(&pages).unwrap();
+    std::fs::write(&pages, &bytes[..2 * 4096]).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let res = coredump(dir.path(), out.path(), &[]);
+    let err = text(&res.stderr);
+    println!("{err}");
+    assert!(res.status.success(), "{err}");
+    assert!(err.contains("core.4242"), "{err}");
+    assert!(err.contains("0xffffffffe000"), "{err}");
+    let core = std::fs::read(out.path().join("core.4242")).unwrap();
+    let (_, off, len) = loads(&core)
+        .into_iter()
+        .find(|l| l.0 == 0xfffffffde000)
+        .unwrap();
+    assert!(core[off as usize..(off + len) as usize].iter().all(|&b| b == 0));
+    // The data page is still there.
+    let (_, off, _) = loads(&core).into_iter().find(|l| l.0 == 0x10000000).unwrap();
+    assert_eq!(
+        &core[off as usize + 4096..off as usize + 4096 + 21],
+        b"CRITFS-AARCH64-MARKER"
+    );
+}
+
+#[test]
+fn missing_core_image_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    aarch64_dump(dir.path());
+    std::fs::remove_file(dir.path().join("core-4242.img")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let res = coredump(dir.path(), out.path(), &[]);
+    let err = text(&res.stderr);
+    assert!(!res.status.success());
+    assert!(err.contains("core-4242.img"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn library_read_at_matches_the_cli_file() {
+    let case = corpus("memory");
+    let out = tempfile::tempdir().unwrap();
+    let res = coredump(&case, out.path(), &[]);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let file: PathBuf = std::fs::read_dir(out.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let pid: u64 = file
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .strip_prefix("core.")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let written = std::fs::read(&file).unwrap();
+    let dump = crit_fs::explore::dump::Dump::new(&case);
+    let mem = crit_fs::coredump::open_memory(&case, pid).unwrap();
+    let core = crit_fs::coredump::CoreFile::new(&dump, pid, mem).unwrap();
+    assert_eq!(core.size(), written.len() as u64);
+    // Odd pieces across headers, notes and segments.
+    let mut at = 0u64;
+    let mut piece = 1usize;
+    while at < core.size() {
+        let mut buf = vec![0xaau8; piece];
+        let n = core.read_at(at, &mut buf);
+        assert_eq!(&buf[..n], &written[at as usize..at as usize + n], "at {at}");
+        at += n as u64;
+        piece = piece * 7 % 100_003 + 1;
+    }
+    let mut buf = [0u8; 10];
+    assert_eq!(core.read_at(core.size(), &mut buf), 0);
+}
