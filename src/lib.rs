@@ -13,6 +13,7 @@ pub mod fuse;
 pub mod image;
 pub mod json;
 pub mod mapped;
+pub mod memory;
 pub mod message;
 pub mod mount;
 pub mod schema;
