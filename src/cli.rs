@@ -343,7 +343,7 @@ fn coredump(dir: &Path, pids: &[u64], out_dir: &Path) -> Result<()> {
             .and_then(|core| {
                 let target = out_dir.join(format!("core.{pid}"));
                 crate::atomic::replace_file_with(&target, |f| core.write_to(f))
-                .map_err(|e| Error::from(e).in_file(target.display()))?;
+                    .map_err(|e| Error::from(e).in_file(target.display()))?;
                 for p in core.problems() {
                     eprintln!("{prog}: core.{pid}: {p}");
                 }

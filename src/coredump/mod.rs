@@ -12,6 +12,7 @@
 pub mod elf;
 pub mod notes;
 pub mod segments;
+mod space;
 pub mod threads;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +25,7 @@ use crate::message::{Message, Value};
 use elf::{EHDR_SIZE, Le, PHDR_SIZE, PT_LOAD, PT_NOTE, Phdr};
 pub use segments::Region;
 use segments::{Probe, dump_size};
+pub use space::open_memory;
 use threads::{Arch, ProcIds, ThreadNotes};
 
 /// One process's memory as a core needs it (implemented by the memory
@@ -37,6 +39,8 @@ pub trait Memory {
     /// Whether the dump saved any page in `[start, end)` (its own pages,
     /// parent dumps or shared memory).
     fn has_saved_pages(&self, start: u64, end: u64) -> bool;
+    /// Whether the dump saved every page of `[start, end)`.
+    fn all_saved(&self, start: u64, end: u64) -> bool;
     /// Damage found while opening the memory (damaged pagemap, missing pages image...).
     fn problems(&self) -> Vec<String>;
 }
@@ -77,12 +81,16 @@ struct Problems {
 
 impl Problems {
     fn add(&mut self, start: u64, end: u64, why: &str) {
-        if let Some((&s, (e, w))) = self.unreadable.range_mut(..=start).next_back()
-            && *e >= start
-            && w == why
+        // Extend the range this one continues (ranges of other reasons may
+        // start in between).
+        if let Some((_, (e, _))) = self
+            .unreadable
+            .range_mut(..=start)
+            .rev()
+            .take(8)
+            .find(|(_, (e, w))| *e >= start && w == why)
         {
             *e = (*e).max(end);
-            let _ = s;
             return;
         }
         self.unreadable.insert(start, (end, why.to_string()));
@@ -171,7 +179,9 @@ impl<M: Memory> CoreFile<M> {
                 let n = match mem.read(s, &mut buf) {
                     Ok(n) => n,
                     Err(why) => {
-                        problems.add(s, s + buf.len() as u64, &format!("command line: {why}"));
+                        problems.opening.push(format!(
+                            "the command line (NT_PRPSINFO) cannot be read: {why}"
+                        ));
                         0
                     }
                 };
@@ -242,6 +252,19 @@ impl<M: Memory> CoreFile<M> {
         .write(&mut phdrs);
         for r in &regions {
             let filesz = dump_size(r, page_size, &probe);
+            if filesz == r.len()
+                && r.is_file()
+                && !r.is_shared()
+                && r.file_missing
+                && !mem.all_saved(r.start, r.end)
+            {
+                problems.opening.push(format!(
+                    "{:#x}-{:#x} {}: the file is not on this host; the pages the dump did not save are zeros in the core",
+                    r.start,
+                    r.end,
+                    r.path.as_deref().unwrap_or("(file)")
+                ));
+            }
             Phdr {
                 p_type: PT_LOAD,
                 flags: r.elf_flags(),

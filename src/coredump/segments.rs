@@ -37,6 +37,9 @@ pub struct Region {
     pub madv: u64,
     /// What NT_FILE names it by (file mappings and shared memory).
     pub path: Option<String>,
+    /// A file mapping whose file is not on this host (as the dump recorded
+    /// it): its pages the dump did not save read as zeros.
+    pub file_missing: bool,
 }
 
 impl Region {
@@ -87,7 +90,7 @@ impl Region {
         self.status & (VMA_ANON_SHARED | VMA_AREA_SYSVIPC | VMA_AREA_MEMFD) != 0
     }
 
-    fn is_file(&self) -> bool {
+    pub fn is_file(&self) -> bool {
         self.status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_AREA_MEMFD) != 0
     }
 }
@@ -157,6 +160,7 @@ mod tests {
             pgoff: 0,
             madv: 0,
             path: None,
+            file_missing: false,
         }
     }
 
