@@ -497,17 +497,22 @@ impl Filesystem for FuseFs {
         reply.error(Errno::from_i32(libc::EOPNOTSUPP));
     }
 
+    /// SEEK_DATA/SEEK_HOLE: the dumped pages of `proc/PID/mem`, real
+    /// holes of dump files, and whole-file data elsewhere. Never ENOSYS:
+    /// the kernel would stop asking for the whole mount.
     fn lseek(
         &self,
         _req: &Request,
         _ino: INodeNo,
-        _fh: FileHandle,
-        _offset: i64,
-        _whence: i32,
+        fh: FileHandle,
+        offset: i64,
+        whence: i32,
         reply: ReplyLseek,
     ) {
-        // The kernel then seeks by itself (SEEK_DATA/SEEK_HOLE: whole file is data).
-        reply.error(Errno::ENOSYS);
+        match self.fs.lseek(fh.0, offset, whence) {
+            Ok(o) => reply.offset(o),
+            Err(e) => reply.error(errno("lseek", &e)),
+        }
     }
 
     fn copy_file_range(

@@ -16,6 +16,7 @@ pub mod mapped;
 pub mod memory;
 pub mod message;
 pub mod mount;
+pub mod procview;
 pub mod schema;
 pub mod wire;
 

@@ -347,3 +347,445 @@ fn unknown_pid_is_an_error_naming_the_mm_image() {
     let e = AddressSpace::open(&corpus("memory"), 4242).err().unwrap();
     assert!(e.to_string().contains("mm-4242.img"), "{e}");
 }
+
+// ---- pre-dump chains ----
+
+#[path = "common/predump.rs"]
+mod predump;
+
+/// Every data range of `a` reads the same in `b`.
+fn same_memory(a: &AddressSpace, b: &AddressSpace) {
+    assert_eq!(a.data_ranges(), b.data_ranges());
+    for &(x, y) in a.data_ranges() {
+        assert!(
+            read(a, x, (y - x) as usize) == read(b, x, (y - x) as usize),
+            "{x:#x} differs"
+        );
+    }
+}
+
+#[test]
+fn predump_chain_reads_through_the_parent() {
+    // Odd entries (the marker's page, the heap, every other anon page…) go
+    // to the parent.
+    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i % 2 == 1);
+    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    assert!(s.problems().is_empty(), "{:?}", s.problems());
+    same_memory(&memory(), &s);
+    assert!(read(&s, MARKER, 25).starts_with(b"CRITFS-GLOBAL-MARKER:0001"));
+    let heap = read(&s, HEAP, 40);
+    assert_eq!(&heap[..], b"HEAP-PATTERN-000000 HEAP-PATTERN-000001 ");
+}
+
+#[test]
+fn predump_chain_of_three() {
+    // child -> parent -> grandparent: entries moved twice.
+    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i % 2 == 1);
+    let inner = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i % 4 == 1);
+    // Replace the chain's parent with inner's child (whose parent is inner's parent).
+    let parent = chain.parent();
+    std::fs::remove_dir_all(&parent).unwrap();
+    std::fs::create_dir(&parent).unwrap();
+    for e in std::fs::read_dir(inner.child()).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != "parent" {
+            std::fs::copy(e.path(), parent.join(e.file_name())).unwrap();
+        }
+    }
+    predump::relink(&parent, inner.parent().to_str().unwrap());
+    // The middle dump must hold, or defer, every entry the child defers: the
+    // middle one has all entries (present or parent) so the chain is whole.
+    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    assert!(s.problems().is_empty(), "{:?}", s.problems());
+    same_memory(&memory(), &s);
+}
+
+#[test]
+fn predump_missing_parent_gives_eio_for_parent_pages_only() {
+    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i == 2);
+    std::fs::remove_file(chain.child().join("parent")).unwrap();
+    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    let problems = s.problems().join("\n");
+    assert!(problems.contains("parent link"), "{problems}");
+    assert!(problems.contains("pagemap-13292.img entry 2"), "{problems}");
+    // Entry 2 holds the marker's page.
+    let e = read_err(&s, MARKER, 8);
+    assert_eq!(e.errno, libc::EIO);
+    assert!(e.message.contains("entry 2"), "{e}");
+    // The rest reads.
+    assert!(read(&s, HEAP, 12).starts_with(b"HEAP-PATTERN"));
+    assert!(read(&s, SHARED, 18).starts_with(b"SHARED-ANON-MEMORY"));
+}
+
+#[test]
+fn predump_parent_link_loop_gives_eio() {
+    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i == 2);
+    // The parent's pages are deferred to its own parent, which is the child.
+    common::edit(&chain.parent(), "pagemap-13292.img", |img| {
+        common::set_int(&mut img.entries[1].msg, "flags", 1);
+    });
+    predump::relink(&chain.parent(), "../child");
+    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    let problems = s.problems().join("\n");
+    assert!(problems.contains("loops"), "{problems}");
+    let e = read_err(&s, MARKER, 8);
+    assert_eq!(e.errno, libc::EIO);
+    assert!(read(&s, HEAP, 12).starts_with(b"HEAP-PATTERN"));
+    // A link to itself loops too.
+    predump::relink(&chain.child(), ".");
+    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    assert!(
+        s.problems().join("\n").contains("loops"),
+        "{:?}",
+        s.problems()
+    );
+    assert_eq!(read_err(&s, MARKER, 8).errno, libc::EIO);
+}
+
+#[test]
+fn predump_parent_lacking_the_pages_gives_eio() {
+    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i == 2);
+    // The parent's pagemap loses the entry.
+    common::edit(&chain.parent(), "pagemap-13292.img", |img| {
+        img.entries.truncate(1);
+    });
+    std::fs::write(chain.parent().join("pages-2.img"), b"").unwrap();
+    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    let problems = s.problems().join("\n");
+    assert!(
+        problems.contains("entry 2") && problems.contains("parent"),
+        "{problems}"
+    );
+    assert_eq!(read_err(&s, MARKER, 8).errno, libc::EIO);
+    assert!(read(&s, HEAP, 12).starts_with(b"HEAP-PATTERN"));
+}
+
+// ---- damaged input ----
+
+#[test]
+fn pagemap_past_the_end_of_pages_image() {
+    let tmp = copy_case("memory");
+    // Cut the pages image in the middle of the heap's entry (entry 20, 67 pages).
+    let pages = std::fs::read(tmp.path().join("pages-2.img")).unwrap();
+    let keep = 30 * PAGE as usize;
+    std::fs::write(tmp.path().join("pages-2.img"), &pages[..keep]).unwrap();
+    let s = AddressSpace::open(tmp.path(), MEMORY_PID).unwrap();
+    let problems = s.problems().join("\n");
+    assert!(
+        problems.contains("pagemap-13292.img entry 20"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("past the end of pages-2.img"),
+        "{problems}"
+    );
+    // Earlier pages read; the marker (entry 2) and the anon pages before the heap too.
+    assert!(read(&s, MARKER, 25).starts_with(b"CRITFS-GLOBAL-MARKER"));
+    assert!(read(&s, ANON, 11).starts_with(b"ANON-PAGE-0"));
+    // Later entries fail with EIO naming the entry.
+    let e = read_err(&s, 0x7ffdde25d000 + 0x1e000, 16);
+    assert_eq!(e.errno, libc::EIO);
+    assert!(e.message.contains("entry 29"), "{e}");
+}
+
+#[test]
+fn overlapping_entries_give_eio_there_only() {
+    let tmp = copy_case("memory");
+    // Entry 5 moved onto entry 4's page.
+    common::edit(tmp.path(), "pagemap-13292.img", |img| {
+        let v = img.entries[4].msg.u64("vaddr").unwrap();
+        common::set_int(&mut img.entries[5].msg, "vaddr", v as i64);
+    });
+    let s = AddressSpace::open(tmp.path(), MEMORY_PID).unwrap();
+    let problems = s.problems().join("\n");
+    assert!(problems.contains("overlap"), "{problems}");
+    assert!(
+        problems.contains("entry 5") && problems.contains("entry 4"),
+        "{problems}"
+    );
+    assert_eq!(read_err(&s, ANON, 8).errno, libc::EIO);
+    assert!(read(&s, MARKER, 25).starts_with(b"CRITFS-GLOBAL-MARKER"));
+    assert!(read(&s, ANON + 8 * PAGE, 11).starts_with(b"ANON-PAGE-8"));
+}
+
+#[test]
+fn undecodable_pagemap_keeps_shared_memory_readable() {
+    let tmp = copy_case("memory");
+    let mut pm = std::fs::read(tmp.path().join("pagemap-13292.img")).unwrap();
+    pm.truncate(pm.len() - 3);
+    std::fs::write(tmp.path().join("pagemap-13292.img"), pm).unwrap();
+    let s = AddressSpace::open(tmp.path(), MEMORY_PID).unwrap();
+    assert!(
+        s.problems()[0].starts_with("pagemap-13292.img"),
+        "{:?}",
+        s.problems()
+    );
+    assert_eq!(read_err(&s, MARKER, 8).errno, libc::EIO);
+    assert!(read(&s, SHARED, 18).starts_with(b"SHARED-ANON-MEMORY"));
+}
+
+#[test]
+fn hostile_entry_sizes_do_not_allocate_or_panic() {
+    let tmp = copy_case("memory");
+    common::edit(tmp.path(), "pagemap-13292.img", |img| {
+        common::set_int(&mut img.entries[3].msg, "nr_pages", i64::MAX);
+        common::set_int(&mut img.entries[7].msg, "vaddr", 0x1001);
+    });
+    let s = AddressSpace::open(tmp.path(), MEMORY_PID).unwrap();
+    let problems = s.problems().join("\n");
+    assert!(problems.contains("entry 3"), "{problems}");
+    assert!(problems.contains("entry 7"), "{problems}");
+    assert!(read(&s, MARKER, 25).starts_with(b"CRITFS-GLOBAL-MARKER"));
+    let mut buf = vec![0u8; 1 << 16];
+    let _ = s.read(0x555643d67000, &mut buf);
+}
+
+// ---- writes ----
+
+/// Every file of `dir` with its bytes, to compare before and after.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The (vaddr, nr_pages, flags) of the entries of a pagemap and its pages id.
+fn pagemap_entries(dir: &Path, name: &str) -> (u64, Vec<(u64, u64, u64)>) {
+    let img = common::load(dir, name);
+    let id = img.entries[0].msg.u64("pages_id").unwrap();
+    let entries = img.entries[1..]
+        .iter()
+        .map(|e| {
+            (
+                e.msg.u64("vaddr").unwrap(),
+                e.msg.u64("nr_pages").unwrap(),
+                e.msg.u64("flags").unwrap(),
+            )
+        })
+        .collect();
+    (id, entries)
+}
+
+/// Offset in the pages image of the page at `addr` (present entries only).
+fn page_offset(entries: &[(u64, u64, u64)], addr: u64) -> u64 {
+    let mut off = 0;
+    for &(v, n, f) in entries {
+        if (v..v + n * PAGE).contains(&addr) {
+            return off + (addr - v);
+        }
+        if f & 4 != 0 {
+            off += n * PAGE;
+        }
+    }
+    panic!("{addr:#x} not in the pagemap");
+}
+
+#[test]
+fn write_in_place_changes_only_those_bytes() {
+    let tmp = copy_case("memory");
+    let before = std::fs::read(tmp.path().join("pages-2.img")).unwrap();
+    let pm_before = std::fs::read(tmp.path().join("pagemap-13292.img")).unwrap();
+    let mut s = AddressSpace::open(tmp.path(), MEMORY_PID).unwrap();
+    assert_eq!(s.write(MARKER + 21, b"0042"), Ok(4));
+    s.sync().unwrap();
+    assert!(read(&s, MARKER, 26).starts_with(b"CRITFS-GLOBAL-MARKER:0042\0"));
+    let after = std::fs::read(tmp.path().join("pages-2.img")).unwrap();
+    assert_eq!(after.len(), before.len(), "the image keeps its size");
+    let (_, entries) = pagemap_entries(tmp.path(), "pagemap-13292.img");
+    let off = page_offset(&entries, MARKER + 21) as usize;
+    let changed: Vec<usize> = (0..after.len())
+        .filter(|&i| after[i] != before[i])
+        .collect();
+    assert_eq!(
+        changed,
+        (off..off + 4)
+            .filter(|&i| before[i] != after[i])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(&after[off..off + 4], b"0042");
+    assert_eq!(
+        std::fs::read(tmp.path().join("pagemap-13292.img")).unwrap(),
+        pm_before
+    );
+    // A fresh open sees it.
+    let s = AddressSpace::open(tmp.path(), MEMORY_PID).unwrap();
+    assert!(read(&s, MARKER, 25).ends_with(b"0042"));
+}
+
+#[test]
+fn write_adds_a_page_with_a_new_entry() {
+    let tmp = copy_case("memory");
+    let dir = tmp.path();
+    let old_pages = std::fs::read(dir.join("pages-2.img")).unwrap();
+    let (old_id, old_entries) = pagemap_entries(dir, "pagemap-13292.img");
+    assert_eq!(old_id, 2);
+    let mut s = AddressSpace::open(dir, MEMORY_PID).unwrap();
+    // Anon page 2: untouched, not next to a dumped page.
+    let page = ANON + 2 * PAGE;
+    assert_eq!(s.write(page + 100, b"NEW-BYTES"), Ok(9));
+    let got = read(&s, page, PAGE as usize);
+    assert_eq!(&got[100..109], b"NEW-BYTES");
+    assert!(got[..100].iter().chain(&got[109..]).all(|&b| b == 0));
+    assert!(s.problems().is_empty(), "{:?}", s.problems());
+
+    let (new_id, entries) = pagemap_entries(dir, "pagemap-13292.img");
+    assert_eq!(new_id, 3, "the new pages image has a new id");
+    assert!(
+        !dir.join("pages-2.img").exists(),
+        "the old pages image is gone"
+    );
+    assert_eq!(entries.len(), old_entries.len() + 1);
+    let at = entries.iter().position(|e| e.0 == page).unwrap();
+    assert_eq!(entries[at], (page, 1, 4), "a present entry for the page");
+    assert_eq!(entries[at - 1], old_entries[at - 1]);
+    assert_eq!(entries[at + 1..], old_entries[at..]);
+    // The pages image: one page more, at the right place.
+    let new_pages = std::fs::read(dir.join("pages-3.img")).unwrap();
+    assert_eq!(new_pages.len(), old_pages.len() + PAGE as usize);
+    let off = page_offset(&entries, page) as usize;
+    assert_eq!(&new_pages[..off], &old_pages[..off]);
+    assert_eq!(&new_pages[off..off + PAGE as usize], &got[..]);
+    assert_eq!(&new_pages[off + PAGE as usize..], &old_pages[off..]);
+    // The rest of memory is as before.
+    same_memory_except(&memory(), &s, &[page]);
+    // The re-encoded pagemap decodes with crit-fs's decoder as JSON too.
+    let json = crit_fs::codec::decode_to_json(
+        &std::fs::read(dir.join("pagemap-13292.img")).unwrap(),
+        Default::default(),
+    )
+    .unwrap();
+    let text = String::from_utf8(json).unwrap();
+    assert!(text.contains(&format!("\"vaddr\": {page}")), "{text}");
+    // No temporary file is left, and `check` finds the dump consistent.
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with(".crit-fs-tmp"), "{name}");
+    }
+    let (report, clean) = crit_fs::check::render(dir, false).unwrap();
+    assert!(clean, "{report}");
+}
+
+/// Data ranges of `a` read the same in `b`, but for the page at `skip`.
+fn same_memory_except(a: &AddressSpace, b: &AddressSpace, skip: &[u64]) {
+    for &(x, y) in a.data_ranges() {
+        let mut p = x;
+        while p < y {
+            if !skip.contains(&p) {
+                assert!(
+                    read(a, p, PAGE as usize) == read(b, p, PAGE as usize),
+                    "{p:#x} differs"
+                );
+            }
+            p += PAGE;
+        }
+    }
+}
+
+#[test]
+fn write_next_to_a_dumped_page_merges_the_entry_and_spans_both() {
+    let tmp = copy_case("memory");
+    let dir = tmp.path();
+    let (_, old_entries) = pagemap_entries(dir, "pagemap-13292.img");
+    let mut s = AddressSpace::open(dir, MEMORY_PID).unwrap();
+    // Crosses from dumped anon page 0 into untouched page 1.
+    assert_eq!(s.write(ANON + PAGE - 4, b"ABCDEFGH"), Ok(8));
+    assert_eq!(read(&s, ANON + PAGE - 4, 8), b"ABCDEFGH");
+    assert!(read(&s, ANON, 11).starts_with(b"ANON-PAGE-0"));
+    let (_, entries) = pagemap_entries(dir, "pagemap-13292.img");
+    assert_eq!(
+        entries.len(),
+        old_entries.len(),
+        "merged into page 0's entry"
+    );
+    let e = entries.iter().find(|e| e.0 == ANON).unwrap();
+    assert_eq!(*e, (ANON, 2, 6), "two pages, flags kept (lazy, present)");
+    assert!(read(&s, ANON + 4 * PAGE, 11).starts_with(b"ANON-PAGE-4"));
+    same_memory_except(&memory(), &s, &[ANON, ANON + PAGE]);
+}
+
+#[test]
+fn write_into_a_clean_file_page_keeps_the_file_bytes() {
+    let tmp = copy_case("memory");
+    let host = tempfile::tempdir().unwrap();
+    let mapped = host.path().join("mapped.dat");
+    let content: Vec<u8> = (0..4 * PAGE as usize)
+        .map(|i| b"0123456789ab"[i % 12])
+        .collect();
+    std::fs::write(&mapped, &content).unwrap();
+    set_reg_name(tmp.path(), 3, mapped.to_str().unwrap());
+    let mut s = AddressSpace::open(tmp.path(), MEMORY_PID).unwrap();
+    assert_eq!(s.write(FILEMAP + 2 * PAGE + 5, b"xyz"), Ok(3));
+    let page = read(&s, FILEMAP + 2 * PAGE, PAGE as usize);
+    let mut want = content[2 * PAGE as usize..3 * PAGE as usize].to_vec();
+    want[5..8].copy_from_slice(b"xyz");
+    assert_eq!(page, want);
+    // The host file is untouched.
+    assert_eq!(std::fs::read(&mapped).unwrap(), content);
+}
+
+#[test]
+fn write_refusals_change_nothing() {
+    let tmp = copy_case("memory");
+    let dir = tmp.path();
+    let before = snapshot(dir);
+    let mut s = AddressSpace::open(dir, MEMORY_PID).unwrap();
+    let cases: &[(u64, i32, &str)] = &[
+        (0x1000, libc::EIO, "outside every mapping"),
+        (SHARED, libc::EPERM, "shared"),
+        (0x555634f5f000, libc::EPERM, "not writable"), // r--p of the executable
+        (0x7f90b4c29000, libc::EPERM, "not writable"), // [vdso]
+    ];
+    for &(addr, errno, words) in cases {
+        let e = s.write(addr, b"x").unwrap_err();
+        assert_eq!(e.errno, errno, "{addr:#x}: {e}");
+        assert!(e.message.contains(words), "{addr:#x}: {e}");
+    }
+    // A write that starts in a good page and runs out of the mapping is
+    // refused whole.
+    let before_gap = s
+        .vmas()
+        .windows(2)
+        .find(|w| w[0].end < w[1].start && w[0].prot & 2 != 0)
+        .map(|w| w[0].end)
+        .unwrap();
+    assert_eq!(
+        s.write(before_gap - 2, b"abcd").unwrap_err().errno,
+        libc::EIO
+    );
+    // Read-only.
+    s.set_read_only();
+    assert_eq!(s.write(MARKER, b"x").unwrap_err().errno, libc::EROFS);
+    assert_eq!(snapshot(dir), before);
+}
+
+#[test]
+fn write_into_a_parent_only_page_is_erofs() {
+    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i == 2);
+    let child_before = snapshot(&chain.child());
+    let parent_before = snapshot(&chain.parent());
+    let mut s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    let e = s.write(MARKER, b"x").unwrap_err();
+    assert_eq!(e.errno, libc::EROFS, "{e}");
+    assert!(e.message.contains("parent"), "{e}");
+    assert_eq!(snapshot(&chain.child()), child_before);
+    assert_eq!(snapshot(&chain.parent()), parent_before);
+    // Pages of the child itself are writable in place.
+    assert_eq!(s.write(HEAP, b"heap"), Ok(4));
+    assert_eq!(read(&s, HEAP, 4), b"heap");
+}
+
+#[test]
+fn address_space_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<AddressSpace>();
+}

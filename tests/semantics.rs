@@ -875,7 +875,8 @@ fn semantics_doc_names_real_tests() {
     let doc = fs::read_to_string(root.join("SEMANTICS.md")).unwrap();
     let sources = fs::read_to_string(root.join("tests/semantics.rs")).unwrap()
         + &fs::read_to_string(root.join("tests/mount.rs")).unwrap()
-        + &fs::read_to_string(root.join("tests/mount_abuse.rs")).unwrap();
+        + &fs::read_to_string(root.join("tests/mount_abuse.rs")).unwrap()
+        + &fs::read_to_string(root.join("tests/proc_tree.rs")).unwrap();
     let named: Vec<&str> = doc
         .split("[test: ")
         .skip(1)

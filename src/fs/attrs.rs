@@ -88,6 +88,9 @@ impl CritFs {
                 a.gid = f.gid;
                 Ok(a)
             }
+            Node::ProcRoot | Node::ProcPid { .. } | Node::ProcEntry { .. } => {
+                self.proc_getattr(ino, &node)
+            }
         }
     }
 
@@ -201,6 +204,14 @@ impl CritFs {
                     return Err(fs_err!(libc::EACCES, "this file is read-only"));
                 }
             }
+            Node::ProcRoot | Node::ProcPid { .. } | Node::ProcEntry { .. } => {
+                if changes {
+                    return Err(fs_err!(
+                        libc::EPERM,
+                        "the proc tree's files keep their size, mode, owner and times"
+                    ));
+                }
+            }
         }
         self.getattr(ino, fh)
     }
@@ -211,7 +222,16 @@ impl CritFs {
         if mask & libc::W_OK != 0 {
             self.check_writable()?;
             let node = self.node(ino)?;
-            if matches!(node, Node::Report { .. } | Node::ViewErr { .. }) {
+            let memory = matches!(
+                node,
+                Node::ProcEntry {
+                    entry: crate::procview::Entry::Mem,
+                    ..
+                }
+            );
+            if matches!(node, Node::Report { .. } | Node::ViewErr { .. })
+                || (Self::is_proc_node(&node) && !memory)
+            {
                 return Err(fs_err!(libc::EACCES, "read-only file"));
             }
         }

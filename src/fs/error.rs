@@ -41,7 +41,10 @@ impl FsError {
 
     /// Whether this is an expected miss (logged at debug level, not warn).
     pub fn is_expected(&self) -> bool {
-        matches!(self.errno, libc::ENOENT | libc::ENODATA | libc::EEXIST)
+        matches!(
+            self.errno,
+            libc::ENOENT | libc::ENODATA | libc::EEXIST | libc::ENXIO
+        )
     }
 }
 
@@ -73,6 +76,9 @@ pub fn errno_name(errno: i32) -> &'static str {
         libc::ENOTEMPTY => "ENOTEMPTY",
         libc::ERANGE => "ERANGE",
         libc::EFBIG => "EFBIG",
+        libc::ENXIO => "ENXIO",
+        libc::ELOOP => "ELOOP",
+        libc::EOVERFLOW => "EOVERFLOW",
         _ => "errno",
     }
 }

@@ -55,6 +55,8 @@ pub enum Handle {
     },
     /// A scratch file (shared by all its handles, like a real file).
     Scratch { file: Arc<Mutex<ScratchFile>> },
+    /// `proc/PID/mem`: the process's address space, shared by its handles.
+    Mem { pid: u64, mem: super::SharedMem },
     /// A directory listing taken at opendir.
     Dir { entries: Vec<super::DirEntry> },
 }

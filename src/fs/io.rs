@@ -135,6 +135,9 @@ impl CritFs {
                     direct_io: false,
                 })
             }
+            node @ (Node::ProcRoot | Node::ProcPid { .. } | Node::ProcEntry { .. }) => {
+                self.proc_open(&node, write)
+            }
         }
     }
 
@@ -149,6 +152,12 @@ impl CritFs {
         caller: Caller,
     ) -> FsResult<(Attr, Opened)> {
         self.check_writable()?;
+        if Self::is_proc_node(&self.node(parent)?) {
+            return Err(fs_err!(
+                libc::EACCES,
+                "{name:?}: no files can be created in the proc tree"
+            ));
+        }
         match self.resolve(parent, name) {
             Ok(Node::View { .. }) | Ok(Node::Scratch) if flags & libc::O_EXCL == 0 => {
                 let attr = self.lookup(parent, name)?;
@@ -222,6 +231,7 @@ impl CritFs {
             Handle::Snapshot { body } => Ok(slice(body)),
             Handle::ViewWrite { buf, .. } => Ok(slice(buf)),
             Handle::Scratch { file } => Ok(slice(&lock(file).data)),
+            Handle::Mem { pid, mem } => self.mem_read(*pid, mem, offset, size),
             Handle::Dir { .. } => Err(fs_err!(libc::EISDIR, "is a directory")),
         }
     }
@@ -230,6 +240,13 @@ impl CritFs {
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
         self.check_writable()?;
         let h = self.handle(fh)?;
+        let mem = match &*lock(&h) {
+            Handle::Mem { pid, mem } => Some((*pid, mem.clone())),
+            _ => None,
+        };
+        if let Some((pid, mem)) = mem {
+            return self.mem_write(pid, &mem, offset, data);
+        }
         let in_memory = matches!(
             &*lock(&h),
             Handle::ViewWrite { .. } | Handle::Scratch { .. }
@@ -261,6 +278,7 @@ impl CritFs {
                 f.mtime = SystemTime::now();
             }
             Handle::Snapshot { .. } => return Err(fs_err!(libc::EBADF, "not open for writing")),
+            Handle::Mem { .. } => return Err(fs_err!(libc::EIO, "memory handle changed kind")),
             Handle::Dir { .. } => return Err(fs_err!(libc::EISDIR, "is a directory")),
         }
         Ok(data.len() as u32)

@@ -11,11 +11,13 @@ mod handles;
 mod io;
 mod names;
 mod namespace;
+mod proc;
 mod save;
 
 pub use cache::{FileKey, ViewCache};
 pub use error::{FsError, FsResult, errno_name};
 pub use handles::{Handle, ScratchFile, WriteState};
+pub use proc::{MemState, SharedMem};
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -71,6 +73,15 @@ pub enum Node {
     Report { what: &'static str },
     /// A file created through the mount, held in memory.
     Scratch,
+    /// `proc/` at the root: a directory per process of the dump.
+    ProcRoot,
+    /// `proc/PID/`.
+    ProcPid { pid: u64 },
+    /// An entry of `proc/PID/` (`fd/` and `fd/N` included).
+    ProcEntry {
+        pid: u64,
+        entry: crate::procview::Entry,
+    },
 }
 
 /// Kind of file, as stat shows it.
@@ -181,6 +192,8 @@ struct State {
     reports: HashMap<&'static str, (u64, Arc<Vec<u8>>)>,
     /// Views unlinked through the mount: hidden until created again.
     hidden: std::collections::HashSet<PathBuf>,
+    /// The proc tree's texts, process list and address spaces.
+    proc: proc::ProcCache,
 }
 
 /// The filesystem.
@@ -277,6 +290,7 @@ impl CritFs {
                 magic: HashMap::new(),
                 reports: HashMap::new(),
                 hidden: Default::default(),
+                proc: Default::default(),
             }),
             cfg,
             root,

@@ -77,10 +77,14 @@ impl CritFs {
 
     /// What `name` in directory `parent` is.
     pub(super) fn resolve(&self, parent: u64, name: &OsStr) -> FsResult<Node> {
-        let dir_rel = self.dir_rel(parent)?;
         if name.as_bytes().contains(&b'/') || name == "." || name == ".." {
             return Err(fs_err!(libc::EINVAL, "bad name {name:?}"));
         }
+        let parent_node = self.node(parent)?;
+        if Self::is_proc_node(&parent_node) {
+            return self.proc_resolve(&parent_node, name);
+        }
+        let dir_rel = self.dir_rel(parent)?;
         let rel = dir_rel.join(name);
         if let Ok(meta) = fs::symlink_metadata(self.path(&rel)) {
             return Ok(if meta.is_dir() {
@@ -91,6 +95,9 @@ impl CritFs {
         }
         if self.scratch_at(parent, name).is_some() {
             return Ok(Node::Scratch);
+        }
+        if parent == ROOT_INO && name == "proc" && self.proc_shown() {
+            return Ok(Node::ProcRoot);
         }
         if parent == ROOT_INO
             && let Some((_, what)) = report_files().into_iter().find(|(n, _)| name == n.as_str())
@@ -123,6 +130,10 @@ impl CritFs {
 
     /// The entries of directory `ino`, with `.` and `..`.
     pub fn readdir(&self, ino: u64) -> FsResult<Vec<DirEntry>> {
+        let node = self.node(ino)?;
+        if Self::is_proc_node(&node) {
+            return self.proc_readdir(ino, &node);
+        }
         let rel = self.dir_rel(ino)?;
         let dir = self.path(&rel);
         let mut items: Vec<(OsString, Metadata)> = fs::read_dir(&dir)
@@ -166,6 +177,9 @@ impl CritFs {
             }
         }
         if ino == ROOT_INO {
+            if !real.contains(OsStr::new("proc")) && self.proc_shown() {
+                out.push(("proc".into(), Node::ProcRoot, Kind::Dir));
+            }
             for (name, what) in report_files() {
                 if !real.contains(OsStr::new(&name)) {
                     out.push((name.into(), Node::Report { what }, Kind::File));

@@ -37,6 +37,10 @@ impl CritFs {
                 "{} belongs to the dump; the mount never deletes dump files",
                 rel.display()
             )),
+            Node::ProcRoot | Node::ProcPid { .. } | Node::ProcEntry { .. } => Err(fs_err!(
+                libc::EPERM,
+                "{name:?} is part of the proc tree; it cannot be deleted"
+            )),
         }
     }
 
@@ -75,6 +79,12 @@ impl CritFs {
         noreplace: bool,
     ) -> FsResult<()> {
         self.check_writable()?;
+        if Self::is_proc_node(&self.node(parent)?) || Self::is_proc_node(&self.node(newparent)?) {
+            return Err(fs_err!(
+                libc::EPERM,
+                "rename of {name:?} to {newname:?}: the proc tree's names cannot change"
+            ));
+        }
         let src = self.resolve(parent, name)?;
         let dst = match self.resolve(newparent, newname) {
             Ok(n) => Some(n),
@@ -138,6 +148,7 @@ impl CritFs {
     /// READLINK of a symbolic link of the dump.
     pub fn readlink(&self, ino: u64) -> FsResult<Vec<u8>> {
         match self.node(ino)? {
+            node @ Node::ProcEntry { .. } => self.proc_readlink(&node),
             Node::Real { rel } => fs::read_link(self.path(&rel))
                 .map(|p| p.into_os_string().into_vec())
                 .map_err(|e| FsError::io(&e, rel.display())),

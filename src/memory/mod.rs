@@ -16,6 +16,7 @@
 
 mod layout;
 mod pagemap;
+mod write;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -91,6 +92,8 @@ pub struct AddressSpace {
     problems: Vec<String>,
     /// Whether writes may change the dump.
     writable: bool,
+    /// This dump's task pages image opened for in-place writes.
+    pages_writer: Option<File>,
 }
 
 impl AddressSpace {
@@ -152,6 +155,7 @@ impl AddressSpace {
             data: Vec::new(),
             problems,
             writable: true,
+            pages_writer: None,
         };
         space.data = space.data_extents();
         Ok(space)
