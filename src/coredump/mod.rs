@@ -110,6 +110,12 @@ impl<M: Memory> Probe for LayoutProbe<'_, M> {
     }
 }
 
+impl<M: Memory> std::fmt::Debug for CoreFile<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CoreFile(pid {}, {} bytes)", self.pid, self.size)
+    }
+}
+
 impl<M: Memory> CoreFile<M> {
     /// Lays out the core of process `pid` of the dump. A zombie, a missing
     /// or damaged core/mm/pstree image, or an architecture other than

@@ -17,7 +17,7 @@ mod save;
 pub use cache::{FileKey, ViewCache};
 pub use error::{FsError, FsResult, errno_name};
 pub use handles::{Handle, ScratchFile, WriteState};
-pub use proc::{MemState, SharedMem};
+pub use proc::{MemState, SharedCore, SharedMem};
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
