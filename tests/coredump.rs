@@ -137,10 +137,14 @@ fn memory_core_gdb_reads_marker_registers_and_backtrace() {
         .unwrap();
     let core = out.path().join(format!("core.{pid}"));
     let marker = readme_address(&case, "marker");
-    let ip = decoded(&case.join(format!("core-{pid}.img")))["entries"][0]["thread_info"]["gpregs"]
-        ["ip"]
-        .as_u64()
-        .unwrap();
+    let ti = &decoded(&case.join(format!("core-{pid}.img")))["entries"][0]["thread_info"];
+    let ip = ti["gpregs"]["ip"].as_u64().unwrap();
+    // FP state: xmm1 (NT_FPREGSET / NT_X86_XSTATE) and k0 (the AVX-512 part of XSTATE).
+    let xmm1: Vec<String> = ti["fpregs"]["xmm_space"].as_array().unwrap()[4..8]
+        .iter()
+        .map(|v| format!("{:#x}", v.as_u64().unwrap()))
+        .collect();
+    let k0 = ti["fpregs"]["xsave"]["opmask_reg"][0].as_u64();
     let exe = case.join("program/memtest");
     let root = tempfile::tempdir().unwrap();
     sysroot_for(&case, root.path());
@@ -149,7 +153,13 @@ fn memory_core_gdb_reads_marker_registers_and_backtrace() {
         Some(root.path()),
         Some(&exe),
         &core,
-        &[&format!("x/s {marker}"), "info registers rip", "bt"],
+        &[
+            &format!("x/s {marker}"),
+            "info registers rip",
+            "bt",
+            "p/x $xmm1.v4_int32",
+            "p $k0",
+        ],
     );
     println!("{said}");
     assert!(
@@ -354,6 +364,9 @@ fn aarch64_core_is_aarch64_for_readelf_and_gdb_multiarch() {
             "x/4xb 0x400010",
             "x/s 0x10001000",
             "info proc",
+            "p/x $fpsr",
+            "p/x $tpidr",
+            "p/x $v1.d.u",
         ],
     );
     println!("{said}");
@@ -367,6 +380,10 @@ fn aarch64_core_is_aarch64_for_readelf_and_gdb_multiarch() {
         said.contains("/usr/bin/arm-test --marker=crit-aarch64"),
         "psargs: {said}"
     );
+    // NT_PRFPREG (fpsr 0x10, v1 = vregs[2], vregs[3]) and NT_ARM_TLS, as in the JSON.
+    assert!(said.contains("= 0x10\n"), "fpsr: {said}");
+    assert!(said.contains("= 0xfffff7ff0720\n"), "tpidr: {said}");
+    assert!(said.contains("= {0x2, 0x3}"), "v1: {said}");
 }
 
 #[test]
