@@ -289,7 +289,10 @@ impl<M: Memory> CoreFile<M> {
                     zeros: r.reads_as_zeros(),
                 });
             }
-            offset += filesz;
+            offset = offset.checked_add(filesz).ok_or_else(|| {
+                Error::other("the mappings add up to a core of more than 2^64 bytes")
+                    .in_file(&mm_name)
+            })?;
         }
         let tail = (phnum >= elf::PN_XNUM as u64).then(|| (offset, elf::extnum_section(phnum)));
         let size = offset + tail.as_ref().map_or(0, |t| t.1.len() as u64);
