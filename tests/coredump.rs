@@ -4,6 +4,8 @@
 //! zeros and named, the library's `read_at` identical to the CLI's file.
 
 mod common;
+#[path = "common/predump.rs"]
+mod predump;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -178,6 +180,15 @@ fn memory_core_gdb_reads_marker_registers_and_backtrace() {
         said.lines()
             .any(|l| l.starts_with('#') && l.contains(" main ")),
         "bt does not reach main: {said}"
+    );
+    assert!(
+        said.contains(&format!("= {{{}}}", xmm1.join(", "))),
+        "xmm1 {xmm1:?}: {said}"
+    );
+    let k0 = k0.expect("the image has AVX-512 state");
+    assert!(
+        said.lines().any(|l| l.ends_with(&format!("= {k0}"))),
+        "k0 {k0}: {said}"
     );
 }
 
@@ -723,4 +734,29 @@ fn damaged_images_give_a_core_or_an_error() {
         }
     }
     assert!(runs > 100);
+}
+
+/// Pages of a pre-dump come from the parent dump (not the parent process):
+/// with every other pagemap entry of the `memory` case moved into a parent
+/// dump, the core is byte for byte the core of the whole dump.
+#[test]
+fn predump_chain_core_equals_the_whole_dump_core() {
+    let case = corpus("memory");
+    let pid = decoded(&case.join("pstree.img"))["entries"][0]["pid"]
+        .as_u64()
+        .unwrap();
+    let chain = predump::make_chain("memory", pid, 4096, |i| i % 2 == 1);
+    let whole = tempfile::tempdir().unwrap();
+    let split = tempfile::tempdir().unwrap();
+    let a = coredump(&case, whole.path(), &[]);
+    assert!(a.status.success(), "{}", text(&a.stderr));
+    let b = coredump(&chain.child(), split.path(), &[]);
+    assert!(b.status.success(), "{}", text(&b.stderr));
+    let name = format!("core.{pid}");
+    let (a, b) = (
+        std::fs::read(whole.path().join(&name)).unwrap(),
+        std::fs::read(split.path().join(&name)).unwrap(),
+    );
+    assert!(loads(&a).iter().any(|l| l.2 > 0));
+    assert!(a == b, "the pre-dump chain's core differs");
 }
