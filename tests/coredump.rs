@@ -760,3 +760,60 @@ fn predump_chain_core_equals_the_whole_dump_core() {
     assert!(loads(&a).iter().any(|l| l.2 > 0));
     assert!(a == b, "the pre-dump chain's core differs");
 }
+
+/// 70,000 mappings: more program headers than e_phnum holds, so e_phnum is
+/// PN_XNUM and the one section header carries the count (readelf reads it).
+#[test]
+fn many_mappings_use_extended_numbering() {
+    let dir = tempfile::tempdir().unwrap();
+    aarch64_dump(dir.path());
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/coredump-aarch64/mm-4242.img.json");
+    let mut mm: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src).unwrap()).unwrap();
+    let vmas = mm["entries"][0]["vmas"].as_array_mut().unwrap();
+    let template = vmas[1].clone();
+    let n = 70_000u64;
+    for i in 0..n {
+        let mut v = template.clone();
+        // Every other page, so that no two touch.
+        let start = 0x2000_0000u64 + i * 0x2000;
+        v["start"] = start.into();
+        v["end"] = (start + 0x1000).into();
+        vmas.push(v);
+    }
+    vmas.sort_by_key(|v| {
+        let s = &v["start"];
+        s.as_u64().unwrap_or_else(|| {
+            u64::from_str_radix(s.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+        })
+    });
+    let p = dir.path().join("mm.json");
+    std::fs::write(&p, mm.to_string()).unwrap();
+    let enc = run(Command::new(BIN)
+        .args(["encode", "-i"])
+        .arg(&p)
+        .arg("-o")
+        .arg(dir.path().join("mm-4242.img")));
+    assert!(enc.status.success(), "{}", text(&enc.stderr));
+    std::fs::remove_file(&p).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let res = coredump(dir.path(), out.path(), &[]);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let core = std::fs::read(out.path().join("core.4242")).unwrap();
+    let u16_at = |o: usize| u16::from_le_bytes(core[o..o + 2].try_into().unwrap());
+    assert_eq!(u16_at(56), 0xffff, "e_phnum is PN_XNUM");
+    let shoff = u64::from_le_bytes(core[40..48].try_into().unwrap()) as usize;
+    assert_eq!(shoff + 64, core.len(), "the section header ends the file");
+    let sh_info = u32::from_le_bytes(core[shoff + 44..shoff + 48].try_into().unwrap());
+    assert_eq!(sh_info as u64, n + 3 + 1);
+    if have("readelf", "many_mappings_use_extended_numbering (readelf)") {
+        let h = text(
+            &run(Command::new("readelf")
+                .arg("-h")
+                .arg(out.path().join("core.4242")))
+            .stdout,
+        );
+        assert!(h.contains(&format!("65535 ({})", n + 4)), "{h}");
+    }
+}
