@@ -61,7 +61,7 @@ fn attr(a: &Attr) -> FileAttr {
     FileAttr {
         ino: INodeNo(a.ino),
         size: a.size,
-        blocks: a.size.div_ceil(512),
+        blocks: a.blocks.unwrap_or(a.size.div_ceil(512)),
         atime: a.atime,
         mtime: a.mtime,
         ctime: a.ctime,

@@ -134,7 +134,7 @@ fn proc_entries_of_a_live_process() {
         names(&fs, &format!("proc/{pid}")),
         [
             "auxv", "cmdline", "core", "cwd", "environ", "exe", "fd", "limits", "maps", "mem",
-            "root", "status"
+            "root", "status", "task"
         ]
     );
     let kind = |n: &str| fs.getattr(ino_of(&fs, &format!("proc/{pid}/{n}")).unwrap(), None);
@@ -458,6 +458,11 @@ fn proc_mem_reads_by_address() {
     let stack = maps.lines().find(|l| l.ends_with("[stack]")).unwrap();
     let end = u64::from_str_radix(stack.split(['-', ' ']).nth(1).unwrap(), 16).unwrap();
     assert_eq!(fs.getattr(ino, None).unwrap().size, end);
+    let blocks = fs.getattr(ino, None).unwrap().blocks.unwrap();
+    assert!(
+        blocks > 0 && blocks * 512 < end / 1000,
+        "sparse: {blocks} blocks"
+    );
     fs.release(o.fh).unwrap();
 }
 
@@ -606,6 +611,9 @@ fn proc_mount_memory_case() {
     let limits = fs::read_to_string(p("limits")).unwrap();
     assert!(limits.lines().any(|l| l.starts_with("Max open files ")));
     assert!(fs::read(p("auxv")).unwrap().len().is_multiple_of(16));
+    let meta = fs::metadata(p("mem")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert!(meta.blocks() > 0 && meta.blocks() * 512 < meta.size() / 1000);
     let mem = fs::File::open(p("mem")).unwrap();
     let marker = readme_addr(&m.dump, "marker");
     let mut buf = [0u8; 25];
@@ -627,6 +635,7 @@ fn proc_mount_memory_case() {
         fs::read_link(p("cwd")).unwrap(),
         Path::new("/srv/crit-corpus/memory")
     );
+    assert_eq!(fs::read_link(p("root")).unwrap(), Path::new("/"));
     // A text file and a dump file are still lseek-able as whole data.
     let f = fs::File::open(p("status")).unwrap();
     let hole = unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_HOLE) };
@@ -692,6 +701,17 @@ fn proc_mount_threads_case() {
     assert_eq!(status_field(&status, "Threads").unwrap(), "5");
     let maps = fs::read_to_string(m.p(&format!("proc/{pid}/maps"))).unwrap();
     assert!(maps.lines().any(|l| l.ends_with("[stack]")));
+    let tasks = fs::read_dir(m.p(&format!("proc/{pid}/task"))).unwrap();
+    let mut n = 0;
+    for t in tasks.flatten() {
+        let s = fs::read_to_string(t.path().join("status")).unwrap();
+        assert_eq!(
+            status_field(&s, "Pid").unwrap(),
+            t.file_name().to_string_lossy()
+        );
+        n += 1;
+    }
+    assert_eq!(n, 5);
 }
 
 #[test]
@@ -759,4 +779,327 @@ fn proc_mount_read_only_refuses_mem_write() {
         .open(m.p(&format!("proc/{pid}/mem")))
         .unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+}
+
+// ------------------------------------------------------------ writes of mem
+
+/// Sum of present pages in the task's pagemap and total size of pages images.
+fn dumped(dir: &Path, pid: u64) -> (u64, u64) {
+    let pm = image_json(dir, &format!("pagemap-{pid}.img"));
+    let pages: u64 = pm["entries"].as_array().unwrap()[1..]
+        .iter()
+        .filter(|e| num(&e["flags"]) & 4 != 0)
+        .map(|e| num(&e["nr_pages"]))
+        .sum();
+    let bytes: u64 = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pages-"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    (pages, bytes)
+}
+
+fn open_mem(fs: &CritFs, pid: u64) -> u64 {
+    let ino = ino_of(fs, &format!("proc/{pid}/mem")).unwrap();
+    fs.open(ino, libc::O_RDWR, Caller::ROOT).unwrap().fh
+}
+
+#[test]
+fn proc_mem_write_in_place_persists() {
+    let (t, fs) = core("memory");
+    let pid = memory_pid(&t.0);
+    let marker = readme_addr(&t.0, "marker");
+    let before = dumped(&t.0, pid);
+    let fh = open_mem(&fs, pid);
+    assert_eq!(
+        fs.write(fh, marker, b"CRITFS-GLOBAL-MARKER:4242").unwrap(),
+        25
+    );
+    assert_eq!(
+        fs.read(fh, marker, 25).unwrap(),
+        b"CRITFS-GLOBAL-MARKER:4242"
+    );
+    fs.fsync(fh).unwrap();
+    fs.release(fh).unwrap();
+    assert_eq!(dumped(&t.0, pid), before, "in place: same pages, same size");
+    // A new filesystem over the dump (as a new mount) reads the new bytes.
+    let again = CritFs::new(Config::new(&t.0)).unwrap();
+    let fh = open_mem(&again, pid);
+    assert_eq!(
+        again.read(fh, marker, 25).unwrap(),
+        b"CRITFS-GLOBAL-MARKER:4242"
+    );
+    again.release(fh).unwrap();
+}
+
+#[test]
+fn proc_mem_write_adds_an_untouched_page() {
+    let (t, fs) = core("memory");
+    let pid = memory_pid(&t.0);
+    let anon = readme_addr(&t.0, "anon");
+    let fh = open_mem(&fs, pid);
+    // Every 4th page of `anon` was touched: the next one is a hole of zeros.
+    let target = anon + 4096 + 100;
+    assert_eq!(
+        fs.lseek(fh, target as i64, libc::SEEK_HOLE).unwrap() as u64,
+        target
+    );
+    assert_eq!(fs.read(fh, target, 8).unwrap(), [0u8; 8]);
+    let pm_view = format!("pagemap-{pid}.json");
+    let view_before = read_file(&fs, &pm_view);
+    let (pages, bytes) = dumped(&t.0, pid);
+    assert_eq!(fs.write(fh, target, b"NEW-PAGE").unwrap(), 8);
+    assert_eq!(
+        fs.read(fh, target - 4, 16).unwrap(),
+        b"\0\0\0\0NEW-PAGE\0\0\0\0"
+    );
+    assert_eq!(
+        fs.lseek(fh, target as i64, libc::SEEK_DATA).unwrap() as u64,
+        target
+    );
+    fs.release(fh).unwrap();
+    // The images, their views and reports follow.
+    assert_eq!(dumped(&t.0, pid), (pages + 1, bytes + 4096));
+    let view_after = read_file(&fs, &pm_view);
+    assert_ne!(view_before, view_after);
+    assert_eq!(
+        view_after,
+        decode(&t.0.join(format!("pagemap-{pid}.img")), true)
+    );
+    let again = CritFs::new(Config::new(&t.0)).unwrap();
+    let fh = open_mem(&again, pid);
+    assert_eq!(again.read(fh, target, 8).unwrap(), b"NEW-PAGE");
+    again.release(fh).unwrap();
+}
+
+#[test]
+fn proc_mem_write_refusals() {
+    let (t, fs) = core("memory");
+    let pid = memory_pid(&t.0);
+    let before = dumped(&t.0, pid);
+    let fh = open_mem(&fs, pid);
+    // Outside every mapping.
+    assert_eq!(fs.write(fh, 0x1000, b"x").unwrap_err().errno, libc::EIO);
+    // Into a read-only private file mapping (the program's text).
+    let maps = text(&fs, &format!("proc/{pid}/maps"));
+    let text_line = maps.lines().find(|l| l.contains(" r-xp ")).unwrap();
+    let start = u64::from_str_radix(text_line.split('-').next().unwrap(), 16).unwrap();
+    assert_eq!(fs.write(fh, start, b"x").unwrap_err().errno, libc::EPERM);
+    fs.release(fh).unwrap();
+    assert_eq!(dumped(&t.0, pid), before, "nothing changed");
+}
+
+/// Unmounts a second mount of a test when dropped.
+struct Remount(std::path::PathBuf);
+
+impl Drop for Remount {
+    fn drop(&mut self) {
+        unmount(&self.0);
+    }
+}
+
+#[test]
+fn proc_mount_mem_edit_persists() {
+    let m = Mounted::new("memory");
+    let pid = memory_pid(&m.dump);
+    let marker = readme_addr(&m.dump, "marker");
+    let anon = readme_addr(&m.dump, "anon");
+    let pm_view = m.p(&format!("pagemap-{pid}.json"));
+    let view_before = fs::read(&pm_view).unwrap();
+    {
+        let mem = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(m.p(&format!("proc/{pid}/mem")))
+            .unwrap();
+        mem.write_all_at(b"CRITFS-GLOBAL-MARKER:7777", marker)
+            .unwrap();
+        mem.write_all_at(b"ADDED", anon + 4096).unwrap();
+        mem.sync_all().unwrap();
+        let mut buf = [0u8; 5];
+        mem.read_exact_at(&mut buf, anon + 4096).unwrap();
+        assert_eq!(&buf, b"ADDED");
+        let err = mem.write_all_at(b"x", 0x1000).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EIO));
+    }
+    // The view of the pagemap shows the added page at once.
+    let view_after = fs::read(&pm_view).unwrap();
+    assert_ne!(view_before, view_after);
+    m.unmount();
+    assert_eq!(
+        view_after,
+        decode(&m.d(&format!("pagemap-{pid}.img")), true)
+    );
+    // Mounted again: the edits are in the dump.
+    let mnt2 = m.tmp.0.join("mnt2");
+    fs::create_dir(&mnt2).unwrap();
+    let out = std::process::Command::new(bin())
+        .arg("mount")
+        .arg(&m.dump)
+        .arg(&mnt2)
+        .arg("--log-file")
+        .arg(m.tmp.0.join("mnt2.log"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let _guard = Remount(mnt2.clone());
+    let mem = fs::File::open(mnt2.join(format!("proc/{pid}/mem"))).unwrap();
+    let mut buf = [0u8; 25];
+    mem.read_exact_at(&mut buf, marker).unwrap();
+    assert_eq!(&buf, b"CRITFS-GLOBAL-MARKER:7777");
+    let mut buf = [0u8; 5];
+    mem.read_exact_at(&mut buf, anon + 4096).unwrap();
+    assert_eq!(&buf, b"ADDED");
+}
+
+#[test]
+fn proc_texts_follow_the_dump() {
+    let (t, fs) = core("memory");
+    let pid = memory_pid(&t.0);
+    let status = format!("proc/{pid}/status");
+    assert_eq!(status_field(&text(&fs, &status), "Umask").unwrap(), "0022");
+    // A save of the fs image's view changes the umask: status shows it.
+    let image = std::path::PathBuf::from(format!("fs-{pid}.img"));
+    let json = String::from_utf8(decode(&t.0.join(&image), true)).unwrap();
+    assert!(json.contains("\"umask\": 18"));
+    fs.commit(
+        &image,
+        json.replace("\"umask\": 18", "\"umask\": 63").as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status_field(&text(&fs, &status), "Umask").unwrap(), "0077");
+    // A change of memory made outside (another filesystem over the dump)
+    // shows in cmdline.
+    let other = CritFs::new(Config::new(&t.0)).unwrap();
+    let mm = head(&t.0, &format!("mm-{pid}.img"));
+    let arg0 = num(&mm["mm_arg_start"]);
+    let fh = open_mem(&other, pid);
+    other.write(fh, arg0, b"/SRV").unwrap();
+    other.release(fh).unwrap();
+    let cmd = read_file(&fs, &format!("proc/{pid}/cmdline"));
+    assert!(cmd.starts_with(b"/SRV/crit-corpus/bin/memtest\0"));
+}
+
+#[test]
+fn proc_fd_links_of_ttys() {
+    let (t, fs) = core("zdtm-pty00");
+    let pid = pids(&t.0)[0];
+    let link = |n: &str| {
+        let ino = ino_of(&fs, &format!("proc/{pid}/fd/{n}")).unwrap();
+        String::from_utf8(fs.readlink(ino).unwrap()).unwrap()
+    };
+    assert_eq!(link("100"), "/dev/pts/0");
+    assert_eq!(link("101"), "/dev/ptmx");
+    assert_eq!(link("6"), "/dev/tty");
+}
+
+#[test]
+fn proc_task_dir_has_a_status_per_thread() {
+    let (t, fs) = core("threads");
+    let pstree = image_json(&t.0, "pstree.img");
+    let pid = pstree["entries"][0]["pid"].as_u64().unwrap();
+    let tids: Vec<u64> = pstree["entries"][0]["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(tids.len(), 5);
+    let want: Vec<String> = tids.iter().map(u64::to_string).collect();
+    assert_eq!(names(&fs, &format!("proc/{pid}/task")), want);
+    let mut comms = std::collections::HashSet::new();
+    for tid in &tids {
+        assert_eq!(names(&fs, &format!("proc/{pid}/task/{tid}")), ["status"]);
+        let s = text(&fs, &format!("proc/{pid}/task/{tid}/status"));
+        assert_eq!(status_field(&s, "Pid").unwrap(), tid.to_string());
+        assert_eq!(status_field(&s, "Tgid").unwrap(), pid.to_string());
+        assert_eq!(status_field(&s, "Threads").unwrap(), "5");
+        let core = head(&t.0, &format!("core-{tid}.img"));
+        let th = &core["thread_core"];
+        assert_eq!(
+            status_field(&s, "Name").unwrap(),
+            th["comm"].as_str().unwrap()
+        );
+        // The leader's blocked set is in its task core, the others' in theirs.
+        let blocked = match &th["blk_sigset"] {
+            Value::Null => num(&core["tc"]["blk_sigset"]),
+            v => num(v),
+        };
+        assert_eq!(
+            status_field(&s, "SigBlk").unwrap(),
+            format!("{blocked:016x}")
+        );
+        comms.insert(status_field(&s, "Name").unwrap());
+    }
+    // The README's named pthreads: the names differ.
+    assert!(comms.len() > 1, "{comms:?}");
+    let task = ino_of(&fs, &format!("proc/{pid}/task")).unwrap();
+    assert_eq!(
+        fs.lookup(task, OsStr::new("1")).unwrap_err().errno,
+        libc::ENOENT
+    );
+}
+
+/// Reads everything of the proc tree; errors are fine, panics and hangs not.
+fn walk(fs: &CritFs, ino: u64, depth: usize) -> usize {
+    let mut seen = 0;
+    let Ok(entries) = fs.readdir(ino) else {
+        return 0;
+    };
+    for e in entries {
+        if e.name == "." || e.name == ".." {
+            continue;
+        }
+        seen += 1;
+        let Ok(a) = fs.lookup(ino, &e.name) else {
+            continue;
+        };
+        match a.kind {
+            Kind::Dir if depth < 4 => seen += walk(fs, a.ino, depth + 1),
+            Kind::Symlink => {
+                let _ = fs.readlink(a.ino);
+            }
+            Kind::File => {
+                if let Ok(o) = fs.open(a.ino, libc::O_RDONLY, Caller::ROOT) {
+                    let _ = fs.read(o.fh, 0, 1 << 16);
+                    let _ = fs.lseek(o.fh, 0, libc::SEEK_DATA);
+                    let _ = fs.release(o.fh);
+                }
+            }
+            _ => {}
+        }
+    }
+    seen
+}
+
+#[test]
+fn proc_damaged_images_fail_cleanly() {
+    for case in ["memory", "unix-files", "zombie"] {
+        let t = TempDir::new(case);
+        copy_case(case, &t.0);
+        let healthy = {
+            let fs = CritFs::new(Config::new(&t.0)).unwrap();
+            let proc = fs.lookup(ROOT_INO, OsStr::new("proc")).unwrap().ino;
+            walk(&fs, proc, 0)
+        };
+        assert!(healthy > 5);
+        for name in image_names(&t.0) {
+            let path = t.0.join(&name);
+            let good = fs::read(&path).unwrap();
+            for cut in [good.len() / 2, good.len().saturating_sub(3), 12] {
+                let mut bad = good[..cut.min(good.len())].to_vec();
+                // And a flipped byte in what is left.
+                if let Some(b) = bad.get_mut(cut / 3) {
+                    *b ^= 0x5a;
+                }
+                fs::write(&path, &bad).unwrap();
+                let fs = CritFs::new(Config::new(&t.0)).unwrap();
+                if let Ok(a) = fs.lookup(ROOT_INO, OsStr::new("proc")) {
+                    walk(&fs, a.ino, 0);
+                }
+            }
+            fs::write(&path, &good).unwrap();
+        }
+    }
 }

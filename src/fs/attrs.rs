@@ -15,6 +15,7 @@ impl CritFs {
             atime: time_of(meta.atime(), meta.atime_nsec()),
             mtime: time_of(meta.mtime(), meta.mtime_nsec()),
             ctime: time_of(meta.ctime(), meta.ctime_nsec()),
+            blocks: None,
         }
     }
 
@@ -31,6 +32,7 @@ impl CritFs {
             atime: mtime,
             mtime,
             ctime: mtime,
+            blocks: None,
         }
     }
 

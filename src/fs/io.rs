@@ -354,6 +354,11 @@ impl CritFs {
                 }
                 Ok(())
             }
+            Handle::Mem { pid, mem } => {
+                let (pid, mem) = (*pid, mem.clone());
+                drop(h);
+                self.mem_sync(pid, &mem)
+            }
             _ => Ok(()),
         }
     }

@@ -106,6 +106,8 @@ pub struct Attr {
     pub atime: SystemTime,
     pub mtime: SystemTime,
     pub ctime: SystemTime,
+    /// 512-byte blocks, when not the size's (`proc/PID/mem`: its dumped bytes).
+    pub blocks: Option<u64>,
 }
 
 /// One entry of a directory listing.

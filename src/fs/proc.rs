@@ -296,6 +296,28 @@ impl CritFs {
                     entry: Entry::Fd(n),
                 })
             }
+            Node::ProcEntry {
+                pid,
+                entry: Entry::TaskDir,
+            } => {
+                let tid: u64 = number().and_then(|s| s.parse().ok()).ok_or_else(missing)?;
+                let entry = Entry::Task(tid);
+                if !self.proc_of(*pid)?.has(entry) {
+                    return Err(missing());
+                }
+                Ok(Node::ProcEntry { pid: *pid, entry })
+            }
+            Node::ProcEntry {
+                pid,
+                entry: Entry::Task(tid),
+            } if name == "status" => Ok(Node::ProcEntry {
+                pid: *pid,
+                entry: Entry::TaskStatus(*tid),
+            }),
+            Node::ProcEntry {
+                entry: Entry::Task(_),
+                ..
+            } => Err(missing()),
             _ => Err(fs_err!(libc::ENOTDIR, "not a directory")),
         }
     }
@@ -347,6 +369,37 @@ impl CritFs {
                     ));
                 }
                 parent_node = Some(Node::ProcPid { pid: *pid });
+                parent_key = None;
+            }
+            Node::ProcEntry {
+                pid,
+                entry: Entry::TaskDir,
+            } => {
+                for tid in &self.proc_of(*pid)?.threads {
+                    let entry = Entry::Task(*tid);
+                    out.push((
+                        tid.to_string().into(),
+                        Node::ProcEntry { pid: *pid, entry },
+                        Kind::Dir,
+                    ));
+                }
+                parent_node = Some(Node::ProcPid { pid: *pid });
+                parent_key = None;
+            }
+            Node::ProcEntry {
+                pid,
+                entry: Entry::Task(tid),
+            } => {
+                let entry = Entry::TaskStatus(*tid);
+                out.push((
+                    "status".into(),
+                    Node::ProcEntry { pid: *pid, entry },
+                    Kind::File,
+                ));
+                parent_node = Some(Node::ProcEntry {
+                    pid: *pid,
+                    entry: Entry::TaskDir,
+                });
                 parent_key = None;
             }
             _ => return Err(fs_err!(libc::ENOTDIR, "inode {ino} is not a directory")),
@@ -425,7 +478,11 @@ impl CritFs {
                     Shape::Memory => {
                         a.perm = 0o600;
                         let mem = self.mem_of(*pid)?;
-                        a.size = lock(&mem).space.size();
+                        let m = lock(&mem);
+                        a.size = m.space.size();
+                        // What the images hold, so that `du` and `cp` see a sparse file.
+                        let data: u64 = m.space.data_ranges().iter().map(|(s, e)| e - s).sum();
+                        a.blocks = Some(data.div_ceil(512));
                     }
                     Shape::Core => {
                         a.perm = 0o444;
@@ -524,7 +581,7 @@ impl CritFs {
         }
         let n = {
             let mut m = lock(mem);
-            let r = write_space(&mut m.space, offset, data);
+            let r = m.space.write(offset, data);
             match r {
                 Ok(n) => n,
                 Err(e) => return Err(mem_err(pid, e, m.space.problems())),
@@ -534,6 +591,12 @@ impl CritFs {
         let (fp, _) = self.dump_fingerprint();
         lock(mem).fp = fp;
         Ok(n as u32)
+    }
+
+    /// FLUSH/FSYNC of `mem`: in-place writes made durable.
+    pub(super) fn mem_sync(&self, pid: u64, mem: &SharedMem) -> FsResult<()> {
+        let m = lock(mem);
+        m.space.sync().map_err(|e| mem_err(pid, e, &[]))
     }
 
     /// After a write of memory: what shows the pages images, pagemaps and
@@ -633,13 +696,4 @@ fn shape_kind(s: Shape) -> Kind {
         Shape::Link => Kind::Symlink,
         Shape::Text | Shape::Memory | Shape::Core => Kind::File,
     }
-}
-
-/// Writes memory through the memory layer. Until its write lands, every
-/// write is refused (EPERM) and nothing changes.
-fn write_space(_space: &mut AddressSpace, addr: u64, _data: &[u8]) -> Result<usize, MemError> {
-    Err(MemError::new(
-        libc::EPERM,
-        format!("write at {addr:#x}: writing memory is not supported yet"),
-    ))
 }

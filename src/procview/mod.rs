@@ -34,6 +34,12 @@ pub enum Entry {
     FdDir,
     /// `fd/N`.
     Fd(u32),
+    /// The `task/` directory: a directory per thread.
+    TaskDir,
+    /// `task/TID/`.
+    Task(u64),
+    /// `task/TID/status`.
+    TaskStatus(u64),
 }
 
 /// What kind of file an entry is.
@@ -76,6 +82,7 @@ pub const ENTRIES: &[Spec] = &[
     spec("mem", Entry::Mem, Shape::Memory, true),
     spec("root", Entry::Root, Shape::Link, true),
     spec("status", Entry::Status, Shape::Text, false),
+    spec("task", Entry::TaskDir, Shape::Dir, true),
 ];
 
 const fn spec(name: &'static str, entry: Entry, shape: Shape, needs_mm: bool) -> Spec {
@@ -91,6 +98,8 @@ const fn spec(name: &'static str, entry: Entry, shape: Shape, needs_mm: bool) ->
 pub fn shape(entry: Entry) -> Shape {
     match entry {
         Entry::Fd(_) => Shape::Link,
+        Entry::Task(_) => Shape::Dir,
+        Entry::TaskStatus(_) => Shape::Text,
         e => ENTRIES
             .iter()
             .find(|s| s.entry == e)
@@ -117,6 +126,7 @@ impl Proc {
     pub fn has(&self, entry: Entry) -> bool {
         match entry {
             Entry::Fd(_) => self.alive,
+            Entry::Task(tid) | Entry::TaskStatus(tid) => self.alive && self.threads.contains(&tid),
             e => self.entries().any(|s| s.entry == e),
         }
     }
@@ -156,6 +166,7 @@ pub fn render(
     };
     Ok(match entry {
         Entry::Status => status::render(&dump, proc)?.into_bytes(),
+        Entry::TaskStatus(tid) => status::render_task(&dump, proc, tid)?.into_bytes(),
         Entry::Limits => limits::render(&dump, proc.pid)?.into_bytes(),
         Entry::Auxv => text::auxv(&dump, proc.pid)?,
         Entry::Cmdline => text::cmdline(&dump, proc.pid, need_mem()?)?,

@@ -34,11 +34,26 @@ pub fn state_line(task_state: u64) -> &'static str {
 
 /// The text of `status` for `proc`.
 pub fn render(dump: &Dump, proc: &Proc) -> Result<String> {
+    render_task(dump, proc, proc.pid)
+}
+
+/// The text of `task/TID/status`: the thread's own name, pid, credentials
+/// and blocked signals (its core image), the rest from the process (the
+/// leader's core: state, signal actions, limits are per process).
+pub fn render_task(dump: &Dump, proc: &Proc, tid: u64) -> Result<String> {
     let pid = proc.pid;
     let why = format!("proc/{pid}/status");
     let core = dump.head(&format!("core-{pid}.img"), &why)?;
+    let own = if tid == pid {
+        None
+    } else {
+        Some(dump.head(
+            &format!("core-{tid}.img"),
+            &format!("proc/{pid}/task/{tid}/status"),
+        )?)
+    };
     let tc = core.msg("tc");
-    let thread = core.msg("thread_core");
+    let thread = own.as_ref().unwrap_or(&core).msg("thread_core");
     let creds = thread.and_then(|t| t.msg("creds"));
     let mut s = String::new();
     let comm = thread
@@ -56,7 +71,7 @@ pub fn render(dump: &Dump, proc: &Proc) -> Result<String> {
         let _ = writeln!(s, "State:\t{}", state_line(st));
     }
     let _ = writeln!(s, "Tgid:\t{pid}");
-    let _ = writeln!(s, "Pid:\t{pid}");
+    let _ = writeln!(s, "Pid:\t{tid}");
     let _ = writeln!(s, "PPid:\t{}", proc.ppid);
     if let Some(c) = creds {
         let ids = |names: [&str; 4]| {

@@ -36,23 +36,34 @@ fn mm_head(dump: &Dump, pid: u64, what: &str) -> Result<Message> {
 }
 
 /// Bytes [start, end) of memory, stopping early where memory cannot be read.
+/// Read a piece at a time: the buffer grows with what memory gives, not
+/// with the bounds a damaged mm image claims.
 fn read_range(mem: &dyn ReadMem, start: u64, end: u64, pid: u64) -> Result<Vec<u8>> {
+    const PIECE: u64 = 64 << 10;
     let len = end.saturating_sub(start);
     if len > MAX_AREA {
         return Err(Error::other(format!(
             "pid {pid}: area {start:#x}-{end:#x} is larger than {MAX_AREA} bytes"
         )));
     }
-    let mut buf = vec![0u8; len as usize];
-    let mut n = 0;
-    while n < buf.len() {
-        match mem.read_at(start + n as u64, &mut buf[n..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => n += k,
+    let mut out = Vec::new();
+    let mut at = start;
+    while at < end {
+        let want = (end - at).min(PIECE) as usize;
+        let from = out.len();
+        out.resize(from + want, 0);
+        match mem.read_at(at, &mut out[from..]) {
+            Ok(n) if n > 0 => {
+                out.truncate(from + n);
+                at += n as u64;
+            }
+            _ => {
+                out.truncate(from);
+                break;
+            }
         }
     }
-    buf.truncate(n);
-    Ok(buf)
+    Ok(out)
 }
 
 /// `cmdline`: as the kernel's get_mm_cmdline. The bytes [arg_start, arg_end);
