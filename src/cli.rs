@@ -1,5 +1,5 @@
 //! The command line: crit's commands (`decode`, `encode`, `show`, `info`, `x`)
-//! with crit's flags, plus crit-fs's own (`check`, `mount`, `umount`).
+//! with crit's flags, plus crit-fs's own (`check`, `mem`, `mount`, `umount`).
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -65,6 +65,38 @@ pub enum Command {
         /// The same information as JSON.
         #[arg(long)]
         json: bool,
+        /// x ps: each process's command line, read from its memory.
+        #[arg(long)]
+        cmdline: bool,
+    },
+    /// A process's memory: hexdump of the dumped ranges, a range, raw bytes, search.
+    Mem {
+        dir: PathBuf,
+        pid: u64,
+        /// Start of a range to show (decimal, or hex with 0x); holes included.
+        #[arg(long, value_parser = crate::memcmd::parse_number)]
+        addr: Option<u64>,
+        /// Length of the range (default 256).
+        #[arg(long, value_parser = crate::memcmd::parse_number, requires = "addr")]
+        len: Option<u64>,
+        /// Write the raw bytes to FILE instead of a hexdump.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Search for this text.
+        #[arg(long, group = "pattern", value_name = "TEXT")]
+        search: Option<OsString>,
+        /// Search for these bytes, in hex ("de ad be ef").
+        #[arg(long, group = "pattern", value_name = "BYTES")]
+        hex: Option<String>,
+        /// Search for a regular expression (Rust regex syntax, over bytes).
+        #[arg(long, group = "pattern", value_name = "RE")]
+        regex: Option<String>,
+        /// Bytes shown before and after each match.
+        #[arg(long, default_value_t = 16, value_parser = crate::memcmd::parse_number)]
+        context: u64,
+        /// Print only the number of matches.
+        #[arg(long, requires = "pattern")]
+        count: bool,
     },
     /// Convert a criu image from binary to human-readable JSON.
     Show {
@@ -126,7 +158,7 @@ pub fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command else {
-        eprintln!("usage: {invoked_as} {{decode,encode,info,x,show,check,mount,umount}} ...");
+        eprintln!("usage: {invoked_as} {{decode,encode,info,x,show,check,mem,mount,umount}} ...");
         eprintln!("{invoked_as}: error: too few arguments");
         return ExitCode::from(1);
     };
@@ -290,9 +322,57 @@ fn run(command: Command) -> Result<()> {
             let json = codec::info_json(&data).map_err(|e| e.in_file(&name))?;
             write_output(&None, &json, true)
         }
-        Command::X { dir, what, json } => {
+        Command::X {
+            dir,
+            what,
+            json,
+            cmdline,
+        } => {
             let mut out = stdout_writer();
-            crate::explore::run(&dir, &what, json, &mut out)?;
+            crate::explore::run_with(&dir, &what, json, cmdline, &mut out)?;
+            out.flush()?;
+            Ok(())
+        }
+        Command::Mem {
+            dir,
+            pid,
+            addr,
+            len,
+            output,
+            search,
+            hex,
+            regex,
+            context,
+            count,
+        } => {
+            use crate::memcmd::{MemArgs, Pattern};
+            use std::os::unix::ffi::OsStrExt;
+            let pattern = match (search, hex, regex) {
+                (Some(t), _, _) => Some(Pattern::Bytes(t.as_bytes().to_vec())),
+                (_, Some(h), _) => Some(Pattern::from_hex(&h).map_err(Error::other)?),
+                (_, _, Some(r)) => Some(Pattern::from_regex(&r).map_err(Error::other)?),
+                _ => None,
+            };
+            if matches!(&pattern, Some(Pattern::Bytes(b)) if b.is_empty()) {
+                return Err(Error::other("--search needs some text"));
+            }
+            if pattern.is_some() && output.is_some() {
+                return Err(Error::other(
+                    "-o writes raw bytes; it does not go with a search",
+                ));
+            }
+            let args = MemArgs {
+                dir,
+                pid,
+                addr,
+                len,
+                output,
+                pattern,
+                context,
+                count,
+            };
+            let mut out = stdout_writer();
+            crate::memcmd::run(&args, &mut out)?;
             out.flush()?;
             Ok(())
         }
@@ -342,7 +422,7 @@ fn coredump(dir: &Path, pids: &[u64], out_dir: &Path) -> Result<()> {
             .and_then(|mem| CoreFile::new(&dump, pid, mem))
             .and_then(|core| {
                 let target = out_dir.join(format!("core.{pid}"));
-                crate::atomic::replace_file_with(&target, |f| core.write_to(f))
+                crate::atomic::replace_file_with(&target, |f| core.write_to_file(f))
                     .map_err(|e| Error::from(e).in_file(target.display()))?;
                 for p in core.problems() {
                     eprintln!("{prog}: core.{pid}: {p}");

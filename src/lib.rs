@@ -13,6 +13,7 @@ pub mod fuse;
 pub mod image;
 pub mod json;
 pub mod mapped;
+pub mod memcmd;
 pub mod memory;
 pub mod message;
 pub mod mount;

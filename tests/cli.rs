@@ -293,7 +293,7 @@ fn missing_files_and_bad_usage() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
-        "usage: crit-fs {decode,encode,info,x,show,check,mount,umount} ...\n\
+        "usage: crit-fs {decode,encode,info,x,show,check,mem,mount,umount} ...\n\
          crit-fs: error: too few arguments\n"
     );
 }

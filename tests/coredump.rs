@@ -4,8 +4,6 @@
 //! zeros and named, the library's `read_at` identical to the CLI's file.
 
 mod common;
-#[path = "common/predump.rs"]
-mod predump;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -736,21 +734,24 @@ fn damaged_images_give_a_core_or_an_error() {
     assert!(runs > 100);
 }
 
-/// Pages of a pre-dump come from the parent dump (not the parent process):
-/// with every other pagemap entry of the `memory` case moved into a parent
-/// dump, the core is byte for byte the core of the whole dump.
+/// Pages of a pre-dump come from the parent dumps (not the parent process):
+/// with the `memory` case's pagemap entries moved up into a parent and a
+/// grandparent dump, the core is byte for byte the core of the whole dump.
 #[test]
 fn predump_chain_core_equals_the_whole_dump_core() {
     let case = corpus("memory");
     let pid = decoded(&case.join("pstree.img"))["entries"][0]["pid"]
         .as_u64()
         .unwrap();
-    let chain = predump::make_chain("memory", pid, 4096, |i| i % 2 == 1);
+    // Moved entries alternate between the parent and the grandparent.
+    let pm = format!("pagemap-{pid}.img");
+    let chain = common::predump::predump_chain(&case, 2, |name, _| name == pm);
+    assert!(!chain.moved.is_empty());
     let whole = tempfile::tempdir().unwrap();
     let split = tempfile::tempdir().unwrap();
     let a = coredump(&case, whole.path(), &[]);
     assert!(a.status.success(), "{}", text(&a.stderr));
-    let b = coredump(&chain.child(), split.path(), &[]);
+    let b = coredump(chain.last(), split.path(), &[]);
     assert!(b.status.success(), "{}", text(&b.stderr));
     let name = format!("core.{pid}");
     let (a, b) = (

@@ -349,9 +349,10 @@ fn unknown_pid_is_an_error_naming_the_mm_image() {
 }
 
 // ---- pre-dump chains ----
+// Built with tests/common/predump.rs (the `check` helper's builder): present
+// entries moved up into ancestor dumps, flagged PE_PARENT on the way down.
 
-#[path = "common/predump.rs"]
-mod predump;
+use common::predump::predump_chain;
 
 /// Every data range of `a` reads the same in `b`.
 fn same_memory(a: &AddressSpace, b: &AddressSpace) {
@@ -364,47 +365,49 @@ fn same_memory(a: &AddressSpace, b: &AddressSpace) {
     }
 }
 
+/// Points `dir/parent` at `target` (replacing the link).
+fn relink(dir: &Path, target: &str) {
+    let link = dir.join("parent");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(target, link).unwrap();
+}
+
+const PM: &str = "pagemap-13292.img";
+
 #[test]
 fn predump_chain_reads_through_the_parent() {
-    // Odd entries (the marker's page, the heap, every other anon page…) go
-    // to the parent.
-    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i % 2 == 1);
-    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    // Every movable entry (the marker's page among them) goes to the parent.
+    let chain = predump_chain(&corpus("memory"), 1, |name, _| name == PM);
+    assert!(
+        chain.moved.iter().any(|m| m.entry == 2),
+        "{:?}",
+        chain.moved
+    );
+    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
     assert!(s.problems().is_empty(), "{:?}", s.problems());
     same_memory(&memory(), &s);
     assert!(read(&s, MARKER, 25).starts_with(b"CRITFS-GLOBAL-MARKER:0001"));
-    let heap = read(&s, HEAP, 40);
-    assert_eq!(&heap[..], b"HEAP-PATTERN-000000 HEAP-PATTERN-000001 ");
 }
 
 #[test]
 fn predump_chain_of_three() {
-    // child -> parent -> grandparent: entries moved twice.
-    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i % 2 == 1);
-    let inner = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i % 4 == 1);
-    // Replace the chain's parent with inner's child (whose parent is inner's parent).
-    let parent = chain.parent();
-    std::fs::remove_dir_all(&parent).unwrap();
-    std::fs::create_dir(&parent).unwrap();
-    for e in std::fs::read_dir(inner.child()).unwrap() {
-        let e = e.unwrap();
-        if e.file_name() != "parent" {
-            std::fs::copy(e.path(), parent.join(e.file_name())).unwrap();
-        }
-    }
-    predump::relink(&parent, inner.parent().to_str().unwrap());
-    // The middle dump must hold, or defer, every entry the child defers: the
-    // middle one has all entries (present or parent) so the chain is whole.
-    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    // Moved entries alternate between the parent and the grandparent.
+    let chain = predump_chain(&corpus("memory"), 2, |name, _| name == PM);
+    assert!(
+        chain.moved.iter().any(|m| m.level == 2),
+        "{:?}",
+        chain.moved
+    );
+    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
     assert!(s.problems().is_empty(), "{:?}", s.problems());
     same_memory(&memory(), &s);
 }
 
 #[test]
 fn predump_missing_parent_gives_eio_for_parent_pages_only() {
-    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i == 2);
-    std::fs::remove_file(chain.child().join("parent")).unwrap();
-    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    let chain = predump_chain(&corpus("memory"), 1, |name, i| name == PM && i == 2);
+    std::fs::remove_file(chain.last().join("parent")).unwrap();
+    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
     let problems = s.problems().join("\n");
     assert!(problems.contains("parent link"), "{problems}");
     assert!(problems.contains("pagemap-13292.img entry 2"), "{problems}");
@@ -419,21 +422,22 @@ fn predump_missing_parent_gives_eio_for_parent_pages_only() {
 
 #[test]
 fn predump_parent_link_loop_gives_eio() {
-    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i == 2);
+    let chain = predump_chain(&corpus("memory"), 1, |name, i| name == PM && i == 2);
+    let parent = &chain.dirs[1];
     // The parent's pages are deferred to its own parent, which is the child.
-    common::edit(&chain.parent(), "pagemap-13292.img", |img| {
+    common::edit(parent, PM, |img| {
         common::set_int(&mut img.entries[1].msg, "flags", 1);
     });
-    predump::relink(&chain.parent(), "../child");
-    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    relink(parent, "../d0");
+    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
     let problems = s.problems().join("\n");
     assert!(problems.contains("loops"), "{problems}");
     let e = read_err(&s, MARKER, 8);
     assert_eq!(e.errno, libc::EIO);
     assert!(read(&s, HEAP, 12).starts_with(b"HEAP-PATTERN"));
     // A link to itself loops too.
-    predump::relink(&chain.child(), ".");
-    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    relink(chain.last(), ".");
+    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
     assert!(
         s.problems().join("\n").contains("loops"),
         "{:?}",
@@ -444,13 +448,14 @@ fn predump_parent_link_loop_gives_eio() {
 
 #[test]
 fn predump_parent_lacking_the_pages_gives_eio() {
-    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i == 2);
+    let chain = predump_chain(&corpus("memory"), 1, |name, i| name == PM && i == 2);
+    let parent = &chain.dirs[1];
     // The parent's pagemap loses the entry.
-    common::edit(&chain.parent(), "pagemap-13292.img", |img| {
+    common::edit(parent, PM, |img| {
         img.entries.truncate(1);
     });
-    std::fs::write(chain.parent().join("pages-2.img"), b"").unwrap();
-    let s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    std::fs::write(parent.join("pages-2.img"), b"").unwrap();
+    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
     let problems = s.problems().join("\n");
     assert!(
         problems.contains("entry 2") && problems.contains("parent"),
@@ -770,15 +775,16 @@ fn write_refusals_change_nothing() {
 
 #[test]
 fn write_into_a_parent_only_page_is_erofs() {
-    let chain = predump::make_chain("memory", MEMORY_PID, PAGE, |i| i == 2);
-    let child_before = snapshot(&chain.child());
-    let parent_before = snapshot(&chain.parent());
-    let mut s = AddressSpace::open(&chain.child(), MEMORY_PID).unwrap();
+    let chain = predump_chain(&corpus("memory"), 1, |name, i| name == PM && i == 2);
+    let (child, parent) = (chain.last(), &chain.dirs[1]);
+    let child_before = snapshot(child);
+    let parent_before = snapshot(parent);
+    let mut s = AddressSpace::open(child, MEMORY_PID).unwrap();
     let e = s.write(MARKER, b"x").unwrap_err();
     assert_eq!(e.errno, libc::EROFS, "{e}");
     assert!(e.message.contains("parent"), "{e}");
-    assert_eq!(snapshot(&chain.child()), child_before);
-    assert_eq!(snapshot(&chain.parent()), parent_before);
+    assert_eq!(snapshot(child), child_before);
+    assert_eq!(snapshot(parent), parent_before);
     // Pages of the child itself are writable in place.
     assert_eq!(s.write(HEAP, b"heap"), Ok(4));
     assert_eq!(read(&s, HEAP, 4), b"heap");
@@ -788,4 +794,386 @@ fn write_into_a_parent_only_page_is_erofs() {
 fn address_space_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<AddressSpace>();
+}
+
+// ---- crit-fs mem and x ps --cmdline ----
+
+fn crit_fs(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_crit-fs"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = crit_fs(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn memory_dir() -> String {
+    corpus("memory").to_str().unwrap().to_string()
+}
+
+#[test]
+fn mem_cli_hexdump_of_the_dumped_ranges() {
+    let text = stdout_of(&["mem", &memory_dir(), "13292"]);
+    let s = memory();
+    let total: u64 = s.data_ranges().iter().map(|(a, b)| b - a).sum();
+    assert_eq!(text.lines().count() as u64, total / 16);
+    let first = s.data_ranges()[0].0;
+    assert!(
+        text.starts_with(&format!("{first:08x}: ")),
+        "{}",
+        &text[..80]
+    );
+    // The marker's line, as xxd shows it.
+    assert!(
+        text.contains("555634f630c0: 4352 4954 4653 2d47 4c4f 4241 4c2d 4d41  CRITFS-GLOBAL-MA\n"),
+        "marker line"
+    );
+    // Untouched anon page 1 is left out: the address column jumps.
+    assert!(!text.contains(&format!("{:x}: ", ANON + PAGE)));
+    assert!(text.contains(&format!("{:x}: ", ANON + 4 * PAGE)));
+}
+
+#[test]
+fn mem_cli_range_in_hex_or_decimal() {
+    let dir = memory_dir();
+    let hex = stdout_of(&[
+        "mem",
+        &dir,
+        "13292",
+        "--addr",
+        "0x555634f630c0",
+        "--len",
+        "0x20",
+    ]);
+    let dec = stdout_of(&[
+        "mem",
+        &dir,
+        "13292",
+        "--addr",
+        &MARKER.to_string(),
+        "--len",
+        "32",
+    ]);
+    assert_eq!(hex, dec);
+    assert_eq!(
+        hex,
+        "555634f630c0: 4352 4954 4653 2d47 4c4f 4241 4c2d 4d41  CRITFS-GLOBAL-MA\n\
+         555634f630d0: 524b 4552 3a30 3030 3100 0000 0000 0000  RKER:0001.......\n"
+    );
+    // A range may include untouched pages: zeros.
+    let hole = stdout_of(&[
+        "mem",
+        &dir,
+        "13292",
+        "--addr",
+        &(ANON + PAGE).to_string(),
+        "--len",
+        "16",
+    ]);
+    assert_eq!(
+        hole,
+        format!(
+            "{:x}: 0000 0000 0000 0000 0000 0000 0000 0000  ................\n",
+            ANON + PAGE
+        )
+    );
+}
+
+#[test]
+fn mem_cli_raw_bytes_to_a_file() {
+    let dir = memory_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("raw");
+    stdout_of(&["mem", &dir, "13292", "-o", out.to_str().unwrap()]);
+    let s = memory();
+    let mut want = Vec::new();
+    for &(a, b) in s.data_ranges() {
+        want.extend(read(&s, a, (b - a) as usize));
+    }
+    assert!(
+        std::fs::read(&out).unwrap() == want,
+        "the dumped ranges, in order"
+    );
+    let r = tmp.path().join("range");
+    stdout_of(&[
+        "mem",
+        &dir,
+        "13292",
+        "--addr",
+        &HEAP.to_string(),
+        "--len",
+        "40",
+        "-o",
+        r.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(&r).unwrap(),
+        b"HEAP-PATTERN-000000 HEAP-PATTERN-000001 "
+    );
+}
+
+#[test]
+fn mem_cli_errors_are_one_line() {
+    let dir = memory_dir();
+    let out = crit_fs(&["mem", &dir, "13292", "--addr", "0x1000"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&dir) && err.contains("0x1000") && err.contains("outside"),
+        "{err}"
+    );
+    let out = crit_fs(&["mem", &dir, "4242"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("mm-4242.img"), "{err}");
+    // Damaged: the line names the image and entry.
+    let tmp = copy_case("memory");
+    let pages = std::fs::read(tmp.path().join("pages-2.img")).unwrap();
+    std::fs::write(tmp.path().join("pages-2.img"), &pages[..4096]).unwrap();
+    let out = crit_fs(&[
+        "mem",
+        tmp.path().to_str().unwrap(),
+        "13292",
+        "--addr",
+        &MARKER.to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("pagemap-13292.img entry 2"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn mem_cli_search_text_hex_regex() {
+    let dir = memory_dir();
+    let text = stdout_of(&[
+        "mem",
+        &dir,
+        "13292",
+        "--search",
+        "CRITFS-GLOBAL-MARKER",
+        "--context",
+        "0",
+    ]);
+    let first = text.lines().next().unwrap();
+    assert_eq!(
+        first,
+        "555634f630c0: 20 bytes in 555634f63000-555634f64000 rw-p 3000 /srv/crit-corpus/bin/memtest"
+    );
+    assert!(
+        text.contains(
+            "555634f630c0: 4352 4954 4653 2d47 4c4f 4241 4c2d 4d41  CRITFS-GLOBAL-MA\n\
+             555634f630d0: 524b 4552                                RKER\n"
+        ),
+        "{text}"
+    );
+    let hex = stdout_of(&[
+        "mem",
+        &dir,
+        "13292",
+        "--hex",
+        "43 52 49 54 46 53 2d 47 4c 4f 42 41 4c 2d 4d 41 52 4b 45 52",
+        "--context",
+        "0",
+    ]);
+    assert_eq!(hex, text);
+    // SHARED-ANON-MEMORY is in the shared mapping (from pagemap-shmem-36.img).
+    let shared = stdout_of(&["mem", &dir, "13292", "--search", "SHARED-ANON-MEMORY"]);
+    assert!(
+        shared.starts_with(&format!("{SHARED:x}: 18 bytes in {SHARED:x}-")),
+        "{shared}"
+    );
+    assert!(
+        shared
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("rw-s 0 /dev/zero (deleted)"),
+        "{shared}"
+    );
+    // Context: N bytes before and after the match.
+    let ctx = stdout_of(&[
+        "mem",
+        &dir,
+        "13292",
+        "--search",
+        "RKER:0001",
+        "--context",
+        "4",
+    ]);
+    assert!(
+        ctx.starts_with(
+            "555634f630d0: 9 bytes in 555634f63000-555634f64000 rw-p 3000 /srv/crit-corpus/bin/memtest\n\
+             555634f630cc: 4c2d 4d41 524b 4552 3a30 3030 3100 0000  L-MARKER:0001...\n\
+             555634f630dc: 00                                       .\n"
+        ),
+        "{ctx}"
+    );
+    let re = stdout_of(&[
+        "mem",
+        &dir,
+        "13292",
+        "--regex",
+        r"argv-marker=[a-z-]+",
+        "--context",
+        "0",
+    ]);
+    assert!(
+        re.starts_with("7ffdde27df2a: 30 bytes in 7ffdde25d000-7ffdde27e000 rw-p 0 [stack]\n"),
+        "{re}"
+    );
+    let n = stdout_of(&[
+        "mem",
+        &dir,
+        "13292",
+        "--regex",
+        "HEAP-PATTERN-[0-9]{6} ",
+        "--count",
+    ]);
+    // Every heap cell (13107), and the last one again in memtest's stack
+    // buffer `cell`.
+    assert_eq!(n, "13108\n");
+}
+
+#[test]
+fn search_finds_matches_across_pages_entries_and_chunks() {
+    use crit_fs::memcmd::{Pattern, Searcher};
+    // Split the heap's entry (20: 67 pages) in two at its second page, so
+    // that cell 204 ("HEAP-PATTERN-000204 ", at heap + 4080) crosses both a
+    // page and an entry.
+    let tmp = copy_case("memory");
+    common::edit(tmp.path(), "pagemap-13292.img", |img| {
+        let mut second = img.entries[20].clone();
+        let v = second.msg.u64("vaddr").unwrap();
+        assert_eq!(v, HEAP - 0x10);
+        common::set_int(&mut img.entries[20].msg, "nr_pages", 1);
+        common::set_int(&mut second.msg, "vaddr", (v + PAGE) as i64);
+        common::set_int(&mut second.msg, "nr_pages", 66);
+        img.entries.insert(21, second);
+    });
+    let s = AddressSpace::open(tmp.path(), MEMORY_PID).unwrap();
+    assert!(s.problems().is_empty(), "{:?}", s.problems());
+    let cell = Pattern::Bytes(b"HEAP-PATTERN-000204 ".to_vec());
+    let all = Pattern::from_regex("HEAP-PATTERN-[0-9]{6} ").unwrap();
+    for chunk in [4 << 20, 4096, 4093, 7, 1] {
+        let mut found = Vec::new();
+        for &(a, b) in s.data_ranges() {
+            Searcher::new(&cell)
+                .with_chunk(chunk)
+                .run(&s, a, b, |m| {
+                    found.push(m.addr);
+                    Ok(())
+                })
+                .ok()
+                .unwrap();
+        }
+        assert_eq!(found, [HEAP + 204 * 20], "chunk {chunk}");
+        if chunk >= 4093 {
+            let mut n = 0;
+            for &(a, b) in s.data_ranges() {
+                Searcher::new(&all)
+                    .with_chunk(chunk)
+                    .run(&s, a, b, |_| {
+                        n += 1;
+                        Ok(())
+                    })
+                    .ok()
+                    .unwrap();
+            }
+            assert_eq!(n, 13108, "chunk {chunk}");
+        }
+    }
+}
+
+#[test]
+fn x_ps_cmdline() {
+    let dir = memory_dir();
+    let plain = stdout_of(&["x", &dir, "ps"]);
+    assert_eq!(
+        plain,
+        std::fs::read_to_string(corpus("memory/expected/x-ps.txt")).unwrap(),
+        "without --cmdline, CRIT's output"
+    );
+    let with = stdout_of(&["x", &dir, "ps", "--cmdline"]);
+    assert_eq!(
+        with,
+        "    PID   PGID    SID   CMDLINE\n  13292  13292  13292   /srv/crit-corpus/bin/memtest /srv/crit-corpus/memory --argv-marker=critfs-argv-memory\n"
+    );
+    let json = stdout_of(&["x", &dir, "ps", "--cmdline", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v[0]["cmdline"],
+        "/srv/crit-corpus/bin/memtest /srv/crit-corpus/memory --argv-marker=critfs-argv-memory"
+    );
+    // Zombies have no memory: their name in brackets, null in JSON.
+    let zombie = corpus("zombie");
+    let z = stdout_of(&["x", zombie.to_str().unwrap(), "ps", "--cmdline"]);
+    assert!(z.contains("13416   sleep 100000\n"), "{z}");
+    assert!(z.contains("[sleep]\n"), "{z}");
+    let zj: serde_json::Value = serde_json::from_str(&stdout_of(&[
+        "x",
+        zombie.to_str().unwrap(),
+        "ps",
+        "--cmdline",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(zj[0]["children"][0]["cmdline"], serde_json::Value::Null);
+    // --cmdline is for ps only.
+    let out = crit_fs(&["x", &dir, "fds", "--cmdline"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn mutated_images_never_panic() {
+    // Bytes of the mm, pagemap and shmem pagemap images changed at random:
+    // open is an error or a space whose every mapping reads (or fails) cleanly.
+    let mut seed = 0x2545f4914f6cdd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..60 {
+        let tmp = copy_case("memory");
+        let name = [
+            "pagemap-13292.img",
+            "mm-13292.img",
+            "pagemap-shmem-36.img",
+            "memfd.img",
+        ][round % 4];
+        let path = tmp.path().join(name);
+        let mut bytes = std::fs::read(&path).unwrap();
+        for _ in 0..1 + next() % 4 {
+            let i = (next() as usize) % bytes.len();
+            bytes[i] = next() as u8;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let Ok(mut s) = AddressSpace::open(tmp.path(), MEMORY_PID) else {
+            continue;
+        };
+        let mut buf = vec![0u8; 64 << 10];
+        for v in s.vmas().to_vec() {
+            let mut at = v.start;
+            while at < v.end.min(v.start + (4 << 20)) {
+                let _ = s.read(at, &mut buf);
+                at += buf.len() as u64;
+            }
+            let _ = s.seek_data(v.start);
+            let _ = s.seek_hole(v.start);
+        }
+        let _ = s.cmdline();
+        let _ = s.write(MARKER, b"x");
+    }
 }

@@ -398,6 +398,37 @@ impl<M: Memory> CoreFile<M> {
         out
     }
 
+    /// Writes the whole core into the empty file `f`, 1 MiB at a time, leaving
+    /// holes where whole pages are zeros (as the kernel's cores: untouched
+    /// memory takes no disk, and is not copied).
+    pub fn write_to_file(&self, f: &std::fs::File) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        const PAGE: usize = 4096;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut offset = 0u64;
+        while offset < self.size {
+            let n = self.read_at(offset, &mut buf);
+            let mut run: Option<usize> = None; // start of the pending non-zero run
+            for at in (0..n).step_by(PAGE) {
+                let end = (at + PAGE).min(n);
+                let zero = is_zero(&buf[at..end]);
+                match (zero, run) {
+                    (false, None) => run = Some(at),
+                    (true, Some(s)) => {
+                        f.write_all_at(&buf[s..at], offset + s as u64)?;
+                        run = None;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(s) = run {
+                f.write_all_at(&buf[s..n], offset + s as u64)?;
+            }
+            offset += n as u64;
+        }
+        f.set_len(self.size)
+    }
+
     /// Writes the whole core to `out`, in pieces of 1 MiB.
     pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         let mut buf = vec![0u8; 1 << 20];
@@ -409,6 +440,16 @@ impl<M: Memory> CoreFile<M> {
         }
         Ok(())
     }
+}
+
+/// Whether every byte of `b` is zero (a word at a time).
+fn is_zero(b: &[u8]) -> bool {
+    let words = b.chunks_exact(8);
+    let tail = words.remainder();
+    words.fold(0u64, |acc, w| {
+        acc | u64::from_ne_bytes(w.try_into().unwrap_or([1; 8]))
+    }) == 0
+        && tail.iter().all(|&x| x == 0)
 }
 
 /// Copies the part of `src` (lying at file offset `at`) that overlaps the

@@ -25,10 +25,25 @@ pub const EXPLORERS: &[&str] = &["ps", "fds", "mems", "rss", "sk"];
 /// whole. On an error, what was written before it stays written (as CRIT
 /// does), and the error says what failed.
 pub fn run(dir: &Path, what: &str, json: bool, out: &mut dyn Write) -> Result<()> {
+    run_with(dir, what, json, false, out)
+}
+
+/// [`run`], with `x ps --cmdline`: each process's command line read from its
+/// memory (crit-fs's own; CRIT has no such flag).
+pub fn run_with(
+    dir: &Path,
+    what: &str,
+    json: bool,
+    cmdline: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if cmdline && what != "ps" {
+        return Err(Error::other(format!("--cmdline is for x ps, not x {what}")));
+    }
     let dump = Dump::new(dir);
     let mut out = std::io::BufWriter::with_capacity(64 << 10, out);
     match what {
-        "ps" => ps::render(&dump, json, &mut out),
+        "ps" => ps::render(&dump, json, cmdline, &mut out),
         "fds" => fds::render(&dump, json, &mut out),
         "mems" => mems::render(&dump, json, &mut out),
         "rss" => rss::render(&dump, json, &mut out),

@@ -12,25 +12,41 @@ use crate::error::{Error, Result};
 struct Proc {
     task: Task,
     comm: String,
+    /// `x ps --cmdline`: the command line from memory (None for a task
+    /// without memory, or one whose arguments cannot be read).
+    cmdline: Option<String>,
     state: Option<&'static str>,
     kids: Vec<usize>,
 }
 
-/// The tree as CRIT prints it: a header, then each task indented under its parent.
-pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
-    let (procs, roots) = tree(dump)?;
+/// The tree as CRIT prints it: a header, then each task indented under its
+/// parent. With `cmdline`, the COMM column is the command line read from
+/// memory (`[comm]` for a task without one, as `ps` shows such tasks).
+pub fn render(dump: &Dump, json: bool, cmdline: bool, out: &mut dyn Write) -> Result<()> {
+    let (mut procs, roots) = tree(dump)?;
+    if cmdline {
+        for p in &mut procs {
+            p.cmdline = command_line(dump, p.task.pid);
+        }
+    }
     if json {
         let mut list = JsonList::default();
         for &r in &roots {
-            list.push(out, &to_json(&procs, r))?;
+            list.push(out, &to_json(&procs, r, cmdline))?;
         }
         return list.finish(out);
     }
-    writeln!(out, "{:>7}{:>7}{:>7}   COMM", "PID", "PGID", "SID")?;
+    let column = if cmdline { "CMDLINE" } else { "COMM" };
+    writeln!(out, "{:>7}{:>7}{:>7}   {column}", "PID", "PGID", "SID")?;
     // Depth-first, children in pstree order, without recursion.
     let mut stack: Vec<(usize, usize)> = roots.iter().rev().map(|&r| (r, 0)).collect();
     while let Some((i, depth)) = stack.pop() {
         let p = &procs[i];
+        let shown = match (&p.cmdline, cmdline) {
+            (Some(c), true) => c.clone(),
+            (None, true) => format!("[{}]", p.comm),
+            (_, false) => p.comm.clone(),
+        };
         writeln!(
             out,
             "{:>7}{:>7}{:>7}   {:indent$}{}",
@@ -38,7 +54,7 @@ pub fn render(dump: &Dump, json: bool, out: &mut dyn Write) -> Result<()> {
             p.task.pgid,
             p.task.sid,
             "",
-            p.comm,
+            shown,
             indent = 4 * depth
         )?;
         stack.extend(p.kids.iter().rev().map(|&k| (k, depth + 1)));
@@ -68,6 +84,7 @@ fn tree(dump: &Dump) -> Result<(Vec<Proc>, Vec<usize>)> {
         procs.push(Proc {
             task,
             comm,
+            cmdline: None,
             state,
             kids: Vec::new(),
         });
@@ -95,6 +112,25 @@ fn tree(dump: &Dump) -> Result<(Vec<Proc>, Vec<usize>)> {
     Ok((procs, roots))
 }
 
+/// The command line of `pid` from its memory as checkpointctl shows it:
+/// NUL separators as spaces, the final NUL dropped.
+fn command_line(dump: &Dump, pid: u64) -> Option<String> {
+    if dump.is_stateless(pid) {
+        return None;
+    }
+    let space = crate::memory::AddressSpace::open(dump.dir(), pid).ok()?;
+    let mut bytes = space.cmdline().ok()?;
+    while bytes.last() == Some(&0) {
+        bytes.pop();
+    }
+    for b in &mut bytes {
+        if *b == 0 {
+            *b = b' ';
+        }
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 fn state_name(s: u64) -> &'static str {
     match s {
         1 => "alive",
@@ -105,7 +141,7 @@ fn state_name(s: u64) -> &'static str {
     }
 }
 
-fn to_json(procs: &[Proc], root: usize) -> Json {
+fn to_json(procs: &[Proc], root: usize, cmdline: bool) -> Json {
     // Build bottom-up so that deep trees need no recursion.
     let mut order = vec![root];
     let mut i = 0;
@@ -117,9 +153,7 @@ fn to_json(procs: &[Proc], root: usize) -> Json {
     for &n in order.iter().rev() {
         let p = &procs[n];
         let kids: Vec<Json> = p.kids.iter().filter_map(|k| built.remove(k)).collect();
-        built.insert(
-            n,
-            json!({
+        let mut node = json!({
                 "pid": p.task.pid,
                 "ppid": p.task.ppid,
                 "pgid": p.task.pgid,
@@ -128,8 +162,11 @@ fn to_json(procs: &[Proc], root: usize) -> Json {
                 "state": p.state,
                 "threads": p.task.threads,
                 "children": kids,
-            }),
-        );
+        });
+        if cmdline {
+            node["cmdline"] = p.cmdline.clone().map_or(Json::Null, Json::String);
+        }
+        built.insert(n, node);
     }
     built.remove(&root).unwrap_or(Json::Null)
 }

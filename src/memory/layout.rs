@@ -432,3 +432,83 @@ fn sysv_shms(dump: &Dump, pid: u64) -> Vec<(Message, Vec<u8>)> {
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vma(start: u64, end: u64, status: u32, prot: u32, flags: u32) -> Vma {
+        Vma {
+            start,
+            end,
+            prot,
+            flags,
+            pgoff: 0,
+            status,
+            shmid: 0,
+            path: None,
+            dev: None,
+            inode: None,
+            file_on_host: None,
+        }
+    }
+
+    #[test]
+    fn special_names_from_bits_and_mm() {
+        let mm = MmFacts {
+            start_brk: 0x5000,
+            brk: 0x6000,
+            start_stack: 0x7ff0,
+            ..MmFacts::default()
+        };
+        let anon = VMA_AREA_REGULAR | VMA_ANON_PRIVATE;
+        let name = |v: Vma| special_name(&v, &mm);
+        assert_eq!(
+            name(vma(0x5000, 0x7000, anon, 3, 0x22)).as_deref(),
+            Some("[heap]")
+        );
+        assert_eq!(
+            name(vma(0x1000, 0x2000, anon | VMA_AREA_HEAP, 3, 0x22)).as_deref(),
+            Some("[heap]")
+        );
+        assert_eq!(
+            name(vma(0x7000, 0x8000, anon, 3, 0x122)).as_deref(),
+            Some("[stack]")
+        );
+        assert_eq!(
+            name(vma(0x9000, 0xa000, anon | VMA_AREA_VDSO, 5, 0x22)).as_deref(),
+            Some("[vdso]")
+        );
+        assert_eq!(
+            name(vma(0x9000, 0xa000, anon | VMA_AREA_VVAR, 1, 0x22)).as_deref(),
+            Some("[vvar]")
+        );
+        assert_eq!(
+            name(vma(
+                0x9000,
+                0xa000,
+                VMA_AREA_VSYSCALL | VMA_ANON_PRIVATE,
+                4,
+                0x22
+            ))
+            .as_deref(),
+            Some("[vsyscall]")
+        );
+        assert_eq!(name(vma(0x9000, 0xa000, anon, 3, 0x22)), None);
+        // No brk recorded: nothing is the heap.
+        let none = MmFacts::default();
+        assert_eq!(special_name(&vma(0, 0x1000, anon, 3, 0x22), &none), None);
+    }
+
+    #[test]
+    fn perms_with_private_or_shared() {
+        assert_eq!(vma(0, 1, VMA_ANON_PRIVATE, 3, 0x22).perms(), "rw-p");
+        assert_eq!(vma(0, 1, VMA_ANON_SHARED, 3, 0x21).perms(), "rw-s");
+        assert_eq!(vma(0, 1, VMA_FILE_PRIVATE, 5, 0x02).perms(), "r-xp");
+        assert_eq!(
+            vma(0, 1, VMA_AREA_MEMFD | VMA_FILE_SHARED, 1, 0x01).perms(),
+            "r--s"
+        );
+        assert_eq!(vma(0, 1, VMA_ANON_PRIVATE, 0, 0x22).perms(), "---p");
+    }
+}

@@ -247,6 +247,31 @@ impl AddressSpace {
         Ok(done)
     }
 
+    /// The command line: the bytes of `[mm_arg_start, mm_arg_end)` read from
+    /// memory (NUL-separated, as `/proc/PID/cmdline`), at most 1 MiB; what
+    /// can be read when part cannot.
+    pub fn cmdline(&self) -> std::result::Result<Vec<u8>, MemError> {
+        self.read_span(self.mm.arg_start, self.mm.arg_end)
+    }
+
+    /// The environment: the bytes of `[mm_env_start, mm_env_end)`, as
+    /// [`AddressSpace::cmdline`].
+    pub fn environ(&self) -> std::result::Result<Vec<u8>, MemError> {
+        self.read_span(self.mm.env_start, self.mm.env_end)
+    }
+
+    fn read_span(&self, start: u64, end: u64) -> std::result::Result<Vec<u8>, MemError> {
+        const MAX: u64 = 1 << 20;
+        let len = end.saturating_sub(start).min(MAX);
+        let mut buf = vec![0u8; len as usize];
+        if len == 0 {
+            return Ok(buf);
+        }
+        let n = self.read(start, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
     /// The first address at or after `from` whose bytes come from an image.
     pub fn seek_data(&self, from: u64) -> Option<u64> {
         let i = self.data.partition_point(|&(_, end)| end <= from);

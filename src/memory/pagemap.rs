@@ -319,7 +319,9 @@ fn read_layer(
             let problem = problems.len() - 1;
             runs.push(Run {
                 start: start - start % page_size,
-                end: start.saturating_add(len.unwrap_or(u64::MAX)).max(start + 1),
+                end: start
+                    .saturating_add(len.unwrap_or(u64::MAX))
+                    .max(start.saturating_add(1)),
                 kind: RunKind::Bad { problem },
                 entry: i,
             });
@@ -388,7 +390,7 @@ fn read_layer(
         }
     }
     runs.sort_by_key(|r| r.start);
-    let runs = without_overlaps(runs, &label, problems);
+    let runs = joined(without_overlaps(runs, &label, problems));
     Some(Layer {
         dir: dir.to_path_buf(),
         label,
@@ -397,6 +399,24 @@ fn read_layer(
         pages,
         runs,
     })
+}
+
+/// Runs with touching addresses and touching pages-image bytes made one,
+/// so that reading across many small entries takes few reads.
+fn joined(runs: Vec<Run>) -> Vec<Run> {
+    let mut out: Vec<Run> = Vec::with_capacity(runs.len());
+    for r in runs {
+        if let Some(last) = out.last_mut()
+            && let (RunKind::Here { offset: a }, RunKind::Here { offset: b }) = (last.kind, r.kind)
+            && last.end == r.start
+            && a.checked_add(last.end - last.start) == Some(b)
+        {
+            last.end = r.end;
+            continue;
+        }
+        out.push(r);
+    }
+    out
 }
 
 fn broken_layer(dir: &Path, label: String, name: &str, problem: usize) -> Layer {
@@ -457,6 +477,20 @@ mod tests {
         assert_eq!(out[0].kind, RunKind::Bad { problem: 0 });
         assert!(problems[0].contains("overlap"), "{problems:?}");
         assert_eq!(out[1].kind, RunKind::Here { offset: 0x4000 });
+    }
+
+    #[test]
+    fn touching_runs_join_only_when_their_bytes_touch() {
+        let runs = vec![
+            run(0, 0x1000, RunKind::Here { offset: 0 }),
+            run(0x1000, 0x3000, RunKind::Here { offset: 0x1000 }),
+            run(0x3000, 0x4000, RunKind::Here { offset: 0x9000 }),
+            run(0x4000, 0x5000, RunKind::Parent),
+        ];
+        let out = joined(runs);
+        assert_eq!(out.len(), 3);
+        assert_eq!((out[0].start, out[0].end), (0, 0x3000));
+        assert_eq!(out[1].kind, RunKind::Here { offset: 0x9000 });
     }
 
     #[test]

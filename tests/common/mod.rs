@@ -2,6 +2,8 @@
 //! of dumps in temporary directories, and edits of their images.
 #![allow(dead_code)]
 
+pub mod predump;
+
 use std::path::{Path, PathBuf};
 
 use crit_fs::image::{Entry, Image, Magic, Payload};
