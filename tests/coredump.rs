@@ -270,6 +270,27 @@ fn threads_core_lists_every_thread() {
     assert_eq!(listed, want, "{said}");
     // The main thread is the first and the current one.
     assert_eq!(rows[0], (true, pid), "{said}");
+    // Each thread's registers are its own core image's.
+    let regs = gdb(
+        "gdb",
+        None,
+        &out.path().join(format!("core.{pid}")),
+        &["thread apply all info registers rip"],
+    );
+    for tid in &threads {
+        let ip = decoded(&case.join(format!("core-{tid}.img")))["entries"][0]["thread_info"]
+            ["gpregs"]["ip"]
+            .as_u64()
+            .unwrap();
+        let at = regs
+            .find(&format!("(LWP {tid}):"))
+            .unwrap_or_else(|| panic!("no thread {tid}: {regs}"));
+        let rip = regs[at..].lines().find(|l| l.starts_with("rip")).unwrap();
+        assert!(
+            rip.contains(&format!("{ip:#x}")),
+            "thread {tid}: {rip} vs {ip:#x}"
+        );
+    }
 }
 
 #[test]
