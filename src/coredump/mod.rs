@@ -428,18 +428,6 @@ impl<M: Memory> CoreFile<M> {
         }
         f.set_len(self.size)
     }
-
-    /// Writes the whole core to `out`, in pieces of 1 MiB.
-    pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        let mut buf = vec![0u8; 1 << 20];
-        let mut offset = 0;
-        while offset < self.size {
-            let n = self.read_at(offset, &mut buf);
-            out.write_all(&buf[..n])?;
-            offset += n as u64;
-        }
-        Ok(())
-    }
 }
 
 /// Whether every byte of `b` is zero (a word at a time).
