@@ -150,6 +150,16 @@ pub enum Command {
         #[arg(long)]
         env: bool,
     },
+    /// Write ELF core files (core.PID) of the dumped processes.
+    Coredump {
+        dir: PathBuf,
+        /// Only this process (repeatable; default: every process with memory).
+        #[arg(short = 'p', long = "pid", value_name = "PID")]
+        pids: Vec<u64>,
+        /// Directory to write core.PID into (default: the current directory).
+        #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
+        out: Option<PathBuf>,
+    },
     /// Mount a checkpoint directory or container archive as a filesystem of JSON views.
     Mount(crate::mount::MountArgs),
     /// Unmount a crit-fs mount.
@@ -195,7 +205,7 @@ pub fn main() -> ExitCode {
     }
     let Some(command) = cli.command else {
         eprintln!(
-            "usage: {invoked_as} {{decode,encode,info,x,show,check,inspect,mem,mount,umount,man,completions}} ..."
+            "usage: {invoked_as} {{decode,encode,info,x,show,check,inspect,mem,coredump,mount,umount,man,completions}} ..."
         );
         eprintln!("{invoked_as}: error: too few arguments");
         return ExitCode::from(1);
@@ -535,11 +545,62 @@ fn run(command: Command) -> Result<()> {
             };
             write_stdout(text.as_bytes())
         }
+        Command::Coredump { dir, pids, out } => {
+            let src = crate::archive::open_dump(&dir)?;
+            coredump(src.dir(), &pids, out.as_deref().unwrap_or(Path::new(".")))
+                .map_err(|e| src.name_error(e))
+        }
         Command::Mount(args) => crate::mount::mount(args),
         Command::Umount { mountpoint } => crate::mount::umount(&mountpoint),
         Command::Man { dir } => man(dir.as_deref()),
         Command::Completions { .. } => unreachable!("handled in main"),
     }
+}
+
+/// `coredump`: core.PID for each process asked for (default: every process
+/// with memory), written safely; zombies and unreadable memory are named on
+/// stderr. Fails if any process asked for got no core.
+fn coredump(dir: &Path, pids: &[u64], out_dir: &Path) -> Result<()> {
+    use crate::coredump::{self, CoreFile};
+    let dump = crate::explore::dump::Dump::new(dir);
+    let procs = coredump::processes(&dump)?;
+    let chosen: Vec<(u64, bool)> = if pids.is_empty() {
+        procs
+    } else {
+        pids.iter()
+            .map(|p| (*p, procs.iter().any(|(q, zombie)| q == p && *zombie)))
+            .collect()
+    };
+    let prog = program();
+    let mut failed = 0;
+    for (pid, zombie) in chosen {
+        if zombie {
+            eprintln!("{prog}: process {pid} {}", coredump::ZOMBIE);
+            if !pids.is_empty() {
+                failed += 1;
+            }
+            continue;
+        }
+        let result = coredump::open_memory(dir, pid)
+            .and_then(|mem| CoreFile::new(&dump, pid, mem))
+            .and_then(|core| {
+                let target = out_dir.join(format!("core.{pid}"));
+                crate::atomic::replace_file_with(&target, |f| core.write_to_file(f))
+                    .map_err(|e| Error::from(e).in_file(target.display()))?;
+                for p in core.problems() {
+                    eprintln!("{prog}: core.{pid}: {p}");
+                }
+                Ok(())
+            });
+        if let Err(e) = result {
+            eprintln!("{prog}: process {pid}: {e}");
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        return Err(Error::other(format!("{failed} process(es) got no core")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod atomic;
 pub mod check;
 pub mod cli;
 pub mod codec;
+pub mod coredump;
 pub mod error;
 pub mod explore;
 pub mod fs;

@@ -293,7 +293,7 @@ fn missing_files_and_bad_usage() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
-        "usage: crit-fs {decode,encode,info,x,show,check,inspect,mem,mount,umount,man,completions} ...\n\
+        "usage: crit-fs {decode,encode,info,x,show,check,inspect,mem,coredump,mount,umount,man,completions} ...\n\
          crit-fs: error: too few arguments\n"
     );
 }

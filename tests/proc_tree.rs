@@ -133,8 +133,8 @@ fn proc_entries_of_a_live_process() {
     assert_eq!(
         names(&fs, &format!("proc/{pid}")),
         [
-            "auxv", "cmdline", "cwd", "environ", "exe", "fd", "limits", "maps", "mem", "root",
-            "status", "task"
+            "auxv", "cmdline", "core", "cwd", "environ", "exe", "fd", "limits", "maps", "mem",
+            "root", "status", "task"
         ]
     );
     let kind = |n: &str| fs.getattr(ino_of(&fs, &format!("proc/{pid}/{n}")).unwrap(), None);
@@ -640,6 +640,57 @@ fn proc_mount_memory_case() {
     let f = fs::File::open(p("status")).unwrap();
     let hole = unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_HOLE) };
     assert_eq!(hole as usize, status.len());
+}
+
+/// The CLI's `coredump` of the same dump: the bytes of core.PID.
+fn cli_core(dump: &Path, pid: u64) -> Vec<u8> {
+    let out = TempDir::new("cli-core");
+    let res = std::process::Command::new(bin())
+        .arg("coredump")
+        .arg(dump)
+        .arg("-o")
+        .arg(&out.0)
+        .args(["-p", &pid.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    fs::read(out.0.join(format!("core.{pid}"))).unwrap()
+}
+
+#[test]
+fn proc_core_size_at_stat_is_the_cli_core() {
+    let (t, fs) = core("threads");
+    let pid = pids(&t.0)[0];
+    let want = cli_core(&t.0, pid);
+    let ino = ino_of(&fs, &format!("proc/{pid}/core")).unwrap();
+    // Known at stat, before any byte is produced.
+    assert_eq!(fs.getattr(ino, None).unwrap().size, want.len() as u64);
+    assert_eq!(read_file(&fs, &format!("proc/{pid}/core")), want);
+    assert_eq!(
+        fs.open(ino, libc::O_RDWR, Caller::ROOT).unwrap_err().errno,
+        libc::EACCES
+    );
+}
+
+#[test]
+fn proc_mount_core_reads_as_the_cli_core() {
+    let m = Mounted::new("memory");
+    let pid = memory_pid(&m.dump);
+    let want = cli_core(&m.dump, pid);
+    let path = m.p(&format!("proc/{pid}/core"));
+    assert_eq!(fs::metadata(&path).unwrap().len(), want.len() as u64);
+    assert_eq!(fs::read(&path).unwrap(), want);
+    // Read at any place, in any order.
+    let f = fs::File::open(&path).unwrap();
+    let mut buf = vec![0u8; 10_000];
+    let at = want.len() as u64 / 2 + 1234;
+    f.read_exact_at(&mut buf, at).unwrap();
+    assert_eq!(&buf[..], &want[at as usize..at as usize + buf.len()]);
+    assert!(fs::OpenOptions::new().write(true).open(&path).is_err());
 }
 
 #[test]

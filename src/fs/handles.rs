@@ -57,6 +57,8 @@ pub enum Handle {
     Scratch { file: Arc<Mutex<ScratchFile>> },
     /// `proc/PID/mem`: the process's address space, shared by its handles.
     Mem { pid: u64, mem: super::SharedMem },
+    /// `proc/PID/core`: the core file as laid out at open.
+    Core { core: super::SharedCore },
     /// A directory listing taken at opendir.
     Dir { entries: Vec<super::DirEntry> },
 }

@@ -270,6 +270,7 @@ impl CritFs {
             Handle::ViewWrite { buf, .. } => Ok(slice(buf)),
             Handle::Scratch { file } => Ok(slice(&lock(file).data)),
             Handle::Mem { pid, mem } => self.mem_read(*pid, mem, offset, size),
+            Handle::Core { core } => Ok(self.core_read(core, offset, size)),
             Handle::Dir { .. } => Err(fs_err!(libc::EISDIR, "is a directory")),
         }
     }
@@ -315,7 +316,9 @@ impl CritFs {
                 put(&mut f.data);
                 f.mtime = SystemTime::now();
             }
-            Handle::Snapshot { .. } => return Err(fs_err!(libc::EBADF, "not open for writing")),
+            Handle::Snapshot { .. } | Handle::Core { .. } => {
+                return Err(fs_err!(libc::EBADF, "not open for writing"));
+            }
             Handle::Mem { .. } => return Err(fs_err!(libc::EIO, "memory handle changed kind")),
             Handle::Dir { .. } => return Err(fs_err!(libc::EISDIR, "is a directory")),
         }

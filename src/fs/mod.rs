@@ -19,7 +19,7 @@ pub use cache::{FileKey, ViewCache};
 pub use error::{FsError, FsResult, errno_name};
 pub use handles::{Handle, ScratchFile, WriteState};
 pub use help::{HELP_DIR, HELP_FILE};
-pub use proc::{MemState, SharedMem};
+pub use proc::{MemState, SharedCore, SharedMem};
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};

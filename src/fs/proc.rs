@@ -8,6 +8,7 @@
 //! handle are seen by all; it is opened again when the dump changed.
 
 use super::*;
+use crate::coredump::CoreFile;
 use crate::memory::{AddressSpace, MemError};
 use crate::procview::{self, Entry, Proc, Shape};
 
@@ -25,6 +26,10 @@ impl std::fmt::Debug for MemState {
 
 pub type SharedMem = Arc<Mutex<MemState>>;
 
+/// A process's core file, laid out (`crate::coredump`), over its own
+/// read-only address space.
+pub type SharedCore = Arc<CoreFile<AddressSpace>>;
+
 /// Rendered bytes of a text or link, or why they could not be rendered.
 type Bytes = FsResult<Arc<Vec<u8>>>;
 /// A process's open descriptors and their targets.
@@ -38,6 +43,7 @@ pub(super) struct ProcCache {
     texts: HashMap<(u64, Entry), Bytes>,
     fds: HashMap<u64, FsResult<FdTable>>,
     spaces: HashMap<u64, SharedMem>,
+    cores: HashMap<u64, FsResult<SharedCore>>,
 }
 
 fn lib_err(pid: u64, what: &str, e: impl std::fmt::Display) -> FsError {
@@ -174,6 +180,42 @@ impl CritFs {
         let m = Arc::new(Mutex::new(MemState { space, fp }));
         lock(&self.state).proc.spaces.insert(pid, m.clone());
         Ok(m)
+    }
+
+    /// The core file of `pid`, laid out once per state of the dump; the
+    /// problems met on the way are logged.
+    fn core_of(&self, pid: u64) -> FsResult<SharedCore> {
+        if let Some(c) = self.proc_cache().proc.cores.get(&pid) {
+            return c.clone();
+        }
+        let dump = crate::explore::dump::Dump::new(&self.dump_root());
+        let core = crate::coredump::open_memory(&self.dump_root(), pid)
+            .and_then(|mem| CoreFile::new(&dump, pid, mem))
+            .map(Arc::new)
+            .map_err(|e| lib_err(pid, "core", e));
+        if let Ok(c) = &core {
+            for p in c.problems() {
+                log::warn!("proc/{pid}/core: {p}");
+            }
+        }
+        lock(&self.state).proc.cores.insert(pid, core.clone());
+        core
+    }
+
+    /// READ of `core`: its bytes, produced now; memory that cannot be read
+    /// is zeros there, and logged.
+    pub(super) fn core_read(&self, core: &SharedCore, offset: u64, size: u32) -> Vec<u8> {
+        let before = core.problems().len();
+        let mut buf = vec![0u8; size as usize];
+        let n = core.read_at(offset, &mut buf);
+        buf.truncate(n);
+        let problems = core.problems();
+        if problems.len() > before {
+            for p in &problems[before..] {
+                log::warn!("proc/{}/core: {p}", core.pid());
+            }
+        }
+        buf
     }
 
     /// The bytes of a text entry or the target of a link, cached.
@@ -465,6 +507,10 @@ impl CritFs {
                         let data: u64 = m.space.data_ranges().iter().map(|(s, e)| e - s).sum();
                         a.blocks = Some(data.div_ceil(512));
                     }
+                    Shape::Core => {
+                        a.perm = 0o444;
+                        a.size = self.core_of(*pid)?.size();
+                    }
                 }
             }
             _ => return Err(fs_err!(libc::EINVAL, "not a proc node")),
@@ -497,6 +543,17 @@ impl CritFs {
                 let body = self.proc_bytes(*pid, *entry)?;
                 Ok(Opened {
                     fh: self.new_handle(Handle::Snapshot { body }),
+                    direct_io: true,
+                })
+            }
+            Shape::Core => {
+                if write {
+                    return Err(fs_err!(libc::EACCES, "proc/{pid}: core is read-only"));
+                }
+                let core = self.core_of(*pid)?;
+                Ok(Opened {
+                    fh: self.new_handle(Handle::Core { core }),
+                    // Produced as read: nothing kept in the page cache.
                     direct_io: true,
                 })
             }
@@ -646,6 +703,17 @@ impl CritFs {
                 }
                 r as u64
             }
+            Handle::Core { core } => {
+                // Every byte of a core is data (zeros included).
+                if from >= core.size() {
+                    return Err(fs_err!(libc::ENXIO, "offset {from} is at or past the end"));
+                }
+                if whence == libc::SEEK_DATA {
+                    from
+                } else {
+                    core.size()
+                }
+            }
             Handle::Snapshot { body } => in_memory(body.len())?,
             Handle::ViewWrite { buf, .. } => in_memory(buf.len())?,
             Handle::Scratch { file } => in_memory(lock(file).data.len())?,
@@ -659,6 +727,6 @@ fn shape_kind(s: Shape) -> Kind {
     match s {
         Shape::Dir => Kind::Dir,
         Shape::Link => Kind::Symlink,
-        Shape::Text | Shape::Memory => Kind::File,
+        Shape::Text | Shape::Memory | Shape::Core => Kind::File,
     }
 }

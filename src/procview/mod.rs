@@ -25,6 +25,8 @@ pub enum Entry {
     Environ,
     Auxv,
     Mem,
+    /// `core`: an ELF core file of the process (`crate::coredump`).
+    Core,
     Cwd,
     Root,
     Exe,
@@ -47,6 +49,8 @@ pub enum Shape {
     Text,
     /// The address space: read and written in place, never rendered whole.
     Memory,
+    /// A core file: laid out when looked at, produced as read.
+    Core,
     /// A symbolic link.
     Link,
     Dir,
@@ -68,6 +72,7 @@ pub struct Spec {
 pub const ENTRIES: &[Spec] = &[
     spec("auxv", Entry::Auxv, Shape::Text, true),
     spec("cmdline", Entry::Cmdline, Shape::Text, true),
+    spec("core", Entry::Core, Shape::Core, true),
     spec("cwd", Entry::Cwd, Shape::Link, true),
     spec("environ", Entry::Environ, Shape::Text, true),
     spec("exe", Entry::Exe, Shape::Link, true),
