@@ -49,14 +49,17 @@ Options of -o (as in mount(8) and fstab's fourth field):
   plain                 the same as --plain
   cache_mb=N            the same as --cache-mb N
   log_file=PATH         the same as --log-file PATH
-  exec, noexec, atime, noatime, sync, async, dirsync    passed to the kernel
-  relatime              the kernel's default: ignored (strictatime, nodiratime,
-                        lazytime and their no- forms are refused: fusermount3
-                        cannot set them)
-  nodev, nosuid         always on (dev and suid, added by mount.fuse3, are ignored)
+  exec, noexec, atime, noatime, sync, async, dirsync
+                        passed to the kernel
+  relatime              the kernel's default: ignored (strictatime,
+                        nodiratime, lazytime and their no- forms are
+                        refused: fusermount3 cannot set them)
+  nodev, nosuid         always on (dev and suid, which mount.fuse3
+                        adds, are ignored)
   auto_unmount          always on where fusermount3 allows it
   auto, noauto, user, users, nouser, owner, group, nofail, _netdev,
-  defaults, comment=..., x-...    for mount(8) and systemd: ignored
+  defaults, comment=..., x-...
+                        for mount(8) and systemd: ignored
 
 Any other option is refused.
 
