@@ -235,8 +235,7 @@ impl CritFs {
             if matches!(
                 node,
                 Node::Report { .. } | Node::ViewErr { .. } | Node::Help | Node::HelpDir
-            )
-                || (Self::is_proc_node(&node) && !memory)
+            ) || (Self::is_proc_node(&node) && !memory)
             {
                 return Err(fs_err!(libc::EACCES, "read-only file"));
             }

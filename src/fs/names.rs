@@ -188,10 +188,7 @@ impl CritFs {
                 }
             }
         }
-        if rel == self.cfg.dump_root
-            && !real.contains(OsStr::new("proc"))
-            && self.proc_shown()
-        {
+        if rel == self.cfg.dump_root && !real.contains(OsStr::new("proc")) && self.proc_shown() {
             out.push(("proc".into(), Node::ProcRoot, Kind::Dir));
         }
         for (name, what) in self.reports_at(&rel) {

@@ -165,7 +165,8 @@ impl CritFs {
         {
             return Ok(m.clone());
         }
-        let mut space = AddressSpace::open(&self.dump_root(), pid).map_err(|e| lib_err(pid, "mem", e))?;
+        let mut space =
+            AddressSpace::open(&self.dump_root(), pid).map_err(|e| lib_err(pid, "mem", e))?;
         if self.cfg.read_only {
             space.set_read_only();
         }
@@ -242,8 +243,13 @@ impl CritFs {
                 if entry == Entry::Maps {
                     return Ok(procview::maps::render(&map_lines(&m.space)).into_bytes());
                 }
-                procview::render(&self.dump_root(), &proc, entry, Some(&SpaceReader(&m.space)))
-                    .map_err(|e| lib_err(pid, "", e))
+                procview::render(
+                    &self.dump_root(),
+                    &proc,
+                    entry,
+                    Some(&SpaceReader(&m.space)),
+                )
+                .map_err(|e| lib_err(pid, "", e))
             }
             Entry::Cwd => links()?
                 .fs_link("cwd_id")
@@ -258,7 +264,8 @@ impl CritFs {
                 .find(|(fd, _)| *fd == n)
                 .map(|(_, t)| t.clone())
                 .ok_or_else(|| fs_err!(libc::ENOENT, "proc/{pid}/fd/{n}: no such descriptor")),
-            _ => procview::render(&self.dump_root(), &proc, entry, None).map_err(|e| lib_err(pid, "", e)),
+            _ => procview::render(&self.dump_root(), &proc, entry, None)
+                .map_err(|e| lib_err(pid, "", e)),
         }
     }
 
