@@ -1132,6 +1132,15 @@ fn proc_unreadable_entry_lists_and_fails_at_open() {
     let mem = ino_of(&fs, &format!("proc/{pid}/mem")).unwrap();
     let e = fs.open(mem, libc::O_RDONLY, Caller::ROOT).unwrap_err();
     assert_eq!(e.errno, libc::EIO);
+    let core = ino_of(&fs, &format!("proc/{pid}/core")).unwrap();
+    assert_eq!(fs.getattr(core, None).unwrap().size, 0);
+    let e = fs.open(core, libc::O_RDONLY, Caller::ROOT).unwrap_err();
+    assert_eq!(e.errno, libc::EIO);
+    assert!(
+        e.message.contains(&format!("mm-{pid}.img")),
+        "{}",
+        e.message
+    );
     // What does not need it still reads.
     assert!(text(&fs, &format!("proc/{pid}/status")).starts_with("Name:\tmemtest\n"));
 }

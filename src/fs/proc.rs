@@ -516,7 +516,7 @@ impl CritFs {
                     }
                     Shape::Core => {
                         a.perm = 0o444;
-                        a.size = self.core_of(*pid)?.size();
+                        a.size = self.core_of(*pid).map_or(0, |c| c.size());
                     }
                 }
             }
