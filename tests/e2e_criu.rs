@@ -168,22 +168,6 @@ fn cli_roundtrip(dump: &Path, out: &Path) {
     }
 }
 
-/// Writes `text` to `path` through one descriptor (truncating); returns the
-/// errno of close(2), or 0. A view is saved on close.
-fn write_and_close(path: &Path, text: &[u8]) -> i32 {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text).unwrap();
-    if unsafe { libc::close(f.into_raw_fd()) } == 0 {
-        0
-    } else {
-        std::io::Error::last_os_error().raw_os_error().unwrap()
-    }
-}
-
 /// `text` without the whitespace between JSON tokens.
 fn minify(text: &[u8]) -> Vec<u8> {
     let (mut out, mut in_string, mut escaped) = (Vec::new(), false, false);

@@ -13,20 +13,22 @@ mod mounting;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::predump::{predump_chain, predump_chain_split};
+use common::predump::{Chain, predump_chain, predump_chain_split};
 use criu::{Criu, Restored, Running, compile, criu_or_skip, one_at_a_time, state, wait_for};
 use tempfile::TempDir;
 
 /// A `sleep` started in `work/`, dumped by CRIU into `work/dump` once it
-/// is asleep: the work dir and the dump.
-fn dumped_sleep(criu: &Criu) -> (TempDir, PathBuf) {
+/// is asleep, and a chain of `levels` ancestors made from that dump (every
+/// other range moved up): the work dir, the dump and the chain.
+fn chain_of_a_sleep(criu: &Criu, levels: usize) -> (TempDir, PathBuf, Chain) {
     let work = tempfile::tempdir().unwrap();
     let mut cmd = Command::new("sleep");
     cmd.arg("100000").current_dir(work.path());
     let running = Running::start_until(cmd, "sleep to be asleep", |pid| state(pid) == Some(b'S'));
     let dump = work.path().join("dump");
     running.dump(criu, &dump, &work.path().join("dump.log"));
-    (work, dump)
+    let chain = predump_chain(&dump, levels, |_, i| i % 2 == 1);
+    (work, dump, chain)
 }
 
 /// A chain's last dump restored by CRIU in `work/` (log `restore.log`):
@@ -89,10 +91,8 @@ fn criu_restores_a_chain_page_for_page() {
 fn criu_restores_a_predump_chain() {
     let Some(criu) = criu_or_skip() else { return };
     let _one = one_at_a_time();
-    let (work, src) = dumped_sleep(criu);
-
     // Two ancestors: some ranges are read from the grandparent.
-    let c = predump_chain(&src, 2, |_, i| i % 2 == 1);
+    let (work, _, c) = chain_of_a_sleep(criu, 2);
     assert!(c.moved.iter().any(|m| m.level == 2), "{:?}", c.moved);
     let report = crit_fs::check::check(c.last()).unwrap();
     assert!(report.findings.is_empty(), "{}", report.text());
@@ -103,8 +103,7 @@ fn criu_restores_a_predump_chain() {
 fn criu_refuses_a_chain_that_check_refuses() {
     let Some(criu) = criu_or_skip() else { return };
     let _one = one_at_a_time();
-    let (work, src) = dumped_sleep(criu);
-    let c = predump_chain(&src, 1, |_, i| i % 2 == 1);
+    let (work, src, c) = chain_of_a_sleep(criu, 1);
     let m = c.moved[0].clone();
     // The first moved range taken out of the parent's pagemap (the pages
     // after it shift: restore would read them wrongly, but stops first).
@@ -148,8 +147,7 @@ fn criu_refuses_a_chain_that_check_refuses() {
 fn criu_restores_a_chain_through_the_mount() {
     let Some(criu) = criu_or_skip() else { return };
     let _one = one_at_a_time();
-    let (work, src) = dumped_sleep(criu);
-    let c = predump_chain(&src, 2, |_, i| i % 2 == 1);
+    let (work, _, c) = chain_of_a_sleep(criu, 2);
     assert!(c.moved.iter().any(|m| m.level == 2), "{:?}", c.moved);
     let last = c.last().to_path_buf();
     let m = mounting::Mounted::with_dump("chain", move |_| (last, Vec::new()));

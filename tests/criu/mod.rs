@@ -215,14 +215,16 @@ impl Drop for Running {
     }
 }
 
-/// Runs `criu ARGS DIR -v4 -o LOG [more]`, failing the test (with the log's
-/// errors) when it fails or outlasts [`PATIENCE`].
+/// Runs `criu ARGS DIR -v4 -o LOG` in `dir`, failing the test (with the
+/// log's errors) when it fails or outlasts [`PATIENCE`].
 fn run_criu(criu: &Criu, args: &[&str], dir: &Path, log: &Path) {
     let place = Place {
         cwd: dir,
         setup: None,
     };
-    run_criu_in(criu, args, dir, log, &[], &place);
+    if let Err(e) = try_criu_in(criu, args, dir, log, &[], &place) {
+        panic!("{e}");
+    }
 }
 
 /// `path` as one shell word.
@@ -238,23 +240,9 @@ pub struct Place<'a> {
     pub setup: Option<&'a str>,
 }
 
-/// [`run_criu`] with more arguments after the log, run at `place`.
-fn run_criu_in(
-    criu: &Criu,
-    args: &[&str],
-    dir: &Path,
-    log: &Path,
-    more: &[&std::ffi::OsStr],
-    place: &Place,
-) {
-    if let Err(e) = try_criu_in(criu, args, dir, log, more, place) {
-        panic!("{e}");
-    }
-}
-
-/// [`run_criu_in`] that returns a failure of CRIU (what it ran, its exit
-/// status and the log's errors) instead of failing the test; only
-/// outlasting [`PATIENCE`] still does.
+/// Runs `criu ARGS DIR -v4 -o LOG MORE` at `place`: a failure of CRIU
+/// comes back as what it ran, its exit status and the log's errors; only
+/// outlasting [`PATIENCE`] fails the test here.
 fn try_criu_in(
     criu: &Criu,
     args: &[&str],
