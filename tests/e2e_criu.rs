@@ -168,22 +168,6 @@ fn cli_roundtrip(dump: &Path, out: &Path) {
     }
 }
 
-/// Writes `text` to `path` through one descriptor (truncating); returns the
-/// errno of close(2), or 0. A view is saved on close.
-fn write_and_close(path: &Path, text: &[u8]) -> i32 {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text).unwrap();
-    if unsafe { libc::close(f.into_raw_fd()) } == 0 {
-        0
-    } else {
-        std::io::Error::last_os_error().raw_os_error().unwrap()
-    }
-}
-
 /// `text` without the whitespace between JSON tokens.
 fn minify(text: &[u8]) -> Vec<u8> {
     let (mut out, mut in_string, mut escaped) = (Vec::new(), false, false);
@@ -626,21 +610,37 @@ fn memory_edited_through_proc_mem_is_restored() {
     wait_for_marker(&work, "CRITFS-GLOBAL-MARKER:0001");
     let marker = reported_address(&work, "marker");
     let anon = reported_address(&work, "anon");
+    let filemap = reported_address(&work, "filemap");
     case.dump_it(criu, running);
 
+    // Page 3 of the private file mapping, which memtest never touched: the
+    // dump holds no copy, so the edit adds one, the rest of it the file's.
+    let file_page = &memtest_mapped_dat()[3 * 4096..4 * 4096];
+    let mut edited_file_page = file_page.to_vec();
+    edited_file_page[..15].copy_from_slice(b"ADDED-FILE-PAGE");
     let texts;
     {
         let m = case.mount();
         reencode_through_mount(&m);
         let names = ["cmdline", "environ", "limits", "status", "maps"];
         texts = proc_texts(&m, pid, &names);
-        // A page of .data, a touched anonymous page, and an untouched one
-        // (which the edit adds to the dump).
+        // A page of .data, a touched anonymous page, an untouched one and
+        // a clean file page (both of which the edit adds to the dump).
         edit_memory(&m, pid, marker, MARKER, EDITED);
         edit_memory(&m, pid, anon, b"ANON-PAGE-0\0", b"ANON-EDIT-0\0");
         edit_memory(&m, pid, anon + 4096, &[0; 12], b"ADDED-PAGE-1");
+        edit_memory(
+            &m,
+            pid,
+            filemap + 3 * 4096,
+            &file_page[..15],
+            b"ADDED-FILE-PAGE",
+        );
         m.unmount();
     }
+    let space = crit_fs::memory::AddressSpace::open(&case.dump(), pid as u64).unwrap();
+    assert!(space.problems().is_empty(), "{:?}", space.problems());
+    drop(space);
     fs::remove_file(work.join("report")).unwrap();
 
     let r = case.restore(criu);
@@ -649,8 +649,14 @@ fn memory_edited_through_proc_mem_is_restored() {
     let report = fs::read_to_string(work.join("report")).unwrap();
     assert!(report.contains("\nanon0=ANON-EDIT-0\n"), "{report}");
     assert_eq!(live_memory(r.pid, marker, EDITED.len()), EDITED);
-    assert_eq!(live_memory(r.pid, anon + 4096, 12), b"ADDED-PAGE-1");
+    let mut added_page = vec![0; 4096];
+    added_page[..12].copy_from_slice(b"ADDED-PAGE-1");
+    assert_eq!(live_memory(r.pid, anon + 4096, 4096), added_page);
     assert_eq!(live_memory(r.pid, anon + 8192, 12), [0; 12]);
+    assert_eq!(
+        live_memory(r.pid, filemap + 3 * 4096, 4096),
+        edited_file_page
+    );
     proc_as_live(&texts, r.pid);
 }
 

@@ -9,7 +9,6 @@ mod mounting;
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::io::IntoRawFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -496,23 +495,6 @@ fn damaged_images_read_through_the_mount() {
 }
 
 // ---------------------------------------------------------------- hostile JSON
-
-/// Writes `text` to `path` through one descriptor (truncating); returns the
-/// errno of close(2), or 0.
-fn write_and_close(path: &Path, text: &[u8]) -> i32 {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text).unwrap();
-    let fd = f.into_raw_fd();
-    if unsafe { libc::close(fd) } == 0 {
-        0
-    } else {
-        std::io::Error::last_os_error().raw_os_error().unwrap()
-    }
-}
 
 #[test]
 fn hostile_json_saved_through_the_mount() {

@@ -137,7 +137,17 @@ pub struct Running {
 impl Running {
     /// Starts `cmd` in a new session; waits until `ready` exists (the
     /// program creates it, by rename, once it is set up).
-    pub fn start(mut cmd: Command, ready: &Path) -> Running {
+    pub fn start(cmd: Command, ready: &Path) -> Running {
+        Running::start_until(cmd, "the program to get ready", |_| ready.exists())
+    }
+
+    /// Starts `cmd` in a new session; waits until `ready(pid)` holds (a
+    /// program that announces nothing, `sleep` say, once it is asleep).
+    pub fn start_until(
+        mut cmd: Command,
+        what: &str,
+        mut ready: impl FnMut(i32) -> bool,
+    ) -> Running {
         use std::os::unix::process::CommandExt;
         // SAFETY: setsid is async-signal-safe.
         unsafe {
@@ -159,11 +169,11 @@ impl Running {
             child: Some(child),
         };
         let start = Instant::now();
-        while !ready.exists() {
+        while !ready(running.pid) {
             if let Some(status) = running.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("the program to dump exited early: {status}");
             }
-            assert!(start.elapsed() < PATIENCE, "the program never got ready");
+            assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(20));
         }
         running
@@ -205,14 +215,16 @@ impl Drop for Running {
     }
 }
 
-/// Runs `criu ARGS DIR -v4 -o LOG [more]`, failing the test (with the log's
-/// errors) when it fails or outlasts [`PATIENCE`].
+/// Runs `criu ARGS DIR -v4 -o LOG` in `dir`, failing the test (with the
+/// log's errors) when it fails or outlasts [`PATIENCE`].
 fn run_criu(criu: &Criu, args: &[&str], dir: &Path, log: &Path) {
     let place = Place {
         cwd: dir,
         setup: None,
     };
-    run_criu_in(criu, args, dir, log, &[], &place);
+    if let Err(e) = try_criu_in(criu, args, dir, log, &[], &place) {
+        panic!("{e}");
+    }
 }
 
 /// `path` as one shell word.
@@ -228,15 +240,17 @@ pub struct Place<'a> {
     pub setup: Option<&'a str>,
 }
 
-/// [`run_criu`] with more arguments after the log, run at `place`.
-fn run_criu_in(
+/// Runs `criu ARGS DIR -v4 -o LOG MORE` at `place`: a failure of CRIU
+/// comes back as what it ran, its exit status and the log's errors; only
+/// outlasting [`PATIENCE`] fails the test here.
+fn try_criu_in(
     criu: &Criu,
     args: &[&str],
     dir: &Path,
     log: &Path,
     more: &[&std::ffi::OsStr],
     place: &Place,
-) {
+) -> Result<(), String> {
     let _ = std::fs::remove_file(log);
     let mut cmd = match place.setup {
         None => {
@@ -276,13 +290,15 @@ fn run_criu_in(
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    if !status.success() {
-        panic!(
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
             "criu {args:?} {}: {status}; log {}:\n{}",
             dir.display(),
             log.display(),
             log_errors(log)
-        );
+        ))
     }
 }
 
@@ -300,6 +316,7 @@ pub fn log_errors(log: &Path) -> String {
 
 /// A process tree CRIU restored, detached (`restore -d`). Every process of
 /// it is SIGKILLed on drop.
+#[derive(Debug)]
 pub struct Restored {
     pub pid: i32,
 }
@@ -315,19 +332,36 @@ impl Restored {
     /// [`Restored::new`] at `place`. A process restored in a mount
     /// namespace of its own sees its files under /proc/PID/root/.
     pub fn at(criu: &Criu, dir: &Path, log: &Path, place: &Place) -> Restored {
+        Restored::try_at(criu, dir, log, place).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Restored::new`], or why CRIU refused: what it ran, its status and
+    /// the error lines of its log (for a dump it must refuse).
+    pub fn try_new(criu: &Criu, dir: &Path, log: &Path, cwd: &Path) -> Result<Restored, String> {
+        let place = Place { cwd, setup: None };
+        Restored::try_at(criu, dir, log, &place)
+    }
+
+    /// [`Restored::try_new`] at `place`.
+    pub fn try_at(criu: &Criu, dir: &Path, log: &Path, place: &Place) -> Result<Restored, String> {
         let pidfile = log.with_extension("pid");
         let _ = std::fs::remove_file(&pidfile);
         let more = ["--pidfile".as_ref(), pidfile.as_os_str()];
-        run_criu_in(criu, &["restore", "-d", "-D"], dir, log, &more, place);
-        let text = std::fs::read_to_string(&pidfile).expect("criu restore wrote no pid file");
-        let pid: i32 = text.trim().parse().expect("pid file");
-        let restored = Restored { pid };
+        let done = try_criu_in(criu, &["restore", "-d", "-D"], dir, log, &more, place);
+        let pid = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|text| text.trim().parse().ok());
+        // Whatever a failed restore may have left running is killed too.
+        let restored = pid.map(|pid| Restored { pid });
+        done?;
+        let restored = restored.expect("criu restore wrote no pid file");
         assert!(
             restored.alive(),
-            "restored process {pid} is not running; log:\n{}",
+            "restored process {} is not running; log:\n{}",
+            restored.pid,
             log_errors(log)
         );
-        restored
+        Ok(restored)
     }
 
     pub fn alive(&self) -> bool {
@@ -391,14 +425,16 @@ fn fs_entries(dir: &str) -> Vec<PathBuf> {
 
 /// Whether `pid` is a process that has not ended (zombies have).
 pub fn running(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised comm.
-        Ok(stat) => !matches!(
-            stat.rsplit_once(") ").map(|(_, rest)| rest.as_bytes()[0]),
-            Some(b'Z' | b'X')
-        ),
-        Err(_) => false,
-    }
+    state(pid).is_some_and(|s| !matches!(s, b'Z' | b'X'))
+}
+
+/// The state letter of `pid` in /proc/PID/stat (`S` asleep, `Z` a
+/// zombie...), None when there is no such process.
+pub fn state(pid: i32) -> Option<u8> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the parenthesised comm.
+    let (_, rest) = stat.rsplit_once(") ")?;
+    rest.bytes().next()
 }
 
 impl Drop for Restored {

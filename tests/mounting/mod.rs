@@ -332,6 +332,24 @@ pub fn unlinked_file(data: &[u8]) -> std::fs::File {
     std::fs::File::open(&p).unwrap()
 }
 
+/// Writes `text` to `path` through one descriptor (truncating); returns the
+/// errno of close(2), or 0. A view is saved on close.
+pub fn write_and_close(path: &Path, text: &[u8]) -> i32 {
+    use std::io::Write;
+    use std::os::fd::IntoRawFd;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text).unwrap();
+    if unsafe { libc::close(f.into_raw_fd()) } == 0 {
+        0
+    } else {
+        std::io::Error::last_os_error().raw_os_error().unwrap()
+    }
+}
+
 /// Runs a shell command line; returns its output.
 pub fn sh(cmd: &str) -> Output {
     Command::new("sh").arg("-c").arg(cmd).output().unwrap()
