@@ -441,27 +441,7 @@ impl CritFs {
                 .map(|(i, _)| *i)
                 .unwrap_or(ROOT_INO),
         };
-        let mut entries = vec![
-            DirEntry {
-                ino,
-                name: ".".into(),
-                kind: Kind::Dir,
-            },
-            DirEntry {
-                ino: parent,
-                name: "..".into(),
-                kind: Kind::Dir,
-            },
-        ];
-        for (name, child, kind) in out {
-            let child = self.intern(&mut st, ino, &name, child);
-            entries.push(DirEntry {
-                ino: child,
-                name,
-                kind,
-            });
-        }
-        Ok(entries)
+        Ok(self.listing(&mut st, ino, parent, out))
     }
 
     /// GETATTR of a proc node.
