@@ -177,6 +177,13 @@ pub fn is_mount_point(path: &Path) -> bool {
 /// The file system type of the topmost mount on `path` (canonical), from
 /// /proc/self/mountinfo (`fuse.crit-fs` for ours); None if it is no mount point.
 fn mount_type(path: &Path) -> Option<String> {
+    topmost_mount(path, |sb| Some(sb.split(' ').next()?.to_string()))
+}
+
+/// `pick` applied to the super-block fields (what follows ` - `: type,
+/// source, options) of the mounts on `path` (canonical) in
+/// /proc/self/mountinfo; the last answer, which is the topmost mount's.
+fn topmost_mount<T>(path: &Path, pick: impl Fn(&str) -> Option<T>) -> Option<T> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let want = path.to_string_lossy();
     info.lines()
@@ -186,7 +193,7 @@ fn mount_type(path: &Path) -> Option<String> {
                 .map(unescape_mountinfo)
                 .is_some_and(|p| p == want)
         })
-        .filter_map(|l| Some(l.split_once(" - ")?.1.split(' ').next()?.to_string()))
+        .filter_map(|l| pick(l.split_once(" - ")?.1))
         .next_back()
 }
 
@@ -630,22 +637,7 @@ pub fn umount(mnt: &Path) -> Result<()> {
 
 /// The source (FSName) of the topmost mount on `path`, from /proc/self/mountinfo.
 fn mount_source(path: &Path) -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let want = path.to_string_lossy();
-    info.lines()
-        .filter(|l| {
-            l.split(' ')
-                .nth(4)
-                .map(unescape_mountinfo)
-                .is_some_and(|p| p == want)
-        })
-        .filter_map(|l| {
-            Some(unescape_mountinfo(
-                l.split_once(" - ")?.1.split(' ').nth(1)?,
-            ))
-        })
-        .next_back()
-        .map(PathBuf::from)
+    topmost_mount(path, |sb| Some(unescape_mountinfo(sb.split(' ').nth(1)?))).map(PathBuf::from)
 }
 
 #[cfg(test)]

@@ -796,6 +796,27 @@ fn address_space_is_send_and_sync() {
     check::<AddressSpace>();
 }
 
+#[test]
+fn cmdline_is_the_argument_area_or_a_rewritten_title() {
+    let s = memory();
+    let mm = s.mm().clone();
+    let args = read(&s, mm.arg_start, (mm.arg_end - mm.arg_start) as usize);
+    assert_eq!(s.cmdline().unwrap(), args);
+    let env = read(&s, mm.env_start, (mm.env_end - mm.env_start) as usize);
+    assert_eq!(s.environ().unwrap(), env);
+
+    // A program that rewrote its title (the last argument byte is not NUL
+    // any more): up to the title's first NUL, as the kernel shows it.
+    let tmp = copy_case("memory");
+    let mut s = AddressSpace::open(tmp.path(), MEMORY_PID).unwrap();
+    assert_eq!(s.write(mm.arg_start, b"memtest: retitled\0"), Ok(18));
+    assert_eq!(s.write(mm.arg_end - 1, b"X"), Ok(1));
+    s.sync().unwrap();
+    assert_eq!(s.cmdline().unwrap(), b"memtest: retitled\0");
+    let shown = stdout_of(&["x", tmp.path().to_str().unwrap(), "ps", "--cmdline"]);
+    assert!(shown.ends_with("   memtest: retitled\n"), "{shown}");
+}
+
 // ---- crit-fs mem and x ps --cmdline ----
 
 fn crit_fs(args: &[&str]) -> std::process::Output {

@@ -97,42 +97,31 @@ fn cstr(field: &[u8]) -> &[u8] {
     &field[..end]
 }
 
+/// Where a header keeps its checksum.
+const CHECKSUM: std::ops::Range<usize> = 148..156;
+
 /// The header's checksum is right (unsigned sum, or signed as some old tars wrote).
 pub fn checksum_ok(h: &[u8]) -> bool {
-    let Some(want) = parse_octal(&h[148..156]) else {
+    let Some(want) = parse_octal(&h[CHECKSUM]) else {
         return false;
     };
-    let unsigned: u64 = h
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                *b as u64
-            }
-        })
-        .sum();
-    let signed: i64 = h
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                *b as i8 as i64
-            }
-        })
-        .sum();
+    // The sum is taken with the checksum field itself read as spaces.
+    let bytes = || {
+        h.iter()
+            .enumerate()
+            .map(|(i, b)| if CHECKSUM.contains(&i) { b' ' } else { *b })
+    };
+    let unsigned: u64 = bytes().map(|b| b as u64).sum();
+    let signed: i64 = bytes().map(|b| b as i8 as i64).sum();
     want == unsigned || want as i64 == signed
 }
 
 /// Sets a header's checksum field after a change.
 pub fn set_checksum(h: &mut [u8]) {
-    h[148..156].fill(b' ');
+    h[CHECKSUM].fill(b' ');
     let sum: u64 = h.iter().map(|b| *b as u64).sum();
     let s = format!("{sum:06o}\0 ");
-    h[148..156].copy_from_slice(s.as_bytes());
+    h[CHECKSUM].copy_from_slice(s.as_bytes());
 }
 
 /// Writes `v` into a numeric field: octal when it fits, else base-256.

@@ -179,6 +179,8 @@ impl<M: Memory> CoreFile<M> {
             opening: mem.problems(),
             ..Problems::default()
         };
+        // pr_psargs: the kernel's fill_psinfo copies the raw argument area,
+        // not what /proc/PID/cmdline (memory::AddressSpace::cmdline) gives.
         let cmdline = match (mm.u64("mm_arg_start"), mm.u64("mm_arg_end")) {
             (Some(s), Some(e)) if e > s => {
                 let mut buf = vec![0u8; ((e - s).min(notes::PSARGS as u64)) as usize];

@@ -113,13 +113,14 @@ fn tree(dump: &Dump) -> Result<(Vec<Proc>, Vec<usize>)> {
 }
 
 /// The command line of `pid` from its memory as checkpointctl shows it:
-/// NUL separators as spaces, the final NUL dropped.
+/// NUL separators as spaces, the final NUL dropped. None when memory gives
+/// none (no memory, pages not dumped).
 fn command_line(dump: &Dump, pid: u64) -> Option<String> {
     if dump.is_stateless(pid) {
         return None;
     }
     let space = crate::memory::AddressSpace::open(dump.dir(), pid).ok()?;
-    let mut bytes = space.cmdline().ok()?;
+    let mut bytes = space.cmdline().ok().filter(|b| !b.is_empty())?;
     while bytes.last() == Some(&0) {
         bytes.pop();
     }

@@ -224,6 +224,19 @@ impl CritFs {
                 .map(|(_, i)| *i)
                 .unwrap_or(ROOT_INO)
         };
+        Ok(self.listing(&mut st, ino, parent, out))
+    }
+
+    /// The listing of directory `ino`: `.`, `..` (`parent`), then `children`,
+    /// each interned under `ino`. A scratch file keeps the inode it was
+    /// created with, and is left out if that name is no longer known.
+    pub(super) fn listing(
+        &self,
+        st: &mut State,
+        ino: u64,
+        parent: u64,
+        children: Vec<(OsString, Node, Kind)>,
+    ) -> Vec<DirEntry> {
         let mut entries = vec![
             DirEntry {
                 ino,
@@ -236,14 +249,14 @@ impl CritFs {
                 kind: Kind::Dir,
             },
         ];
-        for (name, node, kind) in out {
+        for (name, node, kind) in children {
             let child = if node == Node::Scratch {
                 match st.names.get(&(ino, name.clone())) {
                     Some(&i) => i,
                     None => continue,
                 }
             } else {
-                self.intern(&mut st, ino, &name, node)
+                self.intern(st, ino, &name, node)
             };
             entries.push(DirEntry {
                 ino: child,
@@ -251,7 +264,7 @@ impl CritFs {
                 kind,
             });
         }
-        Ok(entries)
+        entries
     }
 
     /// OPENDIR: takes the listing once, so that readdir offsets are stable.

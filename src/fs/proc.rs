@@ -62,15 +62,6 @@ fn mem_err(pid: u64, e: MemError, problems: &[String]) -> FsError {
     }
 }
 
-/// Reads through a shared address space (for cmdline and environ).
-struct SpaceReader<'a>(&'a AddressSpace);
-
-impl procview::text::ReadMem for SpaceReader<'_> {
-    fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<usize, String> {
-        self.0.read(addr, buf).map_err(|e| e.message)
-    }
-}
-
 /// The maps lines of an address space.
 fn map_lines(space: &AddressSpace) -> Vec<procview::maps::Line> {
     space
@@ -243,13 +234,8 @@ impl CritFs {
                 if entry == Entry::Maps {
                     return Ok(procview::maps::render(&map_lines(&m.space)).into_bytes());
                 }
-                procview::render(
-                    &self.dump_root(),
-                    &proc,
-                    entry,
-                    Some(&SpaceReader(&m.space)),
-                )
-                .map_err(|e| lib_err(pid, "", e))
+                procview::render(&self.dump_root(), &proc, entry, Some(&m.space))
+                    .map_err(|e| lib_err(pid, "", e))
             }
             Entry::Cwd => links()?
                 .fs_link("cwd_id")
@@ -441,27 +427,7 @@ impl CritFs {
                 .map(|(i, _)| *i)
                 .unwrap_or(ROOT_INO),
         };
-        let mut entries = vec![
-            DirEntry {
-                ino,
-                name: ".".into(),
-                kind: Kind::Dir,
-            },
-            DirEntry {
-                ino: parent,
-                name: "..".into(),
-                kind: Kind::Dir,
-            },
-        ];
-        for (name, child, kind) in out {
-            let child = self.intern(&mut st, ino, &name, child);
-            entries.push(DirEntry {
-                ino: child,
-                name,
-                kind,
-            });
-        }
-        Ok(entries)
+        Ok(self.listing(&mut st, ino, parent, out))
     }
 
     /// GETATTR of a proc node.

@@ -14,6 +14,7 @@
 //! - an untouched anonymous page: zeros;
 //! - outside every mapping, or a damaged range: EIO.
 
+mod args;
 mod layout;
 mod pagemap;
 mod write;
@@ -246,31 +247,6 @@ impl AddressSpace {
             }
         }
         Ok(done)
-    }
-
-    /// The command line: the bytes of `[mm_arg_start, mm_arg_end)` read from
-    /// memory (NUL-separated, as `/proc/PID/cmdline`), at most 1 MiB; what
-    /// can be read when part cannot.
-    pub fn cmdline(&self) -> std::result::Result<Vec<u8>, MemError> {
-        self.read_span(self.mm.arg_start, self.mm.arg_end)
-    }
-
-    /// The environment: the bytes of `[mm_env_start, mm_env_end)`, as
-    /// [`AddressSpace::cmdline`].
-    pub fn environ(&self) -> std::result::Result<Vec<u8>, MemError> {
-        self.read_span(self.mm.env_start, self.mm.env_end)
-    }
-
-    fn read_span(&self, start: u64, end: u64) -> std::result::Result<Vec<u8>, MemError> {
-        const MAX: u64 = 1 << 20;
-        let len = end.saturating_sub(start).min(MAX);
-        let mut buf = vec![0u8; len as usize];
-        if len == 0 {
-            return Ok(buf);
-        }
-        let n = self.read(start, &mut buf)?;
-        buf.truncate(n);
-        Ok(buf)
     }
 
     /// The first address at or after `from` whose bytes come from an image.

@@ -54,6 +54,20 @@ pub struct Layer {
     pub runs: Vec<Run>,
 }
 
+impl Layer {
+    /// A layer of `runs` alone, with no images behind it.
+    fn bare(runs: Vec<Run>) -> Layer {
+        Layer {
+            dir: PathBuf::new(),
+            label: String::new(),
+            pagemap: String::new(),
+            pages_name: String::new(),
+            pages: None,
+            runs,
+        }
+    }
+}
+
 /// What a lookup found at an address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Span {
@@ -74,19 +88,12 @@ impl Chain {
     /// A chain whose every address is damaged (its pagemap is unreadable).
     pub fn broken(problem: usize) -> Chain {
         Chain {
-            layers: vec![Layer {
-                dir: PathBuf::new(),
-                label: String::new(),
-                pagemap: String::new(),
-                pages_name: String::new(),
-                pages: None,
-                runs: vec![Run {
-                    start: 0,
-                    end: u64::MAX,
-                    kind: RunKind::Bad { problem },
-                    entry: 0,
-                }],
-            }],
+            layers: vec![Layer::bare(vec![Run {
+                start: 0,
+                end: u64::MAX,
+                kind: RunKind::Bad { problem },
+                entry: 0,
+            }])],
         }
     }
 
@@ -516,17 +523,10 @@ mod tests {
     #[test]
     fn lookup_finds_runs_and_holes() {
         let chain = Chain {
-            layers: vec![Layer {
-                dir: PathBuf::new(),
-                label: String::new(),
-                pagemap: String::new(),
-                pages_name: String::new(),
-                pages: None,
-                runs: vec![
-                    run(0x1000, 0x3000, RunKind::Here { offset: 0x4000 }),
-                    run(0x5000, 0x6000, RunKind::Bad { problem: 3 }),
-                ],
-            }],
+            layers: vec![Layer::bare(vec![
+                run(0x1000, 0x3000, RunKind::Here { offset: 0x4000 }),
+                run(0x5000, 0x6000, RunKind::Bad { problem: 3 }),
+            ])],
         };
         assert_eq!(chain.lookup(0), (Span::Hole, 0x1000));
         assert_eq!(

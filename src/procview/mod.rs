@@ -14,6 +14,7 @@ use std::path::Path;
 
 use crate::error::Result;
 use crate::explore::dump::Dump;
+use crate::memory::AddressSpace;
 
 /// An entry of `proc/PID/`. The one list of them is [`ENTRIES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -156,7 +157,7 @@ pub fn render(
     dir: &Path,
     proc: &Proc,
     entry: Entry,
-    mem: Option<&dyn text::ReadMem>,
+    mem: Option<&AddressSpace>,
 ) -> Result<Vec<u8>> {
     let dump = Dump::new(dir);
     let need_mem = || {
@@ -164,13 +165,14 @@ pub fn render(
             crate::Error::other(format!("pid {}: no address space to read", proc.pid))
         })
     };
+    let mem_err = |e: crate::memory::MemError| crate::Error::other(e.message);
     Ok(match entry {
         Entry::Status => status::render(&dump, proc)?.into_bytes(),
         Entry::TaskStatus(tid) => status::render_task(&dump, proc, tid)?.into_bytes(),
         Entry::Limits => limits::render(&dump, proc.pid)?.into_bytes(),
         Entry::Auxv => text::auxv(&dump, proc.pid)?,
-        Entry::Cmdline => text::cmdline(&dump, proc.pid, need_mem()?)?,
-        Entry::Environ => text::environ(&dump, proc.pid, need_mem()?)?,
+        Entry::Cmdline => need_mem()?.cmdline().map_err(mem_err)?,
+        Entry::Environ => need_mem()?.environ().map_err(mem_err)?,
         other => {
             return Err(crate::Error::other(format!(
                 "pid {}: {other:?} is not a text entry",
