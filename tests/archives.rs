@@ -588,6 +588,129 @@ fn real_oci_image_archive_checks_and_inspects() {
     assert_eq!(x.format(), &Format::Oci(Compression::Gzip));
 }
 
+/// The first `"comm"` of a core image's JSON replaced (the task's comm).
+fn with_comm(img: &[u8], comm: &str) -> Vec<u8> {
+    let json = crit_fs::codec::decode_to_json(img, Default::default()).unwrap();
+    let text = String::from_utf8(json).unwrap();
+    let at = text.find("\"comm\":").unwrap();
+    let start = at + text[at..].find(": \"").unwrap() + 3;
+    let end = start + text[start..].find('"').unwrap();
+    let edited = format!("{}{comm}{}", &text[..start], &text[end..]);
+    crit_fs::codec::encode_from_json(edited.as_bytes()).unwrap()
+}
+
+#[test]
+fn oci_rewrite_gives_a_new_layer_and_digests_up_to_the_index() {
+    let t = TempDir::new("arc-oci-rw");
+    let p = t.0.join("c5-oci.tar");
+    fs::copy(containers().join("c5-oci.tar"), &p).unwrap();
+    let before = mounting::archive_members(&p);
+    let old_blobs = mounting::verify_oci_digests(&p);
+    let bytes = fs::read(&p).unwrap();
+    let x = archive::open(&p, OpenOptions::default()).unwrap();
+    x.check_rewritable().unwrap();
+    // Nothing touched, or touched with the same bytes: not rewritten.
+    assert_eq!(x.rewrite().unwrap(), RewriteOutcome::Unchanged);
+    let core = x.dump_dir().join("core-1.img");
+    let img = fs::read(&core).unwrap();
+    crit_fs::atomic::replace_file(&core, &img).unwrap();
+    assert_eq!(x.rewrite().unwrap(), RewriteOutcome::Unchanged);
+    assert_eq!(fs::read(&p).unwrap(), bytes);
+    // An edit, written as the mount writes a view (encoded, replaced atomically).
+    let edited = with_comm(&img, "edited");
+    assert_ne!(edited, img);
+    crit_fs::atomic::replace_file(&core, &edited).unwrap();
+    assert_eq!(
+        x.rewrite().unwrap(),
+        RewriteOutcome::Rewritten(vec![PathBuf::from("checkpoint/core-1.img")])
+    );
+    // Every digest verifies; the old layer, config and manifest are gone
+    // (nothing names them), new ones in their places.
+    let new_blobs = mounting::verify_oci_digests(&p);
+    assert_eq!(new_blobs.len(), 3);
+    for b in &new_blobs {
+        assert!(!old_blobs.contains(b), "{b} should be new");
+    }
+    let after = mounting::archive_members(&p);
+    assert_eq!(before.len(), after.len());
+    let names: Vec<_> = after.iter().map(|m| m.0.clone()).collect();
+    for (n, h, d) in &before {
+        if old_blobs.contains(n) {
+            assert!(!names.contains(n), "{n} left in");
+        } else if n == "index.json" {
+            let new = after.iter().find(|m| &m.0 == n).unwrap();
+            assert_ne!(&new.2, d);
+        } else {
+            let new = after.iter().find(|m| &m.0 == n).unwrap();
+            assert_eq!((&new.1, &new.2), (h, d), "{n} must be byte-identical");
+        }
+    }
+    // The layer: same compression (its media type says gzip), every member but
+    // the edited one byte-identical.
+    let layer = |ms: &[(String, Vec<u8>, Vec<u8>)], blobs: &[String]| {
+        let l = ms.iter().find(|m| m.0 == blobs[2]).unwrap().2.clone();
+        assert_eq!(Compression::detect(&l), Compression::Gzip);
+        let lp = t.0.join("layer");
+        fs::write(&lp, &l).unwrap();
+        mounting::archive_members(&lp)
+    };
+    let (ol, nl) = (layer(&before, &old_blobs), layer(&after, &new_blobs));
+    assert_eq!(ol.len(), nl.len());
+    for (o, n) in ol.iter().zip(&nl) {
+        assert_eq!(o.0, n.0);
+        if o.0.ends_with("checkpoint/core-1.img") {
+            assert_eq!(n.2, edited);
+        } else {
+            assert_eq!((&o.1, &o.2), (&n.1, &n.2), "{} must be byte-identical", o.0);
+        }
+    }
+    // The new archive reads back with the edit.
+    let y = archive::open(&p, OpenOptions::default()).unwrap();
+    assert_eq!(fs::read(y.dump_dir().join("core-1.img")).unwrap(), edited);
+    let (ok, out, err) = run(&["x", "ps"], &p);
+    assert!(ok && out.contains("edited"), "{err}{out}");
+}
+
+#[test]
+fn oci_layer_of_unknown_media_type_is_not_rewritable() {
+    let t = TempDir::new("arc-oci-mt");
+    let export = tar_bytes(&containers().join("c2.tar.gz"));
+    let p = oci_archive(&t.0, &export);
+    // The layer's media type says zstd, its bytes are gzip.
+    let tar = tar_bytes(&p);
+    let mut b = tar::Builder::new(Vec::new());
+    for (n, _, d) in members_with_data(&tar) {
+        let d = if n.starts_with("blobs/") && d.starts_with(b"{\"schemaVersion\"") {
+            String::from_utf8(d)
+                .unwrap()
+                .replace("tar+gzip", "tar+zstd")
+                .into_bytes()
+        } else {
+            d
+        };
+        let mut h = tar::Header::new_ustar();
+        h.set_size(d.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, &n, &d[..]).unwrap();
+    }
+    fs::write(&p, b.into_inner().unwrap()).unwrap();
+    let x = archive::open(&p, OpenOptions::default()).unwrap();
+    let e = x.check_rewritable().unwrap_err().to_string();
+    assert!(e.contains("tar+zstd") && e.contains("gzip"), "{e}");
+}
+
+fn members_with_data(tar: &[u8]) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    let mut r = crit_fs::archive::tar::TarReader::new(tar);
+    let mut out = Vec::new();
+    while let Some(m) = r.next_member().unwrap() {
+        let mut data = Vec::new();
+        r.copy_data(&mut data).unwrap();
+        out.push((m.name(), m.raw_header.clone(), data));
+    }
+    out
+}
+
 #[test]
 fn inspect_shows_container_processes_files_sockets_mounts() {
     for a in REAL {
