@@ -363,8 +363,12 @@ fn rewrite_changes_only_edited_members_and_keeps_compression() {
         );
         let head = fs::read(&p).unwrap();
         assert_eq!(Compression::detect(&head), c);
+        // The end of the archive as it was: both zero blocks and the padding.
+        let new_tar = tar_bytes(&p);
+        let tail = |t: &[u8]| t.len() - t.iter().rposition(|b| *b != 0).unwrap();
+        assert_eq!(tail(&new_tar), tail(&tar));
         let old = members(&tar);
-        let new = members(&tar_bytes(&p));
+        let new = members(&new_tar);
         assert_eq!(old.len(), new.len());
         for ((on, ob), (nn, nb)) in old.iter().zip(&new) {
             assert_eq!(on, nn);
@@ -628,6 +632,9 @@ fn oci_rewrite_gives_a_new_layer_and_digests_up_to_the_index() {
     // (nothing names them), new ones in their places.
     let new_blobs = mounting::verify_oci_digests(&p);
     assert_eq!(new_blobs.len(), 3);
+    // The outer tar ends as it did (two zero blocks, then the record padding).
+    let zeros_at_end = |t: &[u8]| t.len() - t.iter().rposition(|b| *b != 0).unwrap();
+    assert_eq!(zeros_at_end(&fs::read(&p).unwrap()), zeros_at_end(&bytes));
     for b in &new_blobs {
         assert!(!old_blobs.contains(b), "{b} should be new");
     }
