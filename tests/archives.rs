@@ -941,6 +941,157 @@ fn podman_restores_an_edited_archive() {
     );
 }
 
+/// podman loads and restores an OCI checkpoint image archive (`checkpoint
+/// --create-image`, `save --format oci-archive`) edited through an `-o rw`
+/// mount: podman checks the new digests, and the container's pid 1 has the
+/// edited comm and RLIMIT_NOFILE soft limit.
+#[test]
+fn podman_restores_an_edited_oci_image_archive() {
+    let podman = Command::new("podman").arg("--version").output();
+    let Some(criu) = criu_dir() else {
+        println!(
+            "skipped: no CRIU >= 4 (CRIU, /opt/criu/bin/criu or PATH); podman restore of an OCI image not tested"
+        );
+        return;
+    };
+    if !podman.is_ok_and(|o| o.status.success()) || !Path::new("/bin/busybox").exists() {
+        println!(
+            "skipped: podman or busybox-static is not installed; podman restore of an OCI image not tested"
+        );
+        return;
+    }
+    let path = format!(
+        "{}:{}",
+        criu.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pm = |args: &[&str]| {
+        Command::new("podman")
+            .args(args)
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let t = TempDir::new("podman-oci");
+    let name = format!("critfs-oci-{}", std::process::id());
+    let root = t.0.join("rootfs");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    for l in ["sh", "sleep", "cat"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(l)).unwrap();
+    }
+    let tarball = t.0.join("rootfs.tar");
+    assert!(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&root)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let img = format!("localhost/{name}:latest");
+    let cp_img = format!("localhost/{name}-cp:latest");
+    let cleanup = || {
+        pm(&["rm", "-f", &name]);
+        pm(&["rmi", "-f", &cp_img, &img]);
+    };
+    assert!(
+        pm(&["import", tarball.to_str().unwrap(), &img])
+            .status
+            .success()
+    );
+    let run = pm(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--runtime",
+        "runc",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=32768:32768",
+        &img,
+        "sleep",
+        "100000",
+    ]);
+    if !run.status.success() {
+        cleanup();
+        panic!("run: {}", String::from_utf8_lossy(&run.stderr));
+    }
+    let archive = t.0.join("cp-oci.tar");
+    let steps: [&[&str]; 4] = [
+        &["container", "checkpoint", "--create-image", &cp_img, &name],
+        &["rm", "-f", &name],
+        &[
+            "save",
+            "--format",
+            "oci-archive",
+            "-o",
+            archive.to_str().unwrap(),
+            &cp_img,
+        ],
+        &["rmi", "-f", &cp_img],
+    ];
+    for s in steps {
+        let o = pm(s);
+        if !o.status.success() {
+            cleanup();
+            panic!("{s:?}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
+    let mnt = t.0.join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let m = Command::new(bin())
+        .arg("mount")
+        .arg(&archive)
+        .arg(&mnt)
+        .args(["-o", "rw"])
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let core = mnt.join("checkpoint/core-1.json");
+    let text = fs::read_to_string(&core).unwrap();
+    let edited = text
+        .replacen("\"comm\": \"sleep\"", "\"comm\": \"edited\"", 1)
+        .replacen("\"cur\": 20000,", "\"cur\": 12345,", 1);
+    fs::write(&core, &edited).unwrap();
+    let u = Command::new(bin())
+        .arg("umount")
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    assert!(u.status.success());
+    assert_ne!(edited, text);
+    mounting::verify_oci_digests(&archive);
+    let load = pm(&["load", "-i", archive.to_str().unwrap()]);
+    let r = pm(&["container", "restore", &cp_img]);
+    let top = pm(&["exec", &name, "cat", "/proc/1/comm", "/proc/1/limits"]);
+    cleanup();
+    assert!(
+        load.status.success(),
+        "load: {}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    assert!(
+        r.status.success(),
+        "restore: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let out = String::from_utf8_lossy(&top.stdout);
+    assert!(out.starts_with("edited\n"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Max open files") && l.contains("12345")),
+        "{out}"
+    );
+}
+
 #[test]
 fn spools_of_dead_processes_are_removed_kept_ones_stay() {
     let t = TempDir::new("arc-stale");
