@@ -679,6 +679,51 @@ fn oci_rewrite_gives_a_new_layer_and_digests_up_to_the_index() {
 }
 
 #[test]
+fn oci_rewrite_keeps_old_blobs_another_descriptor_names() {
+    // c5-oci.tar with its manifest listed twice in index.json (two tags).
+    let t = TempDir::new("arc-oci-shared");
+    let src = mounting::archive_members(&containers().join("c5-oci.tar"));
+    let mut b = tar::Builder::new(Vec::new());
+    for (n, raw, d) in &src {
+        let d = if n == "index.json" {
+            let mut v: serde_json::Value = serde_json::from_slice(d).unwrap();
+            let first = v["manifests"][0].clone();
+            let mut second = first.clone();
+            second["annotations"]["org.opencontainers.image.ref.name"] = "localhost/other:1".into();
+            v["manifests"] = serde_json::json!([first, second]);
+            serde_json::to_vec(&v).unwrap()
+        } else {
+            d.clone()
+        };
+        let mut h = tar::Header::from_byte_slice(&raw[raw.len() - 512..]).clone();
+        h.set_size(d.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, n, &d[..]).unwrap();
+    }
+    let p = t.0.join("shared.tar");
+    fs::write(&p, b.into_inner().unwrap()).unwrap();
+    let old = mounting::verify_oci_digests(&p);
+    let x = archive::open(&p, OpenOptions::default()).unwrap();
+    let core = x.dump_dir().join("core-1.img");
+    let edited = with_comm(&fs::read(&core).unwrap(), "edited");
+    crit_fs::atomic::replace_file(&core, &edited).unwrap();
+    assert!(matches!(x.rewrite().unwrap(), RewriteOutcome::Rewritten(_)));
+    // The first tag names the new manifest, the second the old one, whose
+    // blobs are all kept; every digest verifies.
+    let now = mounting::verify_oci_digests(&p);
+    assert_eq!(now[3..], old[3..]);
+    assert!(now[..3].iter().all(|b| !old.contains(b)));
+    let names: Vec<_> = mounting::archive_members(&p)
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(names.len(), src.len() + 3);
+    assert!(old.iter().all(|b| names.contains(b)));
+    let y = archive::open(&p, OpenOptions::default()).unwrap();
+    assert_eq!(fs::read(y.dump_dir().join("core-1.img")).unwrap(), edited);
+}
+
+#[test]
 fn oci_layer_of_unknown_media_type_is_not_rewritable() {
     let t = TempDir::new("arc-oci-mt");
     let export = tar_bytes(&containers().join("c2.tar.gz"));
