@@ -724,6 +724,33 @@ fn oci_rewrite_keeps_old_blobs_another_descriptor_names() {
 }
 
 #[test]
+fn oci_index_naming_itself_is_refused_not_walked_forever() {
+    let t = TempDir::new("arc-oci-loop");
+    let me = r#"{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:aaaa","size":1}"#;
+    let nested = format!(
+        r#"{{"schemaVersion":2,"manifests":[{}]}}"#,
+        vec![me; 100].join(",")
+    );
+    let index = format!(r#"{{"schemaVersion":2,"manifests":[{me}]}}"#);
+    let mut b = tar::Builder::new(Vec::new());
+    for (n, d) in [
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        ("index.json", index.into_bytes()),
+        ("blobs/sha256/aaaa", nested.into_bytes()),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(d.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, n, &d[..]).unwrap();
+    }
+    let p = t.0.join("loop.tar");
+    fs::write(&p, b.into_inner().unwrap()).unwrap();
+    let msg = open_err(&p);
+    assert!(msg.contains("more than 4096 manifests"), "{msg}");
+}
+
+#[test]
 fn oci_layer_of_unknown_media_type_is_not_rewritable() {
     let t = TempDir::new("arc-oci-mt");
     let export = tar_bytes(&containers().join("c2.tar.gz"));

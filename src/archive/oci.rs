@@ -25,6 +25,13 @@ pub(super) struct Found {
     pub plan: Plan,
 }
 
+/// Most manifests and indexes read (a crafted index naming itself many times
+/// must not make the walk endless).
+const MAX_DOCS: usize = 4096;
+
+/// Key of `refs` counting the documents read (no digest has this form).
+const DOCS_READ: &str = "(documents read)";
+
 /// Largest index or manifest read.
 const MAX_JSON: u64 = 4 << 20;
 
@@ -170,6 +177,13 @@ fn walk(
         };
         let child = blob_path(digest)
             .ok_or_else(|| ArchiveError::at(&rel, format!("a malformed digest {digest:?}")))?;
+        *refs.entry(DOCS_READ.into()).or_default() += 1;
+        if refs[DOCS_READ] > MAX_DOCS {
+            return Err(ArchiveError::at(
+                &rel,
+                format!("more than {MAX_DOCS} manifests and indexes reached from index.json"),
+            ));
+        }
         let v = read_json(tree, &child)?;
         chain.push(Doc {
             rel: rel.clone(),
