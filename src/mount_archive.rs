@@ -14,7 +14,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::archive::{self, CHECKPOINT_DIR, Extracted, Format, ROOTFS_DIFF_DIR, RewriteOutcome};
+use crate::archive::{self, CHECKPOINT_DIR, Extracted, ROOTFS_DIFF_DIR, RewriteOutcome};
 use crate::error::{Error, Result};
 use crate::fs::Config;
 use crate::mount::Checked;
@@ -47,10 +47,11 @@ pub(crate) fn open(checked: &Checked) -> Result<MountedArchive> {
     flock(&mnt_lock, libc::LOCK_EX | libc::LOCK_NB);
     let extracted = archive::open(&checked.dump, archive::OpenOptions { rootfs_diff: true })
         .map_err(|e| Error::from(e).in_file(&name))?;
-    if rw && matches!(extracted.format(), Format::Oci(_)) {
-        return Err(Error::other(format!(
-            "{name}: an OCI image archive mounts read-only (rewriting it would change its digests); leave out -o rw"
-        )));
+    if rw {
+        // Refused now rather than after the edits (an OCI layer crit-fs cannot write).
+        extracted
+            .check_rewritable()
+            .map_err(|e| Error::other(format!("{name}: cannot be mounted read-write: {e}")))?;
     }
     log::info!(
         "{name}: unpacked into {} ({:?})",

@@ -363,8 +363,12 @@ fn rewrite_changes_only_edited_members_and_keeps_compression() {
         );
         let head = fs::read(&p).unwrap();
         assert_eq!(Compression::detect(&head), c);
+        // The end of the archive as it was: both zero blocks and the padding.
+        let new_tar = tar_bytes(&p);
+        let tail = |t: &[u8]| t.len() - t.iter().rposition(|b| *b != 0).unwrap();
+        assert_eq!(tail(&new_tar), tail(&tar));
         let old = members(&tar);
-        let new = members(&tar_bytes(&p));
+        let new = members(&new_tar);
         assert_eq!(old.len(), new.len());
         for ((on, ob), (nn, nb)) in old.iter().zip(&new) {
             assert_eq!(on, nn);
@@ -588,6 +592,204 @@ fn real_oci_image_archive_checks_and_inspects() {
     assert_eq!(x.format(), &Format::Oci(Compression::Gzip));
 }
 
+/// The first `"comm"` of a core image's JSON replaced (the task's comm).
+fn with_comm(img: &[u8], comm: &str) -> Vec<u8> {
+    let json = crit_fs::codec::decode_to_json(img, Default::default()).unwrap();
+    let text = String::from_utf8(json).unwrap();
+    let at = text.find("\"comm\":").unwrap();
+    let start = at + text[at..].find(": \"").unwrap() + 3;
+    let end = start + text[start..].find('"').unwrap();
+    let edited = format!("{}{comm}{}", &text[..start], &text[end..]);
+    crit_fs::codec::encode_from_json(edited.as_bytes()).unwrap()
+}
+
+#[test]
+fn oci_rewrite_gives_a_new_layer_and_digests_up_to_the_index() {
+    let t = TempDir::new("arc-oci-rw");
+    let p = t.0.join("c5-oci.tar");
+    fs::copy(containers().join("c5-oci.tar"), &p).unwrap();
+    let before = mounting::archive_members(&p);
+    let old_blobs = mounting::verify_oci_digests(&p);
+    let bytes = fs::read(&p).unwrap();
+    let x = archive::open(&p, OpenOptions::default()).unwrap();
+    x.check_rewritable().unwrap();
+    // Nothing touched, or touched with the same bytes: not rewritten.
+    assert_eq!(x.rewrite().unwrap(), RewriteOutcome::Unchanged);
+    let core = x.dump_dir().join("core-1.img");
+    let img = fs::read(&core).unwrap();
+    crit_fs::atomic::replace_file(&core, &img).unwrap();
+    assert_eq!(x.rewrite().unwrap(), RewriteOutcome::Unchanged);
+    assert_eq!(fs::read(&p).unwrap(), bytes);
+    // An edit, written as the mount writes a view (encoded, replaced atomically).
+    let edited = with_comm(&img, "edited");
+    assert_ne!(edited, img);
+    crit_fs::atomic::replace_file(&core, &edited).unwrap();
+    assert_eq!(
+        x.rewrite().unwrap(),
+        RewriteOutcome::Rewritten(vec![PathBuf::from("checkpoint/core-1.img")])
+    );
+    // Every digest verifies; the old layer, config and manifest are gone
+    // (nothing names them), new ones in their places.
+    let new_blobs = mounting::verify_oci_digests(&p);
+    assert_eq!(new_blobs.len(), 3);
+    // The outer tar ends as it did (two zero blocks, then the record padding).
+    let zeros_at_end = |t: &[u8]| t.len() - t.iter().rposition(|b| *b != 0).unwrap();
+    assert_eq!(zeros_at_end(&fs::read(&p).unwrap()), zeros_at_end(&bytes));
+    for b in &new_blobs {
+        assert!(!old_blobs.contains(b), "{b} should be new");
+    }
+    let after = mounting::archive_members(&p);
+    assert_eq!(before.len(), after.len());
+    let names: Vec<_> = after.iter().map(|m| m.0.clone()).collect();
+    for (n, h, d) in &before {
+        if old_blobs.contains(n) {
+            assert!(!names.contains(n), "{n} left in");
+        } else if n == "index.json" {
+            let new = after.iter().find(|m| &m.0 == n).unwrap();
+            assert_ne!(&new.2, d);
+        } else {
+            let new = after.iter().find(|m| &m.0 == n).unwrap();
+            assert_eq!((&new.1, &new.2), (h, d), "{n} must be byte-identical");
+        }
+    }
+    // The layer: same compression (its media type says gzip), every member but
+    // the edited one byte-identical.
+    let layer = |ms: &[(String, Vec<u8>, Vec<u8>)], blobs: &[String]| {
+        let l = ms.iter().find(|m| m.0 == blobs[2]).unwrap().2.clone();
+        assert_eq!(Compression::detect(&l), Compression::Gzip);
+        let lp = t.0.join("layer");
+        fs::write(&lp, &l).unwrap();
+        mounting::archive_members(&lp)
+    };
+    let (ol, nl) = (layer(&before, &old_blobs), layer(&after, &new_blobs));
+    assert_eq!(ol.len(), nl.len());
+    for (o, n) in ol.iter().zip(&nl) {
+        assert_eq!(o.0, n.0);
+        if o.0.ends_with("checkpoint/core-1.img") {
+            assert_eq!(n.2, edited);
+        } else {
+            assert_eq!((&o.1, &o.2), (&n.1, &n.2), "{} must be byte-identical", o.0);
+        }
+    }
+    // The new archive reads back with the edit.
+    let y = archive::open(&p, OpenOptions::default()).unwrap();
+    assert_eq!(fs::read(y.dump_dir().join("core-1.img")).unwrap(), edited);
+    let (ok, out, err) = run(&["x", "ps"], &p);
+    assert!(ok && out.contains("edited"), "{err}{out}");
+}
+
+#[test]
+fn oci_rewrite_keeps_old_blobs_another_descriptor_names() {
+    // c5-oci.tar with its manifest listed twice in index.json (two tags).
+    let t = TempDir::new("arc-oci-shared");
+    let src = mounting::archive_members(&containers().join("c5-oci.tar"));
+    let mut b = tar::Builder::new(Vec::new());
+    for (n, raw, d) in &src {
+        let d = if n == "index.json" {
+            let mut v: serde_json::Value = serde_json::from_slice(d).unwrap();
+            let first = v["manifests"][0].clone();
+            let mut second = first.clone();
+            second["annotations"]["org.opencontainers.image.ref.name"] = "localhost/other:1".into();
+            v["manifests"] = serde_json::json!([first, second]);
+            serde_json::to_vec(&v).unwrap()
+        } else {
+            d.clone()
+        };
+        let mut h = tar::Header::from_byte_slice(&raw[raw.len() - 512..]).clone();
+        h.set_size(d.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, n, &d[..]).unwrap();
+    }
+    let p = t.0.join("shared.tar");
+    fs::write(&p, b.into_inner().unwrap()).unwrap();
+    let old = mounting::verify_oci_digests(&p);
+    let x = archive::open(&p, OpenOptions::default()).unwrap();
+    let core = x.dump_dir().join("core-1.img");
+    let edited = with_comm(&fs::read(&core).unwrap(), "edited");
+    crit_fs::atomic::replace_file(&core, &edited).unwrap();
+    assert!(matches!(x.rewrite().unwrap(), RewriteOutcome::Rewritten(_)));
+    // The first tag names the new manifest, the second the old one, whose
+    // blobs are all kept; every digest verifies.
+    let now = mounting::verify_oci_digests(&p);
+    assert_eq!(now[3..], old[3..]);
+    assert!(now[..3].iter().all(|b| !old.contains(b)));
+    let names: Vec<_> = mounting::archive_members(&p)
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(names.len(), src.len() + 3);
+    assert!(old.iter().all(|b| names.contains(b)));
+    let y = archive::open(&p, OpenOptions::default()).unwrap();
+    assert_eq!(fs::read(y.dump_dir().join("core-1.img")).unwrap(), edited);
+}
+
+#[test]
+fn oci_index_naming_itself_is_refused_not_walked_forever() {
+    let t = TempDir::new("arc-oci-loop");
+    let me = r#"{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:aaaa","size":1}"#;
+    let nested = format!(
+        r#"{{"schemaVersion":2,"manifests":[{}]}}"#,
+        vec![me; 100].join(",")
+    );
+    let index = format!(r#"{{"schemaVersion":2,"manifests":[{me}]}}"#);
+    let mut b = tar::Builder::new(Vec::new());
+    for (n, d) in [
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        ("index.json", index.into_bytes()),
+        ("blobs/sha256/aaaa", nested.into_bytes()),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(d.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, n, &d[..]).unwrap();
+    }
+    let p = t.0.join("loop.tar");
+    fs::write(&p, b.into_inner().unwrap()).unwrap();
+    let msg = open_err(&p);
+    assert!(msg.contains("more than 4096 manifests"), "{msg}");
+}
+
+#[test]
+fn oci_layer_of_unknown_media_type_is_not_rewritable() {
+    let t = TempDir::new("arc-oci-mt");
+    let export = tar_bytes(&containers().join("c2.tar.gz"));
+    let p = oci_archive(&t.0, &export);
+    // The layer's media type says zstd, its bytes are gzip.
+    let tar = tar_bytes(&p);
+    let mut b = tar::Builder::new(Vec::new());
+    for (n, _, d) in members_with_data(&tar) {
+        let d = if n.starts_with("blobs/") && d.starts_with(b"{\"schemaVersion\"") {
+            String::from_utf8(d)
+                .unwrap()
+                .replace("tar+gzip", "tar+zstd")
+                .into_bytes()
+        } else {
+            d
+        };
+        let mut h = tar::Header::new_ustar();
+        h.set_size(d.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, &n, &d[..]).unwrap();
+    }
+    fs::write(&p, b.into_inner().unwrap()).unwrap();
+    let x = archive::open(&p, OpenOptions::default()).unwrap();
+    let e = x.check_rewritable().unwrap_err().to_string();
+    assert!(e.contains("tar+zstd") && e.contains("gzip"), "{e}");
+}
+
+fn members_with_data(tar: &[u8]) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    let mut r = crit_fs::archive::tar::TarReader::new(tar);
+    let mut out = Vec::new();
+    while let Some(m) = r.next_member().unwrap() {
+        let mut data = Vec::new();
+        r.copy_data(&mut data).unwrap();
+        out.push((m.name(), m.raw_header.clone(), data));
+    }
+    out
+}
+
 #[test]
 fn inspect_shows_container_processes_files_sockets_mounts() {
     for a in REAL {
@@ -802,6 +1004,157 @@ fn podman_restores_an_edited_archive() {
     let top = pm(&["exec", &name, "cat", "/proc/1/comm", "/proc/1/limits"]);
     cleanup();
     assert!(ok, "restore: {}", String::from_utf8_lossy(&r.stderr));
+    let out = String::from_utf8_lossy(&top.stdout);
+    assert!(out.starts_with("edited\n"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Max open files") && l.contains("12345")),
+        "{out}"
+    );
+}
+
+/// podman loads and restores an OCI checkpoint image archive (`checkpoint
+/// --create-image`, `save --format oci-archive`) edited through an `-o rw`
+/// mount: podman checks the new digests, and the container's pid 1 has the
+/// edited comm and RLIMIT_NOFILE soft limit.
+#[test]
+fn podman_restores_an_edited_oci_image_archive() {
+    let podman = Command::new("podman").arg("--version").output();
+    let Some(criu) = criu_dir() else {
+        println!(
+            "skipped: no CRIU >= 4 (CRIU, /opt/criu/bin/criu or PATH); podman restore of an OCI image not tested"
+        );
+        return;
+    };
+    if !podman.is_ok_and(|o| o.status.success()) || !Path::new("/bin/busybox").exists() {
+        println!(
+            "skipped: podman or busybox-static is not installed; podman restore of an OCI image not tested"
+        );
+        return;
+    }
+    let path = format!(
+        "{}:{}",
+        criu.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pm = |args: &[&str]| {
+        Command::new("podman")
+            .args(args)
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let t = TempDir::new("podman-oci");
+    let name = format!("critfs-oci-{}", std::process::id());
+    let root = t.0.join("rootfs");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    for l in ["sh", "sleep", "cat"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(l)).unwrap();
+    }
+    let tarball = t.0.join("rootfs.tar");
+    assert!(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&root)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let img = format!("localhost/{name}:latest");
+    let cp_img = format!("localhost/{name}-cp:latest");
+    let cleanup = || {
+        pm(&["rm", "-f", &name]);
+        pm(&["rmi", "-f", &cp_img, &img]);
+    };
+    assert!(
+        pm(&["import", tarball.to_str().unwrap(), &img])
+            .status
+            .success()
+    );
+    let run = pm(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--runtime",
+        "runc",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=32768:32768",
+        &img,
+        "sleep",
+        "100000",
+    ]);
+    if !run.status.success() {
+        cleanup();
+        panic!("run: {}", String::from_utf8_lossy(&run.stderr));
+    }
+    let archive = t.0.join("cp-oci.tar");
+    let steps: [&[&str]; 4] = [
+        &["container", "checkpoint", "--create-image", &cp_img, &name],
+        &["rm", "-f", &name],
+        &[
+            "save",
+            "--format",
+            "oci-archive",
+            "-o",
+            archive.to_str().unwrap(),
+            &cp_img,
+        ],
+        &["rmi", "-f", &cp_img],
+    ];
+    for s in steps {
+        let o = pm(s);
+        if !o.status.success() {
+            cleanup();
+            panic!("{s:?}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
+    let mnt = t.0.join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let m = Command::new(bin())
+        .arg("mount")
+        .arg(&archive)
+        .arg(&mnt)
+        .args(["-o", "rw"])
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let core = mnt.join("checkpoint/core-1.json");
+    let text = fs::read_to_string(&core).unwrap();
+    let edited = text
+        .replacen("\"comm\": \"sleep\"", "\"comm\": \"edited\"", 1)
+        .replacen("\"cur\": 20000,", "\"cur\": 12345,", 1);
+    fs::write(&core, &edited).unwrap();
+    let u = Command::new(bin())
+        .arg("umount")
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    assert!(u.status.success());
+    assert_ne!(edited, text);
+    mounting::verify_oci_digests(&archive);
+    let load = pm(&["load", "-i", archive.to_str().unwrap()]);
+    let r = pm(&["container", "restore", &cp_img]);
+    let top = pm(&["exec", &name, "cat", "/proc/1/comm", "/proc/1/limits"]);
+    cleanup();
+    assert!(
+        load.status.success(),
+        "load: {}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    assert!(
+        r.status.success(),
+        "restore: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     let out = String::from_utf8_lossy(&top.stdout);
     assert!(out.starts_with("edited\n"), "{out}");
     assert!(

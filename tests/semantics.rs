@@ -1357,7 +1357,7 @@ fn s_archive_bad_archive_refused() {
 }
 
 #[test]
-fn s_archive_oci_read_only() {
+fn s_archive_oci_tree() {
     let m = mount_archive("c5-oci.tar", &[]);
     let ps = Command::new(bin())
         .arg("x")
@@ -1374,16 +1374,54 @@ fn s_archive_oci_read_only() {
     );
     assert!(m.p("rootfs-diff.tar").is_file() && !m.p("oci-layout").exists());
     crit_umount(&m);
-    let out = Command::new(bin())
-        .arg("mount")
-        .arg(&m.dump)
-        .arg(&m.mnt)
-        .args(["-o", "rw"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("OCI image archive mounts read-only"), "{err}");
-    assert!(!is_mounted(&m.mnt));
+}
+
+#[test]
+fn s_archive_oci_rw_edit_rewritten() {
+    // Saved with its old bytes: the archive is untouched.
+    let m = mount_archive("c5-oci.tar", &["-o", "rw"]);
+    let bytes = fs::read(&m.dump).unwrap();
+    let meta = fs::metadata(&m.dump).unwrap();
+    let core = m.p("checkpoint/core-1.json");
+    let text = fs::read_to_string(&core).unwrap();
+    write_and_close(&core, text.as_bytes()).unwrap();
+    crit_umount(&m);
+    let now = fs::metadata(&m.dump).unwrap();
+    assert_eq!((meta.ino(), meta.mtime()), (now.ino(), now.mtime()));
+    assert_eq!(fs::read(&m.dump).unwrap(), bytes);
+    // An edit: new layer, config, manifest and index.json, all digests right.
+    let old_blobs = mounting::verify_oci_digests(&m.dump);
+    let before = mounting::archive_members(&m.dump);
+    let again = |args: &[&str]| {
+        let out = Command::new(bin())
+            .arg("mount")
+            .arg(&m.dump)
+            .arg(&m.mnt)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    again(&["-o", "rw"]);
+    let edited = text.replacen("\"comm\": \"sleep\"", "\"comm\": \"edited\"", 1);
+    assert_ne!(edited, text);
+    write_and_close(&core, edited.as_bytes()).unwrap();
+    crit_umount(&m);
+    let new_blobs = mounting::verify_oci_digests(&m.dump);
+    assert!(new_blobs.iter().all(|b| !old_blobs.contains(b)));
+    let after = mounting::archive_members(&m.dump);
+    assert_eq!(before.len(), after.len());
+    for (n, h, d) in &before {
+        if n != "index.json" && !old_blobs.contains(n) {
+            assert!(after.iter().any(|a| (&a.0, &a.1, &a.2) == (n, h, d)), "{n}");
+        }
+    }
+    again(&[]);
+    let t = fs::read_to_string(&core).unwrap();
+    assert!(t.contains("\"comm\": \"edited\""));
+    crit_umount(&m);
 }

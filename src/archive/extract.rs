@@ -37,6 +37,8 @@ pub struct Extracted {
     pub(super) members: Vec<MemberRecord>,
     /// Whether `rootfs-diff/` was made from `rootfs-diff.tar` (not a member).
     pub(super) rootfs_diff: bool,
+    /// For an OCI image archive: where its checkpoint layer sits, for a rewrite.
+    pub(super) oci: Option<super::oci::Plan>,
 }
 
 impl Extracted {
@@ -68,6 +70,16 @@ impl Extracted {
     /// The spool directory (removed when this value is dropped).
     pub fn spool_dir(&self) -> &Path {
         self.spool.path()
+    }
+
+    /// Whether [`Extracted::rewrite`] could write edits back; for an OCI image
+    /// archive, its checkpoint layer's media type must be one crit-fs writes
+    /// and agree with its bytes, and the image config must be there.
+    pub fn check_rewritable(&self) -> Result<(), ArchiveError> {
+        match &self.oci {
+            Some(plan) => plan.layer_compression().map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     /// Keep the spool directory after this value is dropped.
@@ -374,14 +386,19 @@ pub(super) fn open(archive: &Path, opts: OpenOptions) -> Result<Extracted, Archi
     let spool = Spool::new().map_err(|e| ArchiveError::new(format!("spool directory: {e}")))?;
     let tree = spool.path().join("tree");
     let (c, records) = unpack_file(file, &tree, false)?;
-    let (format, records) = if is_checkpoint(&tree) {
-        (Format::Export(c), records)
-    } else if let Some(found) = super::oci::find_checkpoint_layer(&tree, spool.path())? {
+    let (format, records, oci) = if is_checkpoint(&tree) {
+        (Format::Export(c), records, None)
+    } else if let Some(found) = super::oci::find_checkpoint_layer(&tree, spool.path(), c, &records)?
+    {
         // The layer's tree becomes the tree; the image's own files go.
         super::remove_tree(&tree);
         fs::rename(&found.tree, &tree)
             .map_err(|e| ArchiveError::new(format!("spool directory: {e}")))?;
-        (Format::Oci(found.compression), found.records)
+        (
+            Format::Oci(found.compression),
+            found.records,
+            Some(found.plan),
+        )
     } else {
         let names: Vec<String> = records
             .iter()
@@ -405,6 +422,7 @@ pub(super) fn open(archive: &Path, opts: OpenOptions) -> Result<Extracted, Archi
         format,
         members: records,
         rootfs_diff: false,
+        oci,
     };
     if opts.rootfs_diff {
         x.rootfs_diff = unpack_rootfs_diff(&x.tree())?;

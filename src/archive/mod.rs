@@ -2,7 +2,8 @@
 //! image archives holding one): recognised by their bytes, read once front to
 //! back into a private spool directory, checked member by member, and
 //! rewritten in their own compression with every unedited member copied as it
-//! was. Knows nothing of the CLI or the filesystem.
+//! was (an OCI image archive: its checkpoint layer, with new digests up to
+//! `index.json`). Knows nothing of the CLI or the filesystem.
 //!
 //! Layout of an export: `checkpoint/` (the CRIU images), `config.dump`,
 //! `spec.dump`, `network.status`, `stats-dump`, `rootfs-diff.tar`,
@@ -145,13 +146,21 @@ pub const NOT_AN_ARCHIVE: &str =
 
 /// The decompressed stream of `file` and its compression.
 pub fn decompressed(file: File) -> io::Result<(Compression, Box<dyn Read>)> {
-    let mut r = BufReader::with_capacity(256 << 10, file);
+    decompress_reader(file)
+}
+
+/// The decompressed stream of any reader (an archive, or a layer inside one)
+/// and its compression, judged by its first bytes.
+pub fn decompress_reader<'a, R: Read + 'a>(
+    inner: R,
+) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+    let mut r = BufReader::with_capacity(256 << 10, inner);
     let head = {
         use std::io::BufRead;
         r.fill_buf()?.to_vec()
     };
     let c = Compression::detect(&head);
-    let stream: Box<dyn Read> = match c {
+    let stream: Box<dyn Read + 'a> = match c {
         Compression::None => Box::new(r),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),

@@ -5,11 +5,11 @@
 //! size) changed in their header. Same compression; temporary file beside the
 //! archive, fsync, rename: an interrupted rewrite leaves the old archive.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::extract::{Extracted, safe_rel};
 use super::tar::{self, BLOCK, Kind, Member, TarReader};
@@ -24,15 +24,14 @@ pub enum RewriteOutcome {
     Rewritten(Vec<PathBuf>),
 }
 
-enum Sink {
-    Plain(BufWriter<File>),
-    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
-    Zstd(zstd::stream::write::Encoder<'static, BufWriter<File>>),
+pub(super) enum Sink<W: Write> {
+    Plain(W),
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
 }
 
-impl Sink {
-    fn new(c: Compression, f: File) -> io::Result<Sink> {
-        let w = BufWriter::with_capacity(1 << 20, f);
+impl<W: Write> Sink<W> {
+    pub(super) fn new(c: Compression, w: W) -> io::Result<Sink<W>> {
         Ok(match c {
             Compression::None => Sink::Plain(w),
             Compression::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(
@@ -43,17 +42,17 @@ impl Sink {
         })
     }
 
-    fn finish(self) -> io::Result<File> {
-        let w = match self {
-            Sink::Plain(w) => w,
-            Sink::Gzip(g) => g.finish()?,
-            Sink::Zstd(z) => z.finish()?,
-        };
-        w.into_inner().map_err(|e| e.into_error())
+    /// Ends the compressed stream; the writer underneath is returned.
+    pub(super) fn finish(self) -> io::Result<W> {
+        match self {
+            Sink::Plain(w) => Ok(w),
+            Sink::Gzip(g) => g.finish(),
+            Sink::Zstd(z) => z.finish(),
+        }
     }
 }
 
-impl Write for Sink {
+impl<W: Write> Write for Sink<W> {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         match self {
             Sink::Plain(w) => w.write(b),
@@ -68,6 +67,11 @@ impl Write for Sink {
             Sink::Zstd(w) => w.flush(),
         }
     }
+}
+
+/// A new file sink over `f` in compression `c`.
+fn file_sink(c: Compression, f: File) -> io::Result<Sink<BufWriter<File>>> {
+    Sink::new(c, BufWriter::with_capacity(1 << 20, f))
 }
 
 /// Whether the current member's data equals `work`'s bytes (same length
@@ -89,7 +93,7 @@ fn same_bytes<R: Read>(reader: &mut TarReader<R>, work: &mut File) -> Result<boo
 }
 
 /// The member's header blocks with a new size and mtime.
-fn new_header(m: &Member, size: u64, mtime: i64) -> Result<Vec<u8>, ArchiveError> {
+pub(super) fn new_header(m: &Member, size: u64, mtime: i64) -> Result<Vec<u8>, ArchiveError> {
     let name = m.name();
     let raw = &m.raw_header;
     let mut out = Vec::with_capacity(raw.len() + BLOCK);
@@ -170,94 +174,21 @@ impl Extracted {
     }
 
     /// Writes the working copy back into the archive when a member's bytes
-    /// changed. Refused for OCI image archives (their digests would change) and
-    /// when the archive changed since it was read.
+    /// changed: an export is copied member by member; an OCI image archive
+    /// gets a new checkpoint layer and new digests up to `index.json` (see
+    /// `oci::rewrite`). Refused when the archive changed since it was read.
     pub fn rewrite(&self) -> Result<RewriteOutcome, ArchiveError> {
         let touched = self.touched();
         if touched.is_empty() {
             return Ok(RewriteOutcome::Unchanged);
         }
-        let Format::Export(compression) = self.format else {
-            return Err(ArchiveError::new(
-                "an OCI image archive cannot be rewritten (its digests and manifest would have to change)",
-            ));
+        self.check_unchanged_on_disk()?;
+        let touched: HashSet<PathBuf> = touched.into_iter().collect();
+        let outcome = match self.format {
+            Format::Export(compression) => self.rewrite_export(compression, &touched),
+            Format::Oci(_) => super::oci::rewrite(self, &touched),
         };
-        let now = fs::metadata(&self.archive)
-            .map_err(|e| ArchiveError::new(format!("reading it again: {e}")))?;
-        if Version::of(&now) != self.archive_version {
-            return Err(ArchiveError::new(
-                "it changed since it was mounted; it is left as it is",
-            ));
-        }
-        let touched: HashMap<PathBuf, ()> = touched.into_iter().map(|p| (p, ())).collect();
-        let mut edited = Vec::new();
-        let tree = self.tree();
-        let archive = self.archive.clone();
-        crate::atomic::replace_file_with(&archive, |out: &mut File| -> Result<(), ArchiveError> {
-            let io_err = |e: io::Error| ArchiveError::new(format!("writing the new archive: {e}"));
-            let file = File::open(&archive)
-                .map_err(|e| ArchiveError::new(format!("reading it again: {e}")))?;
-            if Version::of(&file.metadata().map_err(io_err)?) != self.archive_version {
-                return Err(ArchiveError::new(
-                    "it changed since it was mounted; it is left as it is",
-                ));
-            }
-            let (_, stream) = super::decompressed(file).map_err(io_err)?;
-            let mut reader = TarReader::new(stream);
-            let mut sink =
-                Sink::new(compression, out.try_clone().map_err(io_err)?).map_err(io_err)?;
-            while let Some(m) = reader.next_member()? {
-                let rel = safe_rel(&m.path).ok().flatten();
-                let candidate =
-                    m.kind == Kind::File && rel.as_ref().is_some_and(|r| touched.contains_key(r));
-                if !candidate {
-                    sink.write_all(&m.raw_header).map_err(io_err)?;
-                    reader.copy_data(&mut sink)?;
-                    sink.write_all(&vec![0u8; tar::padding(m.size) as usize])
-                        .map_err(io_err)?;
-                    continue;
-                }
-                let rel = rel.unwrap_or_default();
-                let path = tree.join(&rel);
-                let name = m.name();
-                let meta = fs::symlink_metadata(&path)
-                    .map_err(|e| ArchiveError::at(&name, format!("its working copy: {e}")))?;
-                let mut work = File::open(&path)
-                    .map_err(|e| ArchiveError::at(&name, format!("its working copy: {e}")))?;
-                let same = meta.len() == m.size
-                    && same_bytes(&mut reader, &mut work)
-                        .map_err(|e| ArchiveError::at(&name, e.what))?;
-                reader.skip_data()?;
-                use std::io::Seek;
-                work.seek(io::SeekFrom::Start(0))
-                    .map_err(|e| ArchiveError::at(&name, e))?;
-                let header = if same {
-                    m.raw_header.clone()
-                } else {
-                    edited.push(rel.clone());
-                    new_header(&m, meta.len(), meta.mtime())?
-                };
-                sink.write_all(&header).map_err(io_err)?;
-                let n = io::copy(&mut (&mut work).take(meta.len()), &mut sink)
-                    .map_err(|e| ArchiveError::at(&name, format!("its working copy: {e}")))?;
-                if n != meta.len() {
-                    return Err(ArchiveError::at(
-                        &name,
-                        "its working copy changed while being written",
-                    ));
-                }
-                sink.write_all(&vec![0u8; tar::padding(n) as usize])
-                    .map_err(io_err)?;
-            }
-            reader.copy_rest(&mut sink)?;
-            if edited.is_empty() {
-                return Err(ArchiveError::new(NOTHING_EDITED));
-            }
-            sink.finish().map_err(io_err)?;
-            Ok(())
-        })
-        .map(|()| RewriteOutcome::Rewritten(edited.clone()))
-        .or_else(|e| {
+        outcome.or_else(|e| {
             if e.what == NOTHING_EDITED {
                 Ok(RewriteOutcome::Unchanged)
             } else {
@@ -265,7 +196,120 @@ impl Extracted {
             }
         })
     }
+
+    /// The archive on disk is the one that was read (same file, size, times).
+    pub(super) fn check_unchanged_on_disk(&self) -> Result<(), ArchiveError> {
+        let now = fs::metadata(&self.archive)
+            .map_err(|e| ArchiveError::new(format!("reading it again: {e}")))?;
+        if Version::of(&now) != self.archive_version {
+            return Err(ArchiveError::new(
+                "it changed since it was mounted; it is left as it is",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The archive opened again for reading, refused if it is not the one read at mount.
+    pub(super) fn reopen(&self) -> Result<File, ArchiveError> {
+        let file = File::open(&self.archive)
+            .map_err(|e| ArchiveError::new(format!("reading it again: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| ArchiveError::new(format!("reading it again: {e}")))?;
+        if Version::of(&meta) != self.archive_version {
+            return Err(ArchiveError::new(
+                "it changed since it was mounted; it is left as it is",
+            ));
+        }
+        Ok(file)
+    }
+
+    fn rewrite_export(
+        &self,
+        compression: Compression,
+        touched: &HashSet<PathBuf>,
+    ) -> Result<RewriteOutcome, ArchiveError> {
+        let mut edited = Vec::new();
+        let tree = self.tree();
+        crate::atomic::replace_file_with(
+            &self.archive,
+            |out: &mut File| -> Result<(), ArchiveError> {
+                let io_err =
+                    |e: io::Error| ArchiveError::new(format!("writing the new archive: {e}"));
+                let (_, stream) = super::decompressed(self.reopen()?).map_err(io_err)?;
+                let mut reader = TarReader::new(stream);
+                let mut sink =
+                    file_sink(compression, out.try_clone().map_err(io_err)?).map_err(io_err)?;
+                edited = copy_members(&mut reader, &mut sink, &tree, touched)?;
+                if edited.is_empty() {
+                    return Err(ArchiveError::new(NOTHING_EDITED));
+                }
+                sink.finish()
+                    .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+                    .map_err(io_err)?;
+                Ok(())
+            },
+        )?;
+        Ok(RewriteOutcome::Rewritten(edited))
+    }
+}
+
+/// Copies a tar stream from `reader` to `sink` member by member, header blocks
+/// and data as they were, except files named in `touched` whose working copy
+/// under `tree` now holds other bytes: those get the new data and a header with
+/// the new size and mtime. Returns the members so edited.
+pub(super) fn copy_members<R: Read, W: Write>(
+    reader: &mut TarReader<R>,
+    sink: &mut W,
+    tree: &Path,
+    touched: &HashSet<PathBuf>,
+) -> Result<Vec<PathBuf>, ArchiveError> {
+    let io_err = |e: io::Error| ArchiveError::new(format!("writing the new archive: {e}"));
+    let mut edited = Vec::new();
+    while let Some(m) = reader.next_member()? {
+        let rel = safe_rel(&m.path).ok().flatten();
+        let candidate = m.kind == Kind::File && rel.as_ref().is_some_and(|r| touched.contains(r));
+        if !candidate {
+            sink.write_all(&m.raw_header).map_err(io_err)?;
+            reader.copy_data(sink)?;
+            sink.write_all(&vec![0u8; tar::padding(m.size) as usize])
+                .map_err(io_err)?;
+            continue;
+        }
+        let rel = rel.unwrap_or_default();
+        let path = tree.join(&rel);
+        let name = m.name();
+        let meta = fs::symlink_metadata(&path)
+            .map_err(|e| ArchiveError::at(&name, format!("its working copy: {e}")))?;
+        let mut work = File::open(&path)
+            .map_err(|e| ArchiveError::at(&name, format!("its working copy: {e}")))?;
+        let same = meta.len() == m.size
+            && same_bytes(reader, &mut work).map_err(|e| ArchiveError::at(&name, e.what))?;
+        reader.skip_data()?;
+        use std::io::Seek;
+        work.seek(io::SeekFrom::Start(0))
+            .map_err(|e| ArchiveError::at(&name, e))?;
+        let header = if same {
+            m.raw_header.clone()
+        } else {
+            edited.push(rel.clone());
+            new_header(&m, meta.len(), meta.mtime())?
+        };
+        sink.write_all(&header).map_err(io_err)?;
+        let n = io::copy(&mut (&mut work).take(meta.len()), sink)
+            .map_err(|e| ArchiveError::at(&name, format!("its working copy: {e}")))?;
+        if n != meta.len() {
+            return Err(ArchiveError::at(
+                &name,
+                "its working copy changed while being written",
+            ));
+        }
+        sink.write_all(&vec![0u8; tar::padding(n) as usize])
+            .map_err(io_err)?;
+    }
+    reader.copy_rest(sink)?;
+    Ok(edited)
 }
 
 /// Not an error: the touched files hold their old bytes; the temp file is dropped.
-const NOTHING_EDITED: &str = "(nothing edited)";
+pub(super) const NOTHING_EDITED: &str = "(nothing edited)";

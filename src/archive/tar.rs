@@ -59,6 +59,9 @@ pub struct TarReader<R: Read> {
     left: u64,
     pad: u64,
     current: String,
+    /// The end-of-archive zero block [`TarReader::next_member`] consumed
+    /// (written out again by [`TarReader::copy_rest`]).
+    end_block: bool,
 }
 
 fn parse_octal(field: &[u8]) -> Option<u64> {
@@ -190,6 +193,7 @@ impl<R: Read> TarReader<R> {
             left: 0,
             pad: 0,
             current: String::new(),
+            end_block: false,
         }
     }
 
@@ -264,6 +268,7 @@ impl<R: Read> TarReader<R> {
                         self.err("an extension header is followed by the end of the archive")
                     );
                 }
+                self.end_block = true;
                 return Ok(None);
             }
             if !checksum_ok(&block) {
@@ -451,10 +456,15 @@ impl<R: Read> TarReader<R> {
         self.skip_padding()
     }
 
-    /// Everything after the last member (the zero blocks and any padding to a
-    /// record), copied to `out` as it is.
+    /// Everything after the last member (the zero blocks, the one
+    /// `next_member` read included, and any padding to a record), copied to
+    /// `out` as it is.
     pub fn copy_rest(&mut self, out: &mut dyn Write) -> Result<u64, ArchiveError> {
         self.skip_data()?;
+        if std::mem::take(&mut self.end_block) {
+            out.write_all(&[0u8; BLOCK])
+                .map_err(|e| self.err(format!("writing it out: {e}")))?;
+        }
         let n = io::copy(&mut self.inner, out)
             .map_err(|e| self.io_err(e, "reading the end of the archive"))?;
         self.pos += n;

@@ -467,3 +467,80 @@ pub fn report_text(dump: &Path, what: &str) -> Vec<u8> {
         format!("error: {}\n", msg.strip_prefix("crit-fs: ").unwrap_or(msg)).into_bytes()
     }
 }
+
+/// Every member of an archive (any compression): name, header blocks and data.
+pub fn archive_members(archive: &Path) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    let (_, r) = crit_fs::archive::decompressed(std::fs::File::open(archive).unwrap()).unwrap();
+    let mut t = crit_fs::archive::tar::TarReader::new(r);
+    let mut out = Vec::new();
+    while let Some(m) = t.next_member().unwrap() {
+        let mut d = Vec::new();
+        t.copy_data(&mut d).unwrap();
+        out.push((m.name(), m.raw_header.clone(), d));
+    }
+    out
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// Checks an OCI image archive's digests from `index.json` down: every
+/// descriptor's blob is in it, with that sha256 and size; every config's
+/// `rootfs.diff_ids` are the sha256 of the uncompressed layers. Returns the
+/// blob names reached.
+pub fn verify_oci_digests(archive: &Path) -> Vec<String> {
+    let members: std::collections::HashMap<String, Vec<u8>> = archive_members(archive)
+        .into_iter()
+        .map(|(n, _, d)| (n.trim_start_matches("./").to_string(), d))
+        .collect();
+    let blob = |d: &serde_json::Value| -> (String, Vec<u8>) {
+        let digest = d["digest"].as_str().unwrap();
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        let name = format!("blobs/sha256/{hex}");
+        let data = members
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .clone();
+        assert_eq!(
+            sha256_hex(&data),
+            hex,
+            "{name}: content does not match its digest"
+        );
+        assert_eq!(
+            d["size"].as_u64().unwrap(),
+            data.len() as u64,
+            "{name}: size"
+        );
+        (name, data)
+    };
+    let mut reached = Vec::new();
+    let index: serde_json::Value = serde_json::from_slice(&members["index.json"]).unwrap();
+    for md in index["manifests"].as_array().unwrap() {
+        let (mn, mb) = blob(md);
+        reached.push(mn);
+        let manifest: serde_json::Value = serde_json::from_slice(&mb).unwrap();
+        let (cn, cb) = blob(&manifest["config"]);
+        reached.push(cn);
+        let config: serde_json::Value = serde_json::from_slice(&cb).unwrap();
+        for (i, ld) in manifest["layers"].as_array().unwrap().iter().enumerate() {
+            let (ln, lb) = blob(ld);
+            reached.push(ln);
+            if let Some(ids) = config["rootfs"]["diff_ids"].as_array() {
+                let (_, mut r) = crit_fs::archive::decompress_reader(&lb[..]).unwrap();
+                let mut plain = Vec::new();
+                std::io::Read::read_to_end(&mut r, &mut plain).unwrap();
+                assert_eq!(
+                    ids[i].as_str().unwrap(),
+                    format!("sha256:{}", sha256_hex(&plain)),
+                    "diff_id of layer {i}"
+                );
+            }
+        }
+    }
+    reached
+}
