@@ -110,6 +110,18 @@ fn memory_pid(dir: &Path) -> u64 {
     pids(dir)[0]
 }
 
+/// The filesystem core on a copy of the `memory` case, and its process.
+fn memory_core() -> (TempDir, CritFs, u64) {
+    let (t, fs) = core("memory");
+    let pid = memory_pid(&t.0);
+    (t, fs, pid)
+}
+
+/// The errno of a lookup of `name` in `parent` that must fail.
+fn lookup_errno(fs: &CritFs, parent: u64, name: &str) -> i32 {
+    fs.lookup(parent, OsStr::new(name)).unwrap_err().errno
+}
+
 // ------------------------------------------------------------ core (no mount)
 
 #[test]
@@ -120,16 +132,12 @@ fn proc_lists_the_processes_of_pstree() {
     assert_eq!(a.kind, Kind::Dir);
     let want: Vec<String> = pids(&t.0).iter().map(u64::to_string).collect();
     assert_eq!(names(&fs, "proc"), want);
-    assert_eq!(
-        fs.lookup(a.ino, OsStr::new("999999")).unwrap_err().errno,
-        libc::ENOENT
-    );
+    assert_eq!(lookup_errno(&fs, a.ino, "999999"), libc::ENOENT);
 }
 
 #[test]
 fn proc_entries_of_a_live_process() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (_t, fs, pid) = memory_core();
     assert_eq!(
         names(&fs, &format!("proc/{pid}")),
         [
@@ -160,10 +168,7 @@ fn proc_zombie_has_status_only() {
         assert_eq!(status_field(&s, "Name").unwrap(), "sleep");
         assert_eq!(status_field(&s, "PPid").unwrap(), root.to_string());
         let pid_dir = ino_of(&fs, &format!("proc/{z}")).unwrap();
-        assert_eq!(
-            fs.lookup(pid_dir, OsStr::new("mem")).unwrap_err().errno,
-            libc::ENOENT
-        );
+        assert_eq!(lookup_errno(&fs, pid_dir, "mem"), libc::ENOENT);
     }
     let s = text(&fs, &format!("proc/{root}/status"));
     assert_eq!(status_field(&s, "State").unwrap(), "S (sleeping)");
@@ -171,8 +176,7 @@ fn proc_zombie_has_status_only() {
 
 #[test]
 fn proc_status_fields_from_the_core() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = memory_core();
     let s = text(&fs, &format!("proc/{pid}/status"));
     let order: Vec<&str> = s.lines().map(|l| l.split(':').next().unwrap()).collect();
     assert_eq!(
@@ -249,8 +253,7 @@ fn proc_status_counts_threads() {
 
 #[test]
 fn proc_limits_are_the_cores_rlimits() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = memory_core();
     let l = text(&fs, &format!("proc/{pid}/limits"));
     let lines: Vec<&str> = l.lines().collect();
     assert_eq!(lines.len(), 17);
@@ -289,8 +292,7 @@ fn proc_limits_are_the_cores_rlimits() {
 
 #[test]
 fn proc_cmdline_and_environ_from_memory() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = memory_core();
     let cmd = read_file(&fs, &format!("proc/{pid}/cmdline"));
     let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
     assert_eq!(args.last().unwrap(), b"", "ends with a NUL");
@@ -309,8 +311,7 @@ fn proc_cmdline_and_environ_from_memory() {
 
 #[test]
 fn proc_maps_lines_are_the_vmas() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = memory_core();
     let maps = text(&fs, &format!("proc/{pid}/maps"));
     let mm = head(&t.0, &format!("mm-{pid}.img"));
     let vmas = mm["vmas"].as_array().unwrap();
@@ -371,8 +372,7 @@ fn proc_maps_show_sysv_shm() {
 
 #[test]
 fn proc_auxv_is_the_saved_vector() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = memory_core();
     let auxv = read_file(&fs, &format!("proc/{pid}/auxv"));
     assert_eq!(auxv.len() % 16, 0);
     let words: Vec<u64> = auxv
@@ -424,16 +424,12 @@ fn proc_fd_links_in_procs_forms() {
     assert_eq!(link("root"), "/");
     assert_eq!(link("exe"), "/srv/crit-corpus/bin/unix-files");
     let fd_dir = ino_of(&fs, &format!("proc/{pid}/fd")).unwrap();
-    assert_eq!(
-        fs.lookup(fd_dir, OsStr::new("999")).unwrap_err().errno,
-        libc::ENOENT
-    );
+    assert_eq!(lookup_errno(&fs, fd_dir, "999"), libc::ENOENT);
 }
 
 #[test]
 fn proc_mem_reads_by_address() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = memory_core();
     let ino = ino_of(&fs, &format!("proc/{pid}/mem")).unwrap();
     let o = fs.open(ino, libc::O_RDONLY, Caller::ROOT).unwrap();
     let marker = readme_addr(&t.0, "marker");
@@ -468,8 +464,7 @@ fn proc_mem_reads_by_address() {
 
 #[test]
 fn proc_mem_seek_data_finds_dumped_pages() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = memory_core();
     let ino = ino_of(&fs, &format!("proc/{pid}/mem")).unwrap();
     let o = fs.open(ino, libc::O_RDONLY, Caller::ROOT).unwrap();
     let marker = readme_addr(&t.0, "marker");
@@ -507,8 +502,7 @@ fn proc_read_only_mount_refuses_mem_writes() {
 
 #[test]
 fn proc_text_files_are_read_only() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (_t, fs, pid) = memory_core();
     let status = ino_of(&fs, &format!("proc/{pid}/status")).unwrap();
     assert_eq!(
         fs.open(status, libc::O_WRONLY, Caller::ROOT)
@@ -552,16 +546,12 @@ fn proc_absent_without_pstree() {
     fs::write(t.0.join("a.txt"), b"x").unwrap();
     let fs = CritFs::new(Config::new(&t.0)).unwrap();
     assert!(!names(&fs, "").contains(&"proc".to_string()));
-    assert_eq!(
-        fs.lookup(ROOT_INO, OsStr::new("proc")).unwrap_err().errno,
-        libc::ENOENT
-    );
+    assert_eq!(lookup_errno(&fs, ROOT_INO, "proc"), libc::ENOENT);
 }
 
 #[test]
 fn proc_mem_damage_is_eio_naming_the_image() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = memory_core();
     // Cut every pages image to nothing: the pagemaps now point past their end.
     for e in fs::read_dir(&t.0).unwrap().flatten() {
         if e.file_name().to_string_lossy().starts_with("pages-") {
@@ -807,8 +797,7 @@ fn open_mem(fs: &CritFs, pid: u64) -> u64 {
 
 #[test]
 fn proc_mem_write_in_place_persists() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = memory_core();
     let marker = readme_addr(&t.0, "marker");
     let before = dumped(&t.0, pid);
     let fh = open_mem(&fs, pid);
@@ -835,8 +824,7 @@ fn proc_mem_write_in_place_persists() {
 
 #[test]
 fn proc_mem_write_adds_an_untouched_page() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = memory_core();
     let anon = readme_addr(&t.0, "anon");
     let fh = open_mem(&fs, pid);
     // Every 4th page of `anon` was touched: the next one is a hole of zeros.
@@ -875,8 +863,7 @@ fn proc_mem_write_adds_an_untouched_page() {
 
 #[test]
 fn proc_mem_write_refusals() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = memory_core();
     let before = dumped(&t.0, pid);
     let fh = open_mem(&fs, pid);
     // Outside every mapping.
@@ -955,8 +942,7 @@ fn proc_mount_mem_edit_persists() {
 
 #[test]
 fn proc_texts_follow_the_dump() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = memory_core();
     let status = format!("proc/{pid}/status");
     assert_eq!(status_field(&text(&fs, &status), "Umask").unwrap(), "0022");
     // A save of the fs image's view changes the umask: status shows it.
@@ -1035,10 +1021,7 @@ fn proc_task_dir_has_a_status_per_thread() {
     // The README's named pthreads: the names differ.
     assert!(comms.len() > 1, "{comms:?}");
     let task = ino_of(&fs, &format!("proc/{pid}/task")).unwrap();
-    assert_eq!(
-        fs.lookup(task, OsStr::new("1")).unwrap_err().errno,
-        libc::ENOENT
-    );
+    assert_eq!(lookup_errno(&fs, task, "1"), libc::ENOENT);
 }
 
 /// Reads everything of the proc tree; errors are fine, panics and hangs not.
@@ -1106,8 +1089,7 @@ fn proc_damaged_images_fail_cleanly() {
 
 #[test]
 fn proc_unreadable_entry_lists_and_fails_at_open() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = memory_core();
     let mm = t.0.join(format!("mm-{pid}.img"));
     let good = fs::read(&mm).unwrap();
     fs::write(&mm, &good[..good.len() / 2]).unwrap();
