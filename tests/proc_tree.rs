@@ -877,15 +877,6 @@ fn proc_mem_write_refusals() {
     assert_eq!(dumped(&t.0, pid), before, "nothing changed");
 }
 
-/// Unmounts a second mount of a test when dropped.
-struct Remount(std::path::PathBuf);
-
-impl Drop for Remount {
-    fn drop(&mut self) {
-        unmount(&self.0);
-    }
-}
-
 #[test]
 fn proc_mount_mem_edit_persists() {
     let m = Mounted::new("memory");
@@ -930,7 +921,7 @@ fn proc_mount_mem_edit_persists() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let _guard = Remount(mnt2.clone());
+    let _guard = UnmountOnDrop(mnt2.clone());
     let mem = fs::File::open(mnt2.join(format!("proc/{pid}/mem"))).unwrap();
     let mut buf = [0u8; 25];
     mem.read_exact_at(&mut buf, marker).unwrap();

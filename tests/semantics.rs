@@ -193,7 +193,7 @@ fn s_report_failure_shows_error() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let guard = MountGuard(mnt.clone());
+    let guard = UnmountOnDrop(mnt.clone());
     let got = fs::read_to_string(mnt.join("ps.txt")).unwrap();
     let (_, _, stderr) = cli_report(&dump, "ps");
     assert!(got.starts_with("error: "), "{got}");
@@ -209,13 +209,6 @@ fn s_report_failure_shows_error() {
         got.len() as u64
     );
     drop(guard);
-}
-
-struct MountGuard(std::path::PathBuf);
-impl Drop for MountGuard {
-    fn drop(&mut self) {
-        unmount(&self.0);
-    }
 }
 
 #[test]

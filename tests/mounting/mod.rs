@@ -260,6 +260,15 @@ impl Mounted {
     }
 }
 
+/// Unmounts a mount a test made by hand when dropped (also on failure).
+pub struct UnmountOnDrop(pub PathBuf);
+
+impl Drop for UnmountOnDrop {
+    fn drop(&mut self) {
+        unmount(&self.0);
+    }
+}
+
 pub fn is_mounted(mnt: &Path) -> bool {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let want = mnt.to_string_lossy().into_owned();
