@@ -191,16 +191,7 @@ fn mount_is_ready_when_command_returns_and_umount_unmounts() {
 
 /// `crit-fs umount` of `m`: succeeds, and the mount is gone.
 fn crit_fs_umount(m: &Mounted) {
-    let out = Command::new(bin())
-        .arg("umount")
-        .arg(&m.mnt)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crit_fs_ok("umount", &m.mnt);
     assert!(!m.is_mounted());
 }
 
