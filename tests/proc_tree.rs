@@ -117,6 +117,13 @@ fn memory_core() -> (TempDir, CritFs, u64) {
     (t, fs, pid)
 }
 
+/// Opening `ino` for reading fails with EIO; returns the error's message.
+fn open_eio(fs: &CritFs, ino: u64) -> String {
+    let e = fs.open(ino, libc::O_RDONLY, Caller::ROOT).unwrap_err();
+    assert_eq!(e.errno, libc::EIO);
+    e.message
+}
+
 /// The errno of a lookup of `name` in `parent` that must fail.
 fn lookup_errno(fs: &CritFs, parent: u64, name: &str) -> i32 {
     fs.lookup(parent, OsStr::new(name)).unwrap_err().errno
@@ -1095,25 +1102,15 @@ fn proc_unreadable_entry_lists_and_fails_at_open() {
     let cmdline = ino_of(&fs, &format!("proc/{pid}/cmdline")).unwrap();
     assert_eq!(fs.getattr(cmdline, None).unwrap().size, 0);
     // …and what needs the damaged image fails at open, naming it.
-    let e = fs.open(cmdline, libc::O_RDONLY, Caller::ROOT).unwrap_err();
-    assert_eq!(e.errno, libc::EIO);
-    assert!(
-        e.message.contains(&format!("mm-{pid}.img")),
-        "{}",
-        e.message
-    );
+    let mm_img = format!("mm-{pid}.img");
+    let msg = open_eio(&fs, cmdline);
+    assert!(msg.contains(&mm_img), "{msg}");
     let mem = ino_of(&fs, &format!("proc/{pid}/mem")).unwrap();
-    let e = fs.open(mem, libc::O_RDONLY, Caller::ROOT).unwrap_err();
-    assert_eq!(e.errno, libc::EIO);
+    open_eio(&fs, mem);
     let core = ino_of(&fs, &format!("proc/{pid}/core")).unwrap();
     assert_eq!(fs.getattr(core, None).unwrap().size, 0);
-    let e = fs.open(core, libc::O_RDONLY, Caller::ROOT).unwrap_err();
-    assert_eq!(e.errno, libc::EIO);
-    assert!(
-        e.message.contains(&format!("mm-{pid}.img")),
-        "{}",
-        e.message
-    );
+    let msg = open_eio(&fs, core);
+    assert!(msg.contains(&mm_img), "{msg}");
     // What does not need it still reads.
     assert!(text(&fs, &format!("proc/{pid}/status")).starts_with("Name:\tmemtest\n"));
 }
