@@ -48,6 +48,11 @@ fn text(fs: &CritFs, path: &str) -> String {
     String::from_utf8(read_file(fs, path)).unwrap()
 }
 
+/// The text of `/proc/PID/NAME`.
+fn proc_text(fs: &CritFs, pid: u64, name: &str) -> String {
+    text(fs, &format!("proc/{pid}/{name}"))
+}
+
 fn names(fs: &CritFs, path: &str) -> Vec<String> {
     let ino = if path.is_empty() {
         ROOT_INO
@@ -170,21 +175,21 @@ fn proc_zombie_has_status_only() {
     assert_eq!(zombies.len(), 2);
     for z in zombies {
         assert_eq!(names(&fs, &format!("proc/{z}")), ["status"]);
-        let s = text(&fs, &format!("proc/{z}/status"));
+        let s = proc_text(&fs, *z, "status");
         assert_eq!(status_field(&s, "State").unwrap(), "Z (zombie)");
         assert_eq!(status_field(&s, "Name").unwrap(), "sleep");
         assert_eq!(status_field(&s, "PPid").unwrap(), root.to_string());
         let pid_dir = ino_of(&fs, &format!("proc/{z}")).unwrap();
         assert_eq!(lookup_errno(&fs, pid_dir, "mem"), libc::ENOENT);
     }
-    let s = text(&fs, &format!("proc/{root}/status"));
+    let s = proc_text(&fs, root, "status");
     assert_eq!(status_field(&s, "State").unwrap(), "S (sleeping)");
 }
 
 #[test]
 fn proc_status_fields_from_the_core() {
     let (t, fs, pid) = memory_core();
-    let s = text(&fs, &format!("proc/{pid}/status"));
+    let s = proc_text(&fs, pid, "status");
     let order: Vec<&str> = s.lines().map(|l| l.split(':').next().unwrap()).collect();
     assert_eq!(
         order,
@@ -254,14 +259,14 @@ fn proc_status_fields_from_the_core() {
 fn proc_status_counts_threads() {
     let (t, fs) = core("threads");
     let pid = pids(&t.0)[0];
-    let s = text(&fs, &format!("proc/{pid}/status"));
+    let s = proc_text(&fs, pid, "status");
     assert_eq!(status_field(&s, "Threads").unwrap(), "5");
 }
 
 #[test]
 fn proc_limits_are_the_cores_rlimits() {
     let (t, fs, pid) = memory_core();
-    let l = text(&fs, &format!("proc/{pid}/limits"));
+    let l = proc_text(&fs, pid, "limits");
     let lines: Vec<&str> = l.lines().collect();
     assert_eq!(lines.len(), 17);
     assert_eq!(
@@ -319,7 +324,7 @@ fn proc_cmdline_and_environ_from_memory() {
 #[test]
 fn proc_maps_lines_are_the_vmas() {
     let (t, fs, pid) = memory_core();
-    let maps = text(&fs, &format!("proc/{pid}/maps"));
+    let maps = proc_text(&fs, pid, "maps");
     let mm = head(&t.0, &format!("mm-{pid}.img"));
     let vmas = mm["vmas"].as_array().unwrap();
     let lines: Vec<&str> = maps.lines().collect();
@@ -369,7 +374,7 @@ fn proc_maps_lines_are_the_vmas() {
 fn proc_maps_show_sysv_shm() {
     let (t, fs) = core("ipc-ns");
     let pid = pids(&t.0)[0];
-    let maps = text(&fs, &format!("proc/{pid}/maps"));
+    let maps = proc_text(&fs, pid, "maps");
     let line = maps.lines().find(|l| l.contains("/SYSV")).unwrap();
     assert!(
         line.ends_with(" (deleted)") && line.contains(" rw-s "),
@@ -457,7 +462,7 @@ fn proc_mem_reads_by_address() {
     // Outside every mapping: EIO, as /proc/PID/mem.
     assert_eq!(fs.read(o.fh, 0x1000, 16).unwrap_err().errno, libc::EIO);
     // Its size is the end of the highest mapping below 2^63 (the stack).
-    let maps = text(&fs, &format!("proc/{pid}/maps"));
+    let maps = proc_text(&fs, pid, "maps");
     let stack = maps.lines().find(|l| l.ends_with("[stack]")).unwrap();
     let end = u64::from_str_radix(stack.split(['-', ' ']).nth(1).unwrap(), 16).unwrap();
     assert_eq!(fs.getattr(ino, None).unwrap().size, end);
@@ -577,7 +582,7 @@ fn proc_mem_damage_is_eio_naming_the_image() {
     assert_eq!(e.errno, libc::EIO);
     assert!(e.message.contains("pages-"), "{}", e.message);
     // Memory the pages images do not hold still reads: an untouched page.
-    let maps = text(&fs, &format!("proc/{pid}/maps"));
+    let maps = proc_text(&fs, pid, "maps");
     assert!(maps.contains("[stack]"));
     fs.release(o.fh).unwrap();
 }
@@ -876,7 +881,7 @@ fn proc_mem_write_refusals() {
     // Outside every mapping.
     assert_eq!(fs.write(fh, 0x1000, b"x").unwrap_err().errno, libc::EIO);
     // Into a read-only private file mapping (the program's text).
-    let maps = text(&fs, &format!("proc/{pid}/maps"));
+    let maps = proc_text(&fs, pid, "maps");
     let text_line = maps.lines().find(|l| l.contains(" r-xp ")).unwrap();
     let start = u64::from_str_radix(text_line.split('-').next().unwrap(), 16).unwrap();
     assert_eq!(fs.write(fh, start, b"x").unwrap_err().errno, libc::EPERM);
@@ -1112,7 +1117,7 @@ fn proc_unreadable_entry_lists_and_fails_at_open() {
     let msg = open_eio(&fs, core);
     assert!(msg.contains(&mm_img), "{msg}");
     // What does not need it still reads.
-    assert!(text(&fs, &format!("proc/{pid}/status")).starts_with("Name:\tmemtest\n"));
+    assert!(proc_text(&fs, pid, "status").starts_with("Name:\tmemtest\n"));
 }
 
 /// Every fd link target of the live processes of `case`.
