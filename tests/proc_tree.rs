@@ -115,10 +115,10 @@ fn memory_pid(dir: &Path) -> u64 {
     pids(dir)[0]
 }
 
-/// The filesystem core on a copy of the `memory` case, and its process.
-fn memory_core() -> (TempDir, CritFs, u64) {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+/// The filesystem core on a copy of `case`, and the case's first process.
+fn core_with_pid(case: &str) -> (TempDir, CritFs, u64) {
+    let (t, fs) = core(case);
+    let pid = pids(&t.0)[0];
     (t, fs, pid)
 }
 
@@ -149,7 +149,7 @@ fn proc_lists_the_processes_of_pstree() {
 
 #[test]
 fn proc_entries_of_a_live_process() {
-    let (_t, fs, pid) = memory_core();
+    let (_t, fs, pid) = core_with_pid("memory");
     assert_eq!(
         names(&fs, &format!("proc/{pid}")),
         [
@@ -188,7 +188,7 @@ fn proc_zombie_has_status_only() {
 
 #[test]
 fn proc_status_fields_from_the_core() {
-    let (t, fs, pid) = memory_core();
+    let (t, fs, pid) = core_with_pid("memory");
     let s = proc_text(&fs, pid, "status");
     let order: Vec<&str> = s.lines().map(|l| l.split(':').next().unwrap()).collect();
     assert_eq!(
@@ -257,15 +257,14 @@ fn proc_status_fields_from_the_core() {
 
 #[test]
 fn proc_status_counts_threads() {
-    let (t, fs) = core("threads");
-    let pid = pids(&t.0)[0];
+    let (_t, fs, pid) = core_with_pid("threads");
     let s = proc_text(&fs, pid, "status");
     assert_eq!(status_field(&s, "Threads").unwrap(), "5");
 }
 
 #[test]
 fn proc_limits_are_the_cores_rlimits() {
-    let (t, fs, pid) = memory_core();
+    let (t, fs, pid) = core_with_pid("memory");
     let l = proc_text(&fs, pid, "limits");
     let lines: Vec<&str> = l.lines().collect();
     assert_eq!(lines.len(), 17);
@@ -304,7 +303,7 @@ fn proc_limits_are_the_cores_rlimits() {
 
 #[test]
 fn proc_cmdline_and_environ_from_memory() {
-    let (t, fs, pid) = memory_core();
+    let (t, fs, pid) = core_with_pid("memory");
     let cmd = read_file(&fs, &format!("proc/{pid}/cmdline"));
     let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
     assert_eq!(args.last().unwrap(), b"", "ends with a NUL");
@@ -323,7 +322,7 @@ fn proc_cmdline_and_environ_from_memory() {
 
 #[test]
 fn proc_maps_lines_are_the_vmas() {
-    let (t, fs, pid) = memory_core();
+    let (t, fs, pid) = core_with_pid("memory");
     let maps = proc_text(&fs, pid, "maps");
     let mm = head(&t.0, &format!("mm-{pid}.img"));
     let vmas = mm["vmas"].as_array().unwrap();
@@ -372,8 +371,7 @@ fn proc_maps_lines_are_the_vmas() {
 
 #[test]
 fn proc_maps_show_sysv_shm() {
-    let (t, fs) = core("ipc-ns");
-    let pid = pids(&t.0)[0];
+    let (_t, fs, pid) = core_with_pid("ipc-ns");
     let maps = proc_text(&fs, pid, "maps");
     let line = maps.lines().find(|l| l.contains("/SYSV")).unwrap();
     assert!(
@@ -384,7 +382,7 @@ fn proc_maps_show_sysv_shm() {
 
 #[test]
 fn proc_auxv_is_the_saved_vector() {
-    let (t, fs, pid) = memory_core();
+    let (t, fs, pid) = core_with_pid("memory");
     let auxv = read_file(&fs, &format!("proc/{pid}/auxv"));
     assert_eq!(auxv.len() % 16, 0);
     let words: Vec<u64> = auxv
@@ -407,8 +405,7 @@ fn proc_auxv_is_the_saved_vector() {
 
 #[test]
 fn proc_fd_links_in_procs_forms() {
-    let (t, fs) = core("unix-files");
-    let pid = pids(&t.0)[0];
+    let (t, fs, pid) = core_with_pid("unix-files");
     let link = |n: &str| {
         let ino = ino_of(&fs, &format!("proc/{pid}/{n}")).unwrap();
         String::from_utf8(fs.readlink(ino).unwrap()).unwrap()
@@ -441,7 +438,7 @@ fn proc_fd_links_in_procs_forms() {
 
 #[test]
 fn proc_mem_reads_by_address() {
-    let (t, fs, pid) = memory_core();
+    let (t, fs, pid) = core_with_pid("memory");
     let ino = ino_of(&fs, &format!("proc/{pid}/mem")).unwrap();
     let o = fs.open(ino, libc::O_RDONLY, Caller::ROOT).unwrap();
     let marker = readme_addr(&t.0, "marker");
@@ -476,7 +473,7 @@ fn proc_mem_reads_by_address() {
 
 #[test]
 fn proc_mem_seek_data_finds_dumped_pages() {
-    let (t, fs, pid) = memory_core();
+    let (t, fs, pid) = core_with_pid("memory");
     let ino = ino_of(&fs, &format!("proc/{pid}/mem")).unwrap();
     let o = fs.open(ino, libc::O_RDONLY, Caller::ROOT).unwrap();
     let marker = readme_addr(&t.0, "marker");
@@ -514,7 +511,7 @@ fn proc_read_only_mount_refuses_mem_writes() {
 
 #[test]
 fn proc_text_files_are_read_only() {
-    let (_t, fs, pid) = memory_core();
+    let (_t, fs, pid) = core_with_pid("memory");
     let status = ino_of(&fs, &format!("proc/{pid}/status")).unwrap();
     assert_eq!(
         fs.open(status, libc::O_WRONLY, Caller::ROOT)
@@ -563,7 +560,7 @@ fn proc_absent_without_pstree() {
 
 #[test]
 fn proc_mem_damage_is_eio_naming_the_image() {
-    let (t, fs, pid) = memory_core();
+    let (t, fs, pid) = core_with_pid("memory");
     // Cut every pages image to nothing: the pagemaps now point past their end.
     for e in fs::read_dir(&t.0).unwrap().flatten() {
         if e.file_name().to_string_lossy().starts_with("pages-") {
@@ -665,8 +662,7 @@ fn cli_core(dump: &Path, pid: u64) -> Vec<u8> {
 
 #[test]
 fn proc_core_size_at_stat_is_the_cli_core() {
-    let (t, fs) = core("threads");
-    let pid = pids(&t.0)[0];
+    let (t, fs, pid) = core_with_pid("threads");
     let want = cli_core(&t.0, pid);
     let ino = ino_of(&fs, &format!("proc/{pid}/core")).unwrap();
     // Known at stat, before any byte is produced.
@@ -809,7 +805,7 @@ fn open_mem(fs: &CritFs, pid: u64) -> u64 {
 
 #[test]
 fn proc_mem_write_in_place_persists() {
-    let (t, fs, pid) = memory_core();
+    let (t, fs, pid) = core_with_pid("memory");
     let marker = readme_addr(&t.0, "marker");
     let before = dumped(&t.0, pid);
     let fh = open_mem(&fs, pid);
@@ -836,7 +832,7 @@ fn proc_mem_write_in_place_persists() {
 
 #[test]
 fn proc_mem_write_adds_an_untouched_page() {
-    let (t, fs, pid) = memory_core();
+    let (t, fs, pid) = core_with_pid("memory");
     let anon = readme_addr(&t.0, "anon");
     let fh = open_mem(&fs, pid);
     // Every 4th page of `anon` was touched: the next one is a hole of zeros.
@@ -875,7 +871,7 @@ fn proc_mem_write_adds_an_untouched_page() {
 
 #[test]
 fn proc_mem_write_refusals() {
-    let (t, fs, pid) = memory_core();
+    let (t, fs, pid) = core_with_pid("memory");
     let before = dumped(&t.0, pid);
     let fh = open_mem(&fs, pid);
     // Outside every mapping.
@@ -945,7 +941,7 @@ fn proc_mount_mem_edit_persists() {
 
 #[test]
 fn proc_texts_follow_the_dump() {
-    let (t, fs, pid) = memory_core();
+    let (t, fs, pid) = core_with_pid("memory");
     let status = format!("proc/{pid}/status");
     assert_eq!(status_field(&text(&fs, &status), "Umask").unwrap(), "0022");
     // A save of the fs image's view changes the umask: status shows it.
@@ -972,8 +968,7 @@ fn proc_texts_follow_the_dump() {
 
 #[test]
 fn proc_fd_links_of_ttys() {
-    let (t, fs) = core("zdtm-pty00");
-    let pid = pids(&t.0)[0];
+    let (_t, fs, pid) = core_with_pid("zdtm-pty00");
     let link = |n: &str| {
         let ino = ino_of(&fs, &format!("proc/{pid}/fd/{n}")).unwrap();
         String::from_utf8(fs.readlink(ino).unwrap()).unwrap()
@@ -1092,7 +1087,7 @@ fn proc_damaged_images_fail_cleanly() {
 
 #[test]
 fn proc_unreadable_entry_lists_and_fails_at_open() {
-    let (t, fs, pid) = memory_core();
+    let (t, fs, pid) = core_with_pid("memory");
     let mm = t.0.join(format!("mm-{pid}.img"));
     let good = fs::read(&mm).unwrap();
     fs::write(&mm, &good[..good.len() / 2]).unwrap();
