@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crit_fs::archive::{self, Compression, Format, OpenOptions, RewriteOutcome};
-use mounting::{TempDir, bin};
+use mounting::{TempDir, bin, crit_fs_ok};
 
 fn containers() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/containers")
@@ -24,6 +24,25 @@ const REAL: [&str; 4] = [
 ];
 
 /// The decompressed tar stream of an archive file.
+/// `dir/name`, made as a new directory.
+fn new_dir(dir: &Path, name: &str) -> PathBuf {
+    let d = dir.join(name);
+    fs::create_dir(&d).unwrap();
+    d
+}
+
+/// Unpacks `archive` into `dir` with tar, which must succeed.
+fn untar(archive: &Path, dir: &Path) {
+    let st = Command::new("tar")
+        .arg("-xf")
+        .arg(archive)
+        .arg("-C")
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
 fn tar_bytes(path: &Path) -> Vec<u8> {
     let (_, mut r) = archive::decompressed(fs::File::open(path).unwrap()).unwrap();
     let mut v = Vec::new();
@@ -209,8 +228,7 @@ fn truncated_and_damaged_archives_fail_naming_the_member() {
 #[test]
 fn escaping_members_are_refused_and_nothing_lands_outside() {
     let t = TempDir::new("arc-escape");
-    let outside = t.0.join("outside");
-    fs::create_dir(&outside).unwrap();
+    let outside = new_dir(&t.0, "outside");
     let target = format!("{}/pwned", outside.display());
     type AddMembers<'a> = Box<dyn Fn(&mut tar::Builder<Vec<u8>>) + 'a>;
     let cases: Vec<(&str, AddMembers, &str)> = vec![
@@ -464,12 +482,7 @@ fn oci_image_archive_holding_a_checkpoint_is_read() {
     assert_eq!(x.format(), &Format::Oci(Compression::Gzip));
     assert!(x.tree().join("config.dump").is_file());
     assert!(!x.tree().join("oci-layout").exists());
-    let out = Command::new(bin()).arg("check").arg(&p).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crit_fs_ok("check", &p);
     // An OCI layout without a checkpoint layer.
     let p2 = oci_archive(
         &t.0,
@@ -506,16 +519,8 @@ fn cli_commands_take_real_archives_as_they_take_directories() {
     for a in REAL {
         let p = containers().join(a);
         // The same output as on the unpacked checkpoint/ directory.
-        let dir = t.0.join(a.replace('.', "_"));
-        fs::create_dir(&dir).unwrap();
-        let st = Command::new("tar")
-            .arg("-xf")
-            .arg(&p)
-            .arg("-C")
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(st.success());
+        let dir = new_dir(&t.0, &a.replace('.', "_"));
+        untar(&p, &dir);
         for args in [
             &["check"][..],
             &["check", "--json"],
@@ -531,16 +536,8 @@ fn cli_commands_take_real_archives_as_they_take_directories() {
         }
     }
     // A damaged image inside an archive: named by the archive and its member.
-    let d = t.0.join("damaged");
-    fs::create_dir(&d).unwrap();
-    let st = Command::new("tar")
-        .arg("-xf")
-        .arg(containers().join("c2.tar.gz"))
-        .arg("-C")
-        .arg(&d)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let d = new_dir(&t.0, "damaged");
+    untar(&containers().join("c2.tar.gz"), &d);
     let ps = d.join("checkpoint/pstree.img");
     let mut img = fs::read(&ps).unwrap();
     img[8..12].copy_from_slice(&[0xff, 0xff, 0, 0]);
@@ -976,8 +973,7 @@ fn podman_restores_an_edited_archive() {
         panic!("checkpoint: {}", String::from_utf8_lossy(&cp.stderr));
     }
     pm(&["rm", "-f", &name]);
-    let mnt = t.0.join("mnt");
-    fs::create_dir(&mnt).unwrap();
+    let mnt = new_dir(&t.0, "mnt");
     let m = Command::new(bin())
         .arg("mount")
         .arg(&export)
@@ -1167,8 +1163,7 @@ fn podman_restores_an_edited_oci_image_archive() {
 #[test]
 fn spools_of_dead_processes_are_removed_kept_ones_stay() {
     let t = TempDir::new("arc-stale");
-    let tmp = t.0.join("tmp");
-    fs::create_dir(&tmp).unwrap();
+    let tmp = new_dir(&t.0, "tmp");
     // A pid that is not running: past the kernel's maximum.
     let stale = tmp.join("crit-fs-archive.99999999.0");
     let kept = tmp.join("crit-fs-archive.99999999.1");
@@ -1193,14 +1188,7 @@ fn spools_of_dead_processes_are_removed_kept_ones_stay() {
 fn unpacked_exports_are_read_from_their_top_or_checkpoint_dir() {
     let t = TempDir::new("arc-top");
     let p = containers().join("c4-tcp.tar.gz");
-    let st = Command::new("tar")
-        .arg("-xf")
-        .arg(&p)
-        .arg("-C")
-        .arg(&t.0)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    untar(&p, &t.0);
     let (ok, from_archive, _) = run(&["inspect", "--json"], &p);
     assert!(ok);
     let (ok, from_top, err) = run(&["inspect", "--json"], &t.0);

@@ -42,6 +42,25 @@ fn coredump(dir: &Path, out: &Path, args: &[&str]) -> Output {
         .arg(out))
 }
 
+/// Runs `crit-fs coredump` on `dir` into a fresh directory, which must
+/// succeed; returns that directory.
+fn coredump_ok(dir: &Path) -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    let res = coredump(dir, out.path(), &[]);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    out
+}
+
+/// The one file in `dir`.
+fn only_file(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 /// A JSON field of the first entry of an image, via `crit-fs decode`.
 fn decoded(image: &Path) -> serde_json::Value {
     let out = run(Command::new(BIN).arg("decode").arg("-i").arg(image));
@@ -129,9 +148,7 @@ fn memory_core_gdb_reads_marker_registers_and_backtrace() {
         return;
     }
     let case = corpus("memory");
-    let out = tempfile::tempdir().unwrap();
-    let res = coredump(&case, out.path(), &[]);
-    assert!(res.status.success(), "{}", text(&res.stderr));
+    let out = coredump_ok(&case);
     let pid = decoded(&case.join("pstree.img"))["entries"][0]["pid"]
         .as_u64()
         .unwrap();
@@ -196,15 +213,8 @@ fn memory_core_holds_every_kind_of_memory() {
         return;
     }
     let case = corpus("memory");
-    let out = tempfile::tempdir().unwrap();
-    let res = coredump(&case, out.path(), &[]);
-    assert!(res.status.success(), "{}", text(&res.stderr));
-    let core = std::fs::read_dir(out.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let out = coredump_ok(&case);
+    let core = only_file(out.path());
     let heap = readme_address(&case, "heap");
     let anon = readme_address(&case, "anon");
     let shared = readme_address(&case, "shared");
@@ -231,9 +241,7 @@ fn threads_core_lists_every_thread() {
         return;
     }
     let case = corpus("threads");
-    let out = tempfile::tempdir().unwrap();
-    let res = coredump(&case, out.path(), &[]);
-    assert!(res.status.success(), "{}", text(&res.stderr));
+    let out = coredump_ok(&case);
     let entry = &decoded(&case.join("pstree.img"))["entries"][0];
     let pid = entry["pid"].as_u64().unwrap();
     let threads: Vec<u64> = entry["threads"]
@@ -299,9 +307,7 @@ fn readelf_lists_the_notes() {
         return;
     }
     let case = corpus("threads");
-    let out = tempfile::tempdir().unwrap();
-    let res = coredump(&case, out.path(), &[]);
-    assert!(res.status.success(), "{}", text(&res.stderr));
+    let out = coredump_ok(&case);
     let pid = decoded(&case.join("pstree.img"))["entries"][0]["pid"]
         .as_u64()
         .unwrap();
@@ -366,9 +372,7 @@ fn aarch64_dump(dir: &Path) {
 fn aarch64_core_is_aarch64_for_readelf_and_gdb_multiarch() {
     let dir = tempfile::tempdir().unwrap();
     aarch64_dump(dir.path());
-    let out = tempfile::tempdir().unwrap();
-    let res = coredump(dir.path(), out.path(), &[]);
-    assert!(res.status.success(), "{}", text(&res.stderr));
+    let out = coredump_ok(dir.path());
     let core = out.path().join("core.4242");
     if have("readelf", "aarch64_core (readelf)") {
         let header = text(&run(Command::new("readelf").arg("-h").arg(&core)).stdout);
@@ -589,15 +593,8 @@ fn missing_core_image_is_one_clear_error() {
 #[test]
 fn library_read_at_matches_the_cli_file() {
     let case = corpus("memory");
-    let out = tempfile::tempdir().unwrap();
-    let res = coredump(&case, out.path(), &[]);
-    assert!(res.status.success(), "{}", text(&res.stderr));
-    let file: PathBuf = std::fs::read_dir(out.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let out = coredump_ok(&case);
+    let file = only_file(out.path());
     let pid: u64 = file
         .file_name()
         .unwrap()
@@ -652,10 +649,8 @@ fn criu_coredump_agrees_until_its_first_short_file_page() {
     let pid = decoded(&case.join("pstree.img"))["entries"][0]["pid"]
         .as_u64()
         .unwrap();
-    let ours = tempfile::tempdir().unwrap();
+    let ours = coredump_ok(&case);
     let theirs = tempfile::tempdir().unwrap();
-    let res = coredump(&case, ours.path(), &[]);
-    assert!(res.status.success(), "{}", text(&res.stderr));
     let out = run(Command::new(&tool)
         .arg("-i")
         .arg(&case)
@@ -768,12 +763,8 @@ fn predump_chain_core_equals_the_whole_dump_core() {
     let pm = format!("pagemap-{pid}.img");
     let chain = common::predump::predump_chain(&case, 2, |name, _| name == pm);
     assert!(!chain.moved.is_empty());
-    let whole = tempfile::tempdir().unwrap();
-    let split = tempfile::tempdir().unwrap();
-    let a = coredump(&case, whole.path(), &[]);
-    assert!(a.status.success(), "{}", text(&a.stderr));
-    let b = coredump(chain.last(), split.path(), &[]);
-    assert!(b.status.success(), "{}", text(&b.stderr));
+    let whole = coredump_ok(&case);
+    let split = coredump_ok(chain.last());
     let name = format!("core.{pid}");
     let (a, b) = (
         std::fs::read(whole.path().join(&name)).unwrap(),
@@ -819,9 +810,7 @@ fn many_mappings_use_extended_numbering() {
         .arg(dir.path().join("mm-4242.img")));
     assert!(enc.status.success(), "{}", text(&enc.stderr));
     std::fs::remove_file(&p).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let res = coredump(dir.path(), out.path(), &[]);
-    assert!(res.status.success(), "{}", text(&res.stderr));
+    let out = coredump_ok(dir.path());
     let core = std::fs::read(out.path().join("core.4242")).unwrap();
     let u16_at = |o: usize| u16::from_le_bytes(core[o..o + 2].try_into().unwrap());
     assert_eq!(u16_at(56), 0xffff, "e_phnum is PN_XNUM");

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::{copy_case, corpus};
-use crit_fs::memory::{AddressSpace, MemError};
+use crit_fs::memory::{AddressSpace, MemError, VMA_AREA_MEMFD, VMA_AREA_SYSVIPC, Vma};
 
 const MEMORY_PID: u64 = 13292;
 // Addresses from tests/data/corpus/memory/README.txt.
@@ -20,6 +20,23 @@ const PAGE: u64 = 4096;
 
 fn memory() -> AddressSpace {
     AddressSpace::open(&corpus("memory"), MEMORY_PID).unwrap()
+}
+
+/// Opens `pid`'s address space in `dir`, which must have no problems.
+fn open_clean(dir: &Path, pid: u64) -> AddressSpace {
+    let s = AddressSpace::open(dir, pid).unwrap();
+    assert!(s.problems().is_empty(), "{:?}", s.problems());
+    s
+}
+
+/// The first mapping whose status has `flag`.
+fn vma_with_status(space: &AddressSpace, flag: u32) -> Vma {
+    space
+        .vmas()
+        .iter()
+        .find(|v| v.status & flag != 0)
+        .unwrap()
+        .clone()
 }
 
 fn read(space: &AddressSpace, addr: u64, len: usize) -> Vec<u8> {
@@ -261,8 +278,7 @@ fn memory_cmdline_and_environ_bytes() {
 #[test]
 fn threads_share_their_process_memory() {
     let dir = corpus("threads");
-    let s = AddressSpace::open(&dir, 19150).unwrap();
-    assert!(s.problems().is_empty(), "{:?}", s.problems());
+    let s = open_clean(&dir, 19150);
     let t = AddressSpace::open(&dir, 19153).unwrap();
     assert_eq!(t.pid(), 19150);
     assert_eq!(s.vmas(), t.vmas());
@@ -279,14 +295,8 @@ fn threads_share_their_process_memory() {
 #[test]
 fn unix_files_memfd_mapping_reads_its_shmem_pages() {
     let dir = corpus("unix-files");
-    let s = AddressSpace::open(&dir, 19065).unwrap();
-    assert!(s.problems().is_empty(), "{:?}", s.problems());
-    let v = s
-        .vmas()
-        .iter()
-        .find(|v| v.status & crit_fs::memory::VMA_AREA_MEMFD != 0)
-        .unwrap()
-        .clone();
+    let s = open_clean(&dir, 19065);
+    let v = vma_with_status(&s, VMA_AREA_MEMFD);
     assert_eq!(v.path.as_deref(), Some("/memfd:corpus-memfd (deleted)"));
     assert_eq!(v.inode, Some(1353));
     let bytes = read(&s, v.start, (v.end - v.start) as usize);
@@ -301,14 +311,8 @@ fn unix_files_memfd_mapping_reads_its_shmem_pages() {
 #[test]
 fn ipc_ns_sysv_shm_attached() {
     let dir = corpus("ipc-ns");
-    let s = AddressSpace::open(&dir, 19262).unwrap();
-    assert!(s.problems().is_empty(), "{:?}", s.problems());
-    let v = s
-        .vmas()
-        .iter()
-        .find(|v| v.status & crit_fs::memory::VMA_AREA_SYSVIPC != 0)
-        .unwrap()
-        .clone();
+    let s = open_clean(&dir, 19262);
+    let v = vma_with_status(&s, VMA_AREA_SYSVIPC);
     assert_eq!(v.path.as_deref(), Some("/SYSV00001234 (deleted)"));
     assert_eq!(v.perms(), "rw-s");
     let bytes = read(&s, v.start, (v.end - v.start) as usize);
@@ -383,8 +387,7 @@ fn predump_chain_reads_through_the_parent() {
         "{:?}",
         chain.moved
     );
-    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
-    assert!(s.problems().is_empty(), "{:?}", s.problems());
+    let s = open_clean(chain.last(), MEMORY_PID);
     same_memory(&memory(), &s);
     assert!(read(&s, MARKER, 25).starts_with(b"CRITFS-GLOBAL-MARKER:0001"));
 }
@@ -398,8 +401,7 @@ fn predump_chain_of_three() {
         "{:?}",
         chain.moved
     );
-    let s = AddressSpace::open(chain.last(), MEMORY_PID).unwrap();
-    assert!(s.problems().is_empty(), "{:?}", s.problems());
+    let s = open_clean(chain.last(), MEMORY_PID);
     same_memory(&memory(), &s);
 }
 
@@ -1082,8 +1084,7 @@ fn search_finds_matches_across_pages_entries_and_chunks() {
         common::set_int(&mut second.msg, "nr_pages", 66);
         img.entries.insert(21, second);
     });
-    let s = AddressSpace::open(tmp.path(), MEMORY_PID).unwrap();
-    assert!(s.problems().is_empty(), "{:?}", s.problems());
+    let s = open_clean(tmp.path(), MEMORY_PID);
     let cell = Pattern::Bytes(b"HEAP-PATTERN-000204 ".to_vec());
     let all = Pattern::from_regex("HEAP-PATTERN-[0-9]{6} ").unwrap();
     for chunk in [4 << 20, 4096, 4093, 7, 1] {
@@ -1256,14 +1257,8 @@ fn ipc_ns_sysv_shm_kept_in_its_ipc_image() {
         e.payload = Payload::Raw(bytes.clone());
     });
     std::fs::remove_file(tmp.path().join("pagemap-shmem-0.img")).unwrap();
-    let s = AddressSpace::open(tmp.path(), 19262).unwrap();
-    assert!(s.problems().is_empty(), "{:?}", s.problems());
-    let v = s
-        .vmas()
-        .iter()
-        .find(|v| v.status & crit_fs::memory::VMA_AREA_SYSVIPC != 0)
-        .unwrap()
-        .clone();
+    let s = open_clean(tmp.path(), 19262);
+    let v = vma_with_status(&s, VMA_AREA_SYSVIPC);
     assert!(read(&s, v.start, (v.end - v.start) as usize) == bytes);
     assert_eq!(s.seek_data(v.start), Some(v.start));
     assert!(s.seek_hole(v.start) >= v.end);

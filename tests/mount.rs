@@ -48,7 +48,7 @@ fn bad_mount_arguments() {
     );
     let out = mount_cmd(&dump, &mnt, &[]);
     assert!(out.status.success());
-    let guard = Guard(mnt.clone());
+    let guard = UnmountOnDrop(mnt.clone());
     one_line_error(&mount_cmd(&dump, &mnt, &[]), "already a mount point");
     let out = Command::new(bin())
         .arg("mount")
@@ -107,7 +107,7 @@ fn helper_form_takes_mount_options() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let guard = Guard(mnt.clone());
+    let guard = UnmountOnDrop(mnt.clone());
     let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
     let line = info
         .lines()
@@ -181,13 +181,6 @@ fn missing_dev_fuse_is_one_line() {
     assert!(!is_mounted(&mnt));
 }
 
-struct Guard(std::path::PathBuf);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        unmount(&self.0);
-    }
-}
-
 #[test]
 fn mount_is_ready_when_command_returns_and_umount_unmounts() {
     let m = Mounted::new("sleep");
@@ -198,16 +191,7 @@ fn mount_is_ready_when_command_returns_and_umount_unmounts() {
 
 /// `crit-fs umount` of `m`: succeeds, and the mount is gone.
 fn crit_fs_umount(m: &Mounted) {
-    let out = Command::new(bin())
-        .arg("umount")
-        .arg(&m.mnt)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crit_fs_ok("umount", &m.mnt);
     assert!(!m.is_mounted());
 }
 
@@ -339,7 +323,7 @@ fn foreground_logs_to_stderr() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let guard = Guard(mnt.clone());
+    let guard = UnmountOnDrop(mnt.clone());
     for _ in 0..200 {
         if is_mounted(&mnt) {
             break;
@@ -715,7 +699,7 @@ fn sigkill_during_write_backs_leaves_old_or_new() {
     for round in 0..12 {
         let out = mount_cmd(&dump, &mnt, &[]);
         assert!(out.status.success());
-        let guard = Guard(mnt.clone());
+        let guard = UnmountOnDrop(mnt.clone());
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer = {
             let view = mnt.join(&views[core]);

@@ -48,6 +48,11 @@ fn text(fs: &CritFs, path: &str) -> String {
     String::from_utf8(read_file(fs, path)).unwrap()
 }
 
+/// The text of `/proc/PID/NAME`.
+fn proc_text(fs: &CritFs, pid: u64, name: &str) -> String {
+    text(fs, &format!("proc/{pid}/{name}"))
+}
+
 fn names(fs: &CritFs, path: &str) -> Vec<String> {
     let ino = if path.is_empty() {
         ROOT_INO
@@ -110,6 +115,25 @@ fn memory_pid(dir: &Path) -> u64 {
     pids(dir)[0]
 }
 
+/// The filesystem core on a copy of `case`, and the case's first process.
+fn core_with_pid(case: &str) -> (TempDir, CritFs, u64) {
+    let (t, fs) = core(case);
+    let pid = pids(&t.0)[0];
+    (t, fs, pid)
+}
+
+/// Opening `ino` for reading fails with EIO; returns the error's message.
+fn open_eio(fs: &CritFs, ino: u64) -> String {
+    let e = fs.open(ino, libc::O_RDONLY, Caller::ROOT).unwrap_err();
+    assert_eq!(e.errno, libc::EIO);
+    e.message
+}
+
+/// The errno of a lookup of `name` in `parent` that must fail.
+fn lookup_errno(fs: &CritFs, parent: u64, name: &str) -> i32 {
+    fs.lookup(parent, OsStr::new(name)).unwrap_err().errno
+}
+
 // ------------------------------------------------------------ core (no mount)
 
 #[test]
@@ -120,16 +144,12 @@ fn proc_lists_the_processes_of_pstree() {
     assert_eq!(a.kind, Kind::Dir);
     let want: Vec<String> = pids(&t.0).iter().map(u64::to_string).collect();
     assert_eq!(names(&fs, "proc"), want);
-    assert_eq!(
-        fs.lookup(a.ino, OsStr::new("999999")).unwrap_err().errno,
-        libc::ENOENT
-    );
+    assert_eq!(lookup_errno(&fs, a.ino, "999999"), libc::ENOENT);
 }
 
 #[test]
 fn proc_entries_of_a_live_process() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (_t, fs, pid) = core_with_pid("memory");
     assert_eq!(
         names(&fs, &format!("proc/{pid}")),
         [
@@ -155,25 +175,21 @@ fn proc_zombie_has_status_only() {
     assert_eq!(zombies.len(), 2);
     for z in zombies {
         assert_eq!(names(&fs, &format!("proc/{z}")), ["status"]);
-        let s = text(&fs, &format!("proc/{z}/status"));
+        let s = proc_text(&fs, *z, "status");
         assert_eq!(status_field(&s, "State").unwrap(), "Z (zombie)");
         assert_eq!(status_field(&s, "Name").unwrap(), "sleep");
         assert_eq!(status_field(&s, "PPid").unwrap(), root.to_string());
         let pid_dir = ino_of(&fs, &format!("proc/{z}")).unwrap();
-        assert_eq!(
-            fs.lookup(pid_dir, OsStr::new("mem")).unwrap_err().errno,
-            libc::ENOENT
-        );
+        assert_eq!(lookup_errno(&fs, pid_dir, "mem"), libc::ENOENT);
     }
-    let s = text(&fs, &format!("proc/{root}/status"));
+    let s = proc_text(&fs, root, "status");
     assert_eq!(status_field(&s, "State").unwrap(), "S (sleeping)");
 }
 
 #[test]
 fn proc_status_fields_from_the_core() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
-    let s = text(&fs, &format!("proc/{pid}/status"));
+    let (t, fs, pid) = core_with_pid("memory");
+    let s = proc_text(&fs, pid, "status");
     let order: Vec<&str> = s.lines().map(|l| l.split(':').next().unwrap()).collect();
     assert_eq!(
         order,
@@ -241,17 +257,15 @@ fn proc_status_fields_from_the_core() {
 
 #[test]
 fn proc_status_counts_threads() {
-    let (t, fs) = core("threads");
-    let pid = pids(&t.0)[0];
-    let s = text(&fs, &format!("proc/{pid}/status"));
+    let (_t, fs, pid) = core_with_pid("threads");
+    let s = proc_text(&fs, pid, "status");
     assert_eq!(status_field(&s, "Threads").unwrap(), "5");
 }
 
 #[test]
 fn proc_limits_are_the_cores_rlimits() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
-    let l = text(&fs, &format!("proc/{pid}/limits"));
+    let (t, fs, pid) = core_with_pid("memory");
+    let l = proc_text(&fs, pid, "limits");
     let lines: Vec<&str> = l.lines().collect();
     assert_eq!(lines.len(), 17);
     assert_eq!(
@@ -289,8 +303,7 @@ fn proc_limits_are_the_cores_rlimits() {
 
 #[test]
 fn proc_cmdline_and_environ_from_memory() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = core_with_pid("memory");
     let cmd = read_file(&fs, &format!("proc/{pid}/cmdline"));
     let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
     assert_eq!(args.last().unwrap(), b"", "ends with a NUL");
@@ -309,9 +322,8 @@ fn proc_cmdline_and_environ_from_memory() {
 
 #[test]
 fn proc_maps_lines_are_the_vmas() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
-    let maps = text(&fs, &format!("proc/{pid}/maps"));
+    let (t, fs, pid) = core_with_pid("memory");
+    let maps = proc_text(&fs, pid, "maps");
     let mm = head(&t.0, &format!("mm-{pid}.img"));
     let vmas = mm["vmas"].as_array().unwrap();
     let lines: Vec<&str> = maps.lines().collect();
@@ -359,9 +371,8 @@ fn proc_maps_lines_are_the_vmas() {
 
 #[test]
 fn proc_maps_show_sysv_shm() {
-    let (t, fs) = core("ipc-ns");
-    let pid = pids(&t.0)[0];
-    let maps = text(&fs, &format!("proc/{pid}/maps"));
+    let (_t, fs, pid) = core_with_pid("ipc-ns");
+    let maps = proc_text(&fs, pid, "maps");
     let line = maps.lines().find(|l| l.contains("/SYSV")).unwrap();
     assert!(
         line.ends_with(" (deleted)") && line.contains(" rw-s "),
@@ -371,8 +382,7 @@ fn proc_maps_show_sysv_shm() {
 
 #[test]
 fn proc_auxv_is_the_saved_vector() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = core_with_pid("memory");
     let auxv = read_file(&fs, &format!("proc/{pid}/auxv"));
     assert_eq!(auxv.len() % 16, 0);
     let words: Vec<u64> = auxv
@@ -395,8 +405,7 @@ fn proc_auxv_is_the_saved_vector() {
 
 #[test]
 fn proc_fd_links_in_procs_forms() {
-    let (t, fs) = core("unix-files");
-    let pid = pids(&t.0)[0];
+    let (t, fs, pid) = core_with_pid("unix-files");
     let link = |n: &str| {
         let ino = ino_of(&fs, &format!("proc/{pid}/{n}")).unwrap();
         String::from_utf8(fs.readlink(ino).unwrap()).unwrap()
@@ -424,16 +433,12 @@ fn proc_fd_links_in_procs_forms() {
     assert_eq!(link("root"), "/");
     assert_eq!(link("exe"), "/srv/crit-corpus/bin/unix-files");
     let fd_dir = ino_of(&fs, &format!("proc/{pid}/fd")).unwrap();
-    assert_eq!(
-        fs.lookup(fd_dir, OsStr::new("999")).unwrap_err().errno,
-        libc::ENOENT
-    );
+    assert_eq!(lookup_errno(&fs, fd_dir, "999"), libc::ENOENT);
 }
 
 #[test]
 fn proc_mem_reads_by_address() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = core_with_pid("memory");
     let ino = ino_of(&fs, &format!("proc/{pid}/mem")).unwrap();
     let o = fs.open(ino, libc::O_RDONLY, Caller::ROOT).unwrap();
     let marker = readme_addr(&t.0, "marker");
@@ -454,7 +459,7 @@ fn proc_mem_reads_by_address() {
     // Outside every mapping: EIO, as /proc/PID/mem.
     assert_eq!(fs.read(o.fh, 0x1000, 16).unwrap_err().errno, libc::EIO);
     // Its size is the end of the highest mapping below 2^63 (the stack).
-    let maps = text(&fs, &format!("proc/{pid}/maps"));
+    let maps = proc_text(&fs, pid, "maps");
     let stack = maps.lines().find(|l| l.ends_with("[stack]")).unwrap();
     let end = u64::from_str_radix(stack.split(['-', ' ']).nth(1).unwrap(), 16).unwrap();
     assert_eq!(fs.getattr(ino, None).unwrap().size, end);
@@ -468,8 +473,7 @@ fn proc_mem_reads_by_address() {
 
 #[test]
 fn proc_mem_seek_data_finds_dumped_pages() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = core_with_pid("memory");
     let ino = ino_of(&fs, &format!("proc/{pid}/mem")).unwrap();
     let o = fs.open(ino, libc::O_RDONLY, Caller::ROOT).unwrap();
     let marker = readme_addr(&t.0, "marker");
@@ -507,8 +511,7 @@ fn proc_read_only_mount_refuses_mem_writes() {
 
 #[test]
 fn proc_text_files_are_read_only() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (_t, fs, pid) = core_with_pid("memory");
     let status = ino_of(&fs, &format!("proc/{pid}/status")).unwrap();
     assert_eq!(
         fs.open(status, libc::O_WRONLY, Caller::ROOT)
@@ -552,16 +555,12 @@ fn proc_absent_without_pstree() {
     fs::write(t.0.join("a.txt"), b"x").unwrap();
     let fs = CritFs::new(Config::new(&t.0)).unwrap();
     assert!(!names(&fs, "").contains(&"proc".to_string()));
-    assert_eq!(
-        fs.lookup(ROOT_INO, OsStr::new("proc")).unwrap_err().errno,
-        libc::ENOENT
-    );
+    assert_eq!(lookup_errno(&fs, ROOT_INO, "proc"), libc::ENOENT);
 }
 
 #[test]
 fn proc_mem_damage_is_eio_naming_the_image() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = core_with_pid("memory");
     // Cut every pages image to nothing: the pagemaps now point past their end.
     for e in fs::read_dir(&t.0).unwrap().flatten() {
         if e.file_name().to_string_lossy().starts_with("pages-") {
@@ -580,7 +579,7 @@ fn proc_mem_damage_is_eio_naming_the_image() {
     assert_eq!(e.errno, libc::EIO);
     assert!(e.message.contains("pages-"), "{}", e.message);
     // Memory the pages images do not hold still reads: an untouched page.
-    let maps = text(&fs, &format!("proc/{pid}/maps"));
+    let maps = proc_text(&fs, pid, "maps");
     assert!(maps.contains("[stack]"));
     fs.release(o.fh).unwrap();
 }
@@ -663,8 +662,7 @@ fn cli_core(dump: &Path, pid: u64) -> Vec<u8> {
 
 #[test]
 fn proc_core_size_at_stat_is_the_cli_core() {
-    let (t, fs) = core("threads");
-    let pid = pids(&t.0)[0];
+    let (t, fs, pid) = core_with_pid("threads");
     let want = cli_core(&t.0, pid);
     let ino = ino_of(&fs, &format!("proc/{pid}/core")).unwrap();
     // Known at stat, before any byte is produced.
@@ -807,8 +805,7 @@ fn open_mem(fs: &CritFs, pid: u64) -> u64 {
 
 #[test]
 fn proc_mem_write_in_place_persists() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = core_with_pid("memory");
     let marker = readme_addr(&t.0, "marker");
     let before = dumped(&t.0, pid);
     let fh = open_mem(&fs, pid);
@@ -835,8 +832,7 @@ fn proc_mem_write_in_place_persists() {
 
 #[test]
 fn proc_mem_write_adds_an_untouched_page() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = core_with_pid("memory");
     let anon = readme_addr(&t.0, "anon");
     let fh = open_mem(&fs, pid);
     // Every 4th page of `anon` was touched: the next one is a hole of zeros.
@@ -875,28 +871,18 @@ fn proc_mem_write_adds_an_untouched_page() {
 
 #[test]
 fn proc_mem_write_refusals() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = core_with_pid("memory");
     let before = dumped(&t.0, pid);
     let fh = open_mem(&fs, pid);
     // Outside every mapping.
     assert_eq!(fs.write(fh, 0x1000, b"x").unwrap_err().errno, libc::EIO);
     // Into a read-only private file mapping (the program's text).
-    let maps = text(&fs, &format!("proc/{pid}/maps"));
+    let maps = proc_text(&fs, pid, "maps");
     let text_line = maps.lines().find(|l| l.contains(" r-xp ")).unwrap();
     let start = u64::from_str_radix(text_line.split('-').next().unwrap(), 16).unwrap();
     assert_eq!(fs.write(fh, start, b"x").unwrap_err().errno, libc::EPERM);
     fs.release(fh).unwrap();
     assert_eq!(dumped(&t.0, pid), before, "nothing changed");
-}
-
-/// Unmounts a second mount of a test when dropped.
-struct Remount(std::path::PathBuf);
-
-impl Drop for Remount {
-    fn drop(&mut self) {
-        unmount(&self.0);
-    }
 }
 
 #[test]
@@ -943,7 +929,7 @@ fn proc_mount_mem_edit_persists() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let _guard = Remount(mnt2.clone());
+    let _guard = UnmountOnDrop(mnt2.clone());
     let mem = fs::File::open(mnt2.join(format!("proc/{pid}/mem"))).unwrap();
     let mut buf = [0u8; 25];
     mem.read_exact_at(&mut buf, marker).unwrap();
@@ -955,8 +941,7 @@ fn proc_mount_mem_edit_persists() {
 
 #[test]
 fn proc_texts_follow_the_dump() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = core_with_pid("memory");
     let status = format!("proc/{pid}/status");
     assert_eq!(status_field(&text(&fs, &status), "Umask").unwrap(), "0022");
     // A save of the fs image's view changes the umask: status shows it.
@@ -983,8 +968,7 @@ fn proc_texts_follow_the_dump() {
 
 #[test]
 fn proc_fd_links_of_ttys() {
-    let (t, fs) = core("zdtm-pty00");
-    let pid = pids(&t.0)[0];
+    let (_t, fs, pid) = core_with_pid("zdtm-pty00");
     let link = |n: &str| {
         let ino = ino_of(&fs, &format!("proc/{pid}/fd/{n}")).unwrap();
         String::from_utf8(fs.readlink(ino).unwrap()).unwrap()
@@ -1035,10 +1019,7 @@ fn proc_task_dir_has_a_status_per_thread() {
     // The README's named pthreads: the names differ.
     assert!(comms.len() > 1, "{comms:?}");
     let task = ino_of(&fs, &format!("proc/{pid}/task")).unwrap();
-    assert_eq!(
-        fs.lookup(task, OsStr::new("1")).unwrap_err().errno,
-        libc::ENOENT
-    );
+    assert_eq!(lookup_errno(&fs, task, "1"), libc::ENOENT);
 }
 
 /// Reads everything of the proc tree; errors are fine, panics and hangs not.
@@ -1106,8 +1087,7 @@ fn proc_damaged_images_fail_cleanly() {
 
 #[test]
 fn proc_unreadable_entry_lists_and_fails_at_open() {
-    let (t, fs) = core("memory");
-    let pid = memory_pid(&t.0);
+    let (t, fs, pid) = core_with_pid("memory");
     let mm = t.0.join(format!("mm-{pid}.img"));
     let good = fs::read(&mm).unwrap();
     fs::write(&mm, &good[..good.len() / 2]).unwrap();
@@ -1122,27 +1102,17 @@ fn proc_unreadable_entry_lists_and_fails_at_open() {
     let cmdline = ino_of(&fs, &format!("proc/{pid}/cmdline")).unwrap();
     assert_eq!(fs.getattr(cmdline, None).unwrap().size, 0);
     // …and what needs the damaged image fails at open, naming it.
-    let e = fs.open(cmdline, libc::O_RDONLY, Caller::ROOT).unwrap_err();
-    assert_eq!(e.errno, libc::EIO);
-    assert!(
-        e.message.contains(&format!("mm-{pid}.img")),
-        "{}",
-        e.message
-    );
+    let mm_img = format!("mm-{pid}.img");
+    let msg = open_eio(&fs, cmdline);
+    assert!(msg.contains(&mm_img), "{msg}");
     let mem = ino_of(&fs, &format!("proc/{pid}/mem")).unwrap();
-    let e = fs.open(mem, libc::O_RDONLY, Caller::ROOT).unwrap_err();
-    assert_eq!(e.errno, libc::EIO);
+    open_eio(&fs, mem);
     let core = ino_of(&fs, &format!("proc/{pid}/core")).unwrap();
     assert_eq!(fs.getattr(core, None).unwrap().size, 0);
-    let e = fs.open(core, libc::O_RDONLY, Caller::ROOT).unwrap_err();
-    assert_eq!(e.errno, libc::EIO);
-    assert!(
-        e.message.contains(&format!("mm-{pid}.img")),
-        "{}",
-        e.message
-    );
+    let msg = open_eio(&fs, core);
+    assert!(msg.contains(&mm_img), "{msg}");
     // What does not need it still reads.
-    assert!(text(&fs, &format!("proc/{pid}/status")).starts_with("Name:\tmemtest\n"));
+    assert!(proc_text(&fs, pid, "status").starts_with("Name:\tmemtest\n"));
 }
 
 /// Every fd link target of the live processes of `case`.

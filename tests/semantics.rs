@@ -193,7 +193,7 @@ fn s_report_failure_shows_error() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let guard = MountGuard(mnt.clone());
+    let guard = UnmountOnDrop(mnt.clone());
     let got = fs::read_to_string(mnt.join("ps.txt")).unwrap();
     let (_, _, stderr) = cli_report(&dump, "ps");
     assert!(got.starts_with("error: "), "{got}");
@@ -209,13 +209,6 @@ fn s_report_failure_shows_error() {
         got.len() as u64
     );
     drop(guard);
-}
-
-struct MountGuard(std::path::PathBuf);
-impl Drop for MountGuard {
-    fn drop(&mut self) {
-        unmount(&self.0);
-    }
 }
 
 #[test]
@@ -1005,16 +998,7 @@ fn s_parent_link_leads_to_the_previous_dump() {
         target.canonicalize().unwrap(),
         c.dirs[1].canonicalize().unwrap()
     );
-    let out = Command::new(bin())
-        .arg("check")
-        .arg(&m.mnt)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    crit_fs_ok("check", &m.mnt);
     // And an absolute target is left as it is.
     std::fs::remove_file(m.d("parent")).unwrap();
     std::os::unix::fs::symlink(&c.dirs[1], m.d("parent")).unwrap();
@@ -1066,16 +1050,7 @@ fn mount_archive(name: &str, args: &[&str]) -> Mounted {
 
 /// `crit-fs umount`, which returns once the archive is rewritten.
 fn crit_umount(m: &Mounted) {
-    let out = Command::new(bin())
-        .arg("umount")
-        .arg(&m.mnt)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crit_fs_ok("umount", &m.mnt);
 }
 
 /// The unpacked archive (by tar -xf) in a new directory.

@@ -260,6 +260,27 @@ impl Mounted {
     }
 }
 
+/// Unmounts a mount a test made by hand when dropped (also on failure).
+pub struct UnmountOnDrop(pub PathBuf);
+
+impl Drop for UnmountOnDrop {
+    fn drop(&mut self) {
+        unmount(&self.0);
+    }
+}
+
+/// `crit-fs SUB PATH`, which must succeed (its output is shown if not).
+pub fn crit_fs_ok(sub: &str, path: &Path) -> Output {
+    let out = Command::new(bin()).arg(sub).arg(path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub fn is_mounted(mnt: &Path) -> bool {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let want = mnt.to_string_lossy().into_owned();
