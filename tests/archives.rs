@@ -880,133 +880,171 @@ fn criu_dir() -> Option<PathBuf> {
     None
 }
 
+/// A podman container for the restore tests: busybox-static as its image, a
+/// `sleep` as pid 1 with RLIMIT_NOFILE 20000, CRIU on podman's PATH.
+struct Podman {
+    t: TempDir,
+    path: String,
+    name: String,
+    img: String,
+    /// Images to remove at the end besides `img`.
+    extra: Vec<String>,
+}
+
+impl Podman {
+    /// The running container, or None after one `skipped:` line naming `what`.
+    fn start(tag: &str, what: &str) -> Option<Podman> {
+        let Some(criu) = criu_dir() else {
+            println!("skipped: no CRIU >= 4 (CRIU, /opt/criu/bin/criu or PATH); {what} not tested");
+            return None;
+        };
+        let podman = Command::new("podman").arg("--version").output();
+        if !podman.is_ok_and(|o| o.status.success()) || !Path::new("/bin/busybox").exists() {
+            println!("skipped: podman or busybox-static is not installed; {what} not tested");
+            return None;
+        }
+        let path = format!(
+            "{}:{}",
+            criu.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let t = TempDir::new(tag);
+        let name = format!("critfs-{tag}-{}", std::process::id());
+        let img = format!("localhost/{name}:latest");
+        let p = Podman {
+            t,
+            path,
+            name,
+            img,
+            extra: Vec::new(),
+        };
+        // An image from busybox-static alone (no registry here).
+        let root = p.t.0.join("rootfs");
+        fs::create_dir_all(root.join("bin")).unwrap();
+        fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        for l in ["sh", "sleep", "cat"] {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(l)).unwrap();
+        }
+        let tarball = p.t.0.join("rootfs.tar");
+        assert!(
+            Command::new("tar")
+                .arg("-cf")
+                .arg(&tarball)
+                .arg("-C")
+                .arg(&root)
+                .arg(".")
+                .status()
+                .unwrap()
+                .success()
+        );
+        p.ok(&["import", tarball.to_str().unwrap(), &p.img]);
+        p.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &p.name,
+            "--runtime",
+            "runc",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=20000:20000",
+            "--ulimit",
+            "nproc=32768:32768",
+            &p.img,
+            "sleep",
+            "100000",
+        ]);
+        Some(p)
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("podman")
+            .args(args)
+            .env("PATH", &self.path)
+            .output()
+            .unwrap()
+    }
+
+    /// `podman ARGS`, which must succeed (the container and images are
+    /// removed by Drop when it does not).
+    fn ok(&self, args: &[&str]) {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// Mounts `archive` with `-o rw`, sets comm to "edited" and the soft
+    /// RLIMIT_NOFILE to 12345 in core-1.json, and unmounts.
+    fn edit(&self, archive: &Path) {
+        let mnt = new_dir(&self.t.0, "mnt");
+        let m = Command::new(bin())
+            .arg("mount")
+            .arg(archive)
+            .arg(&mnt)
+            .args(["-o", "rw"])
+            .output()
+            .unwrap();
+        assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+        let core = mnt.join("checkpoint/core-1.json");
+        let text = fs::read_to_string(&core).unwrap();
+        let edited = text
+            .replacen("\"comm\": \"sleep\"", "\"comm\": \"edited\"", 1)
+            .replacen("\"cur\": 20000,", "\"cur\": 12345,", 1);
+        fs::write(&core, &edited).unwrap();
+        let u = Command::new(bin())
+            .arg("umount")
+            .arg(&mnt)
+            .output()
+            .unwrap();
+        assert!(u.status.success());
+        assert_ne!(edited, text);
+    }
+
+    /// The restored container's pid 1 has the edited comm and limit.
+    fn assert_edited(&self) {
+        let top = self.run(&["exec", &self.name, "cat", "/proc/1/comm", "/proc/1/limits"]);
+        let out = String::from_utf8_lossy(&top.stdout);
+        assert!(out.starts_with("edited\n"), "{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("Max open files") && l.contains("12345")),
+            "{out}"
+        );
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        self.run(&["rm", "-f", &self.name]);
+        for img in self.extra.iter().chain([&self.img]) {
+            self.run(&["rmi", "-f", img]);
+        }
+    }
+}
+
 /// podman restores an archive edited through an `-o rw` mount: the comm and
 /// the RLIMIT_NOFILE soft limit of the container's pid 1 are the edited ones.
 #[test]
 fn podman_restores_an_edited_archive() {
-    let podman = Command::new("podman").arg("--version").output();
-    let Some(criu) = criu_dir() else {
-        println!(
-            "skipped: no CRIU >= 4 (CRIU, /opt/criu/bin/criu or PATH); podman restore not tested"
-        );
+    let Some(p) = Podman::start("export", "podman restore") else {
         return;
     };
-    if !podman.is_ok_and(|o| o.status.success()) || !Path::new("/bin/busybox").exists() {
-        println!("skipped: podman or busybox-static is not installed; podman restore not tested");
-        return;
-    }
-    let path = format!(
-        "{}:{}",
-        criu.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let pm = |args: &[&str]| {
-        Command::new("podman")
-            .args(args)
-            .env("PATH", &path)
-            .output()
-            .unwrap()
-    };
-    let t = TempDir::new("podman");
-    let name = format!("critfs-{}", std::process::id());
-    // An image from busybox-static alone (no registry here).
-    let root = t.0.join("rootfs");
-    fs::create_dir_all(root.join("bin")).unwrap();
-    fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for l in ["sh", "sleep", "cat"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(l)).unwrap();
-    }
-    let tarball = t.0.join("rootfs.tar");
-    assert!(
-        Command::new("tar")
-            .arg("-cf")
-            .arg(&tarball)
-            .arg("-C")
-            .arg(&root)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success()
-    );
-    let img = format!("localhost/{name}:latest");
-    assert!(
-        pm(&["import", tarball.to_str().unwrap(), &img])
-            .status
-            .success()
-    );
-    let run = pm(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--runtime",
-        "runc",
-        "--network",
-        "none",
-        "--ulimit",
-        "nofile=20000:20000",
-        "--ulimit",
-        "nproc=32768:32768",
-        &img,
-        "sleep",
-        "100000",
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let export = t.0.join("cp.tar.zst");
-    let cp = pm(&[
+    let export = p.t.0.join("cp.tar.zst");
+    p.ok(&[
         "container",
         "checkpoint",
         "--export",
         export.to_str().unwrap(),
-        &name,
+        &p.name,
     ]);
-    let cleanup = || {
-        pm(&["rm", "-f", &name]);
-        pm(&["rmi", "-f", &img]);
-    };
-    if !cp.status.success() {
-        cleanup();
-        panic!("checkpoint: {}", String::from_utf8_lossy(&cp.stderr));
-    }
-    pm(&["rm", "-f", &name]);
-    let mnt = new_dir(&t.0, "mnt");
-    let m = Command::new(bin())
-        .arg("mount")
-        .arg(&export)
-        .arg(&mnt)
-        .args(["-o", "rw"])
-        .output()
-        .unwrap();
-    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
-    let core = mnt.join("checkpoint/core-1.json");
-    let text = fs::read_to_string(&core).unwrap();
-    let edited = text
-        .replacen("\"comm\": \"sleep\"", "\"comm\": \"edited\"", 1)
-        .replacen("\"cur\": 20000,", "\"cur\": 12345,", 1);
-    assert_ne!(edited, text);
-    fs::write(&core, edited).unwrap();
-    let u = Command::new(bin())
-        .arg("umount")
-        .arg(&mnt)
-        .output()
-        .unwrap();
-    assert!(u.status.success());
-    let r = pm(&["container", "restore", "--import", export.to_str().unwrap()]);
-    let ok = r.status.success();
-    let top = pm(&["exec", &name, "cat", "/proc/1/comm", "/proc/1/limits"]);
-    cleanup();
-    assert!(ok, "restore: {}", String::from_utf8_lossy(&r.stderr));
-    let out = String::from_utf8_lossy(&top.stdout);
-    assert!(out.starts_with("edited\n"), "{out}");
-    assert!(
-        out.lines()
-            .any(|l| l.starts_with("Max open files") && l.contains("12345")),
-        "{out}"
-    );
+    p.ok(&["rm", "-f", &p.name]);
+    p.edit(&export);
+    p.ok(&["container", "restore", "--import", export.to_str().unwrap()]);
+    p.assert_edited();
 }
 
 /// podman loads and restores an OCI checkpoint image archive (`checkpoint
@@ -1015,149 +1053,34 @@ fn podman_restores_an_edited_archive() {
 /// edited comm and RLIMIT_NOFILE soft limit.
 #[test]
 fn podman_restores_an_edited_oci_image_archive() {
-    let podman = Command::new("podman").arg("--version").output();
-    let Some(criu) = criu_dir() else {
-        println!(
-            "skipped: no CRIU >= 4 (CRIU, /opt/criu/bin/criu or PATH); podman restore of an OCI image not tested"
-        );
+    let Some(mut p) = Podman::start("oci", "podman restore of an OCI image") else {
         return;
     };
-    if !podman.is_ok_and(|o| o.status.success()) || !Path::new("/bin/busybox").exists() {
-        println!(
-            "skipped: podman or busybox-static is not installed; podman restore of an OCI image not tested"
-        );
-        return;
-    }
-    let path = format!(
-        "{}:{}",
-        criu.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let pm = |args: &[&str]| {
-        Command::new("podman")
-            .args(args)
-            .env("PATH", &path)
-            .output()
-            .unwrap()
-    };
-    let t = TempDir::new("podman-oci");
-    let name = format!("critfs-oci-{}", std::process::id());
-    let root = t.0.join("rootfs");
-    fs::create_dir_all(root.join("bin")).unwrap();
-    fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for l in ["sh", "sleep", "cat"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(l)).unwrap();
-    }
-    let tarball = t.0.join("rootfs.tar");
-    assert!(
-        Command::new("tar")
-            .arg("-cf")
-            .arg(&tarball)
-            .arg("-C")
-            .arg(&root)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success()
-    );
-    let img = format!("localhost/{name}:latest");
-    let cp_img = format!("localhost/{name}-cp:latest");
-    let cleanup = || {
-        pm(&["rm", "-f", &name]);
-        pm(&["rmi", "-f", &cp_img, &img]);
-    };
-    assert!(
-        pm(&["import", tarball.to_str().unwrap(), &img])
-            .status
-            .success()
-    );
-    let run = pm(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--runtime",
-        "runc",
-        "--network",
-        "none",
-        "--ulimit",
-        "nofile=20000:20000",
-        "--ulimit",
-        "nproc=32768:32768",
-        &img,
-        "sleep",
-        "100000",
+    let cp_img = format!("localhost/{}-cp:latest", p.name);
+    p.extra.push(cp_img.clone());
+    let archive = p.t.0.join("cp-oci.tar");
+    p.ok(&[
+        "container",
+        "checkpoint",
+        "--create-image",
+        &cp_img,
+        &p.name,
     ]);
-    if !run.status.success() {
-        cleanup();
-        panic!("run: {}", String::from_utf8_lossy(&run.stderr));
-    }
-    let archive = t.0.join("cp-oci.tar");
-    let steps: [&[&str]; 4] = [
-        &["container", "checkpoint", "--create-image", &cp_img, &name],
-        &["rm", "-f", &name],
-        &[
-            "save",
-            "--format",
-            "oci-archive",
-            "-o",
-            archive.to_str().unwrap(),
-            &cp_img,
-        ],
-        &["rmi", "-f", &cp_img],
-    ];
-    for s in steps {
-        let o = pm(s);
-        if !o.status.success() {
-            cleanup();
-            panic!("{s:?}: {}", String::from_utf8_lossy(&o.stderr));
-        }
-    }
-    let mnt = t.0.join("mnt");
-    fs::create_dir(&mnt).unwrap();
-    let m = Command::new(bin())
-        .arg("mount")
-        .arg(&archive)
-        .arg(&mnt)
-        .args(["-o", "rw"])
-        .output()
-        .unwrap();
-    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
-    let core = mnt.join("checkpoint/core-1.json");
-    let text = fs::read_to_string(&core).unwrap();
-    let edited = text
-        .replacen("\"comm\": \"sleep\"", "\"comm\": \"edited\"", 1)
-        .replacen("\"cur\": 20000,", "\"cur\": 12345,", 1);
-    fs::write(&core, &edited).unwrap();
-    let u = Command::new(bin())
-        .arg("umount")
-        .arg(&mnt)
-        .output()
-        .unwrap();
-    assert!(u.status.success());
-    assert_ne!(edited, text);
+    p.ok(&["rm", "-f", &p.name]);
+    p.ok(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        archive.to_str().unwrap(),
+        &cp_img,
+    ]);
+    p.ok(&["rmi", "-f", &cp_img]);
+    p.edit(&archive);
     mounting::verify_oci_digests(&archive);
-    let load = pm(&["load", "-i", archive.to_str().unwrap()]);
-    let r = pm(&["container", "restore", &cp_img]);
-    let top = pm(&["exec", &name, "cat", "/proc/1/comm", "/proc/1/limits"]);
-    cleanup();
-    assert!(
-        load.status.success(),
-        "load: {}",
-        String::from_utf8_lossy(&load.stderr)
-    );
-    assert!(
-        r.status.success(),
-        "restore: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    let out = String::from_utf8_lossy(&top.stdout);
-    assert!(out.starts_with("edited\n"), "{out}");
-    assert!(
-        out.lines()
-            .any(|l| l.starts_with("Max open files") && l.contains("12345")),
-        "{out}"
-    );
+    p.ok(&["load", "-i", archive.to_str().unwrap()]);
+    p.ok(&["container", "restore", &cp_img]);
+    p.assert_edited();
 }
 
 #[test]
