@@ -1018,6 +1018,22 @@ fn containers() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/containers")
 }
 
+/// `crit-fs mount DUMP MNT ARGS`, which must succeed.
+fn mount_ok(dump: &std::path::Path, mnt: &std::path::Path, args: &[&str]) {
+    let out = Command::new(bin())
+        .arg("mount")
+        .arg(dump)
+        .arg(mnt)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A mount of a copy of archive `name`, with `args`.
 fn mount_archive(name: &str, args: &[&str]) -> Mounted {
     let copy = |dir: &std::path::Path| {
@@ -1032,18 +1048,7 @@ fn mount_archive(name: &str, args: &[&str]) -> Mounted {
     let (p, _) = copy(&t.0);
     let mnt = t.0.join("mnt");
     fs::create_dir(&mnt).unwrap();
-    let out = Command::new(bin())
-        .arg("mount")
-        .arg(&p)
-        .arg(&mnt)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    mount_ok(&p, &mnt, args);
     // Same shape as Mounted, built by hand for extra arguments.
     Mounted::adopt(t, p, mnt)
 }
@@ -1368,18 +1373,7 @@ fn s_archive_oci_rw_edit_rewritten() {
     let old_blobs = mounting::verify_oci_digests(&m.dump);
     let before = mounting::archive_members(&m.dump);
     let again = |args: &[&str]| {
-        let out = Command::new(bin())
-            .arg("mount")
-            .arg(&m.dump)
-            .arg(&m.mnt)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        mount_ok(&m.dump, &m.mnt, args);
     };
     again(&["-o", "rw"]);
     let edited = text.replacen("\"comm\": \"sleep\"", "\"comm\": \"edited\"", 1);
